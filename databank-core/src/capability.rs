@@ -1,0 +1,33 @@
+//! What a driver does natively, declared rather than faked.
+
+/// What a driver does natively. Every driver offers every operation with the same semantics; a
+/// `false` here means the operation is built from others (for example a counter as a
+/// read-then-`update_if` loop, still atomic), and the conformance kit uses these flags to pick the
+/// behaviours that only make sense for some backends (persistence across a reopen).
+///
+/// The struct is `#[non_exhaustive]`: a driver outside this crate starts from
+/// `Capabilities::default()` (all `false`) and sets the fields it has.
+///
+/// ```
+/// let mut caps = databank_core::Capabilities::default();
+/// caps.native_expiry = true;
+/// assert!(!caps.persistent);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Expired records are removed by the backend itself (TTL); otherwise `purge_expired` does it.
+    pub native_expiry: bool,
+    /// `incr_by` is one backend operation rather than a compare-and-set loop.
+    pub native_counters: bool,
+    /// `search` on declared index fields uses a backend index rather than scanning.
+    pub indexed_search: bool,
+    /// `update_if` is one backend operation (CAS, transaction) rather than a lock in this process.
+    pub native_conditional_update: bool,
+    /// `append`, `prepend` and `remove` are backend operations rather than compare-and-set loops.
+    pub native_lists: bool,
+    /// Records survive closing and reopening the bank (and a process restart).
+    pub persistent: bool,
+    /// Several processes may open the same bank at once.
+    pub multi_process: bool,
+}

@@ -1,0 +1,354 @@
+use serde_json::json;
+
+use super::{assert_err, ids, scan_ids};
+use crate::testkit::Kit;
+use crate::{Criteria, Databank, Error, Result};
+
+async fn people(kit: &Kit) -> Result<()> {
+    let rows = [
+        (
+            "ada",
+            json!({"email": "ada@x", "name": {"first": "Ada", "last": "Lovelace"}, "age": 36, "city": "London"}),
+        ),
+        (
+            "alan",
+            json!({"email": "alan@x", "name": {"first": "Alan", "last": "Turing"}, "age": 41, "city": "London"}),
+        ),
+        (
+            "grace",
+            json!({"email": "grace@x", "name": {"first": "Grace", "last": "Hopper"}, "age": "36", "city": "NYC"}),
+        ),
+        (
+            "ann",
+            json!({"email": "ann@x", "name": {"first": "Ann", "last": "Lovelace"}, "age": 36.5, "city": "Paris"}),
+        ),
+    ];
+    for (id, value) in rows {
+        kit.bank.create("person", id, value, None).await?;
+    }
+    Ok(())
+}
+
+/// Search on a declared index finds exactly the matching records.
+pub async fn search_on_an_indexed_field(kit: Kit) -> Result<()> {
+    people(&kit).await?;
+    let hits = kit
+        .bank
+        .search("person", &Criteria::new().eq("email", "alan@x"))
+        .await?;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].0, "alan");
+    assert_eq!(hits[0].1["name"]["last"], json!("Turing"));
+    Ok(())
+}
+
+/// Search on a field with no index still works.
+pub async fn search_on_an_unindexed_field(kit: Kit) -> Result<()> {
+    people(&kit).await?;
+    let hits = kit
+        .bank
+        .search("person", &Criteria::new().eq("city", "London"))
+        .await?;
+    assert_eq!(ids(hits), ["ada", "alan"]);
+    Ok(())
+}
+
+/// Dotted paths reach into nested objects, indexed (`name.last`) or not (`name.first`).
+pub async fn search_on_a_dotted_path(kit: Kit) -> Result<()> {
+    people(&kit).await?;
+    let hits = kit
+        .bank
+        .search("person", &Criteria::new().eq("name.last", "Lovelace"))
+        .await?;
+    assert_eq!(ids(hits), ["ada", "ann"]);
+    let hits = kit
+        .bank
+        .search("person", &Criteria::new().eq("name.first", "Grace"))
+        .await?;
+    assert_eq!(ids(hits), ["grace"]);
+    Ok(())
+}
+
+/// `36` matches neither `"36"` nor `36.5`, and `"36"` matches only the string.
+pub async fn search_equality_is_typed(kit: Kit) -> Result<()> {
+    people(&kit).await?;
+    assert_eq!(
+        ids(kit
+            .bank
+            .search("person", &Criteria::new().eq("age", 36))
+            .await?),
+        ["ada"]
+    );
+    assert_eq!(
+        ids(kit
+            .bank
+            .search("person", &Criteria::new().eq("age", "36"))
+            .await?),
+        ["grace"]
+    );
+    assert_eq!(
+        ids(kit
+            .bank
+            .search("person", &Criteria::new().eq("age", 36.5))
+            .await?),
+        ["ann"]
+    );
+    assert!(kit
+        .bank
+        .search("person", &Criteria::new().eq("age", true))
+        .await?
+        .is_empty());
+    kit.bank
+        .create("thing", "t", json!({"flag": true, "one": 1}), None)
+        .await?;
+    assert!(kit
+        .bank
+        .search("thing", &Criteria::new().eq("flag", 1))
+        .await?
+        .is_empty());
+    assert!(kit
+        .bank
+        .search("thing", &Criteria::new().eq("one", true))
+        .await?
+        .is_empty());
+    Ok(())
+}
+
+/// No match is an empty result, not an error.
+pub async fn search_with_no_hits_is_empty(kit: Kit) -> Result<()> {
+    people(&kit).await?;
+    assert!(kit
+        .bank
+        .search("person", &Criteria::new().eq("email", "nobody@x"))
+        .await?
+        .is_empty());
+    Ok(())
+}
+
+/// Several criteria must all hold.
+pub async fn search_criteria_are_anded(kit: Kit) -> Result<()> {
+    people(&kit).await?;
+    let c = Criteria::new().eq("city", "London").eq("age", 41);
+    assert_eq!(ids(kit.bank.search("person", &c).await?), ["alan"]);
+    let c = Criteria::new()
+        .eq("name.last", "Lovelace")
+        .eq("city", "Paris");
+    assert_eq!(ids(kit.bank.search("person", &c).await?), ["ann"]);
+    Ok(())
+}
+
+/// After an update and a save, search finds the new values and not the old ones.
+pub async fn search_sees_updates_not_old_values(kit: Kit) -> Result<()> {
+    people(&kit).await?;
+    kit.bank
+        .update(
+            "person",
+            "ada",
+            json!({"email": "countess@x", "age": 37}),
+            None,
+        )
+        .await?;
+    kit.bank
+        .save("person", "alan", json!({"email": "turing@x"}), None)
+        .await?;
+    assert!(kit
+        .bank
+        .search("person", &Criteria::new().eq("email", "ada@x"))
+        .await?
+        .is_empty());
+    assert!(kit
+        .bank
+        .search("person", &Criteria::new().eq("email", "alan@x"))
+        .await?
+        .is_empty());
+    assert_eq!(
+        ids(kit
+            .bank
+            .search("person", &Criteria::new().eq("email", "countess@x"))
+            .await?),
+        ["ada"]
+    );
+    assert_eq!(
+        ids(kit
+            .bank
+            .search("person", &Criteria::new().eq("name.last", "Lovelace"))
+            .await?),
+        ["ann"]
+    );
+    Ok(())
+}
+
+/// A deleted record is no longer found.
+pub async fn search_after_delete_finds_nothing(kit: Kit) -> Result<()> {
+    people(&kit).await?;
+    kit.bank.delete("person", "alan").await?;
+    assert!(kit
+        .bank
+        .search("person", &Criteria::new().eq("email", "alan@x"))
+        .await?
+        .is_empty());
+    Ok(())
+}
+
+/// Criteria that look like query operators match only a field equal to that object.
+pub async fn search_operator_lookalikes_match_literally(kit: Kit) -> Result<()> {
+    people(&kit).await?;
+    let op = json!({"$gt": ""});
+    kit.bank
+        .create(
+            "person",
+            "odd",
+            json!({"email": op.clone(), "city": {"$ne": null}}),
+            None,
+        )
+        .await?;
+    let hits = kit
+        .bank
+        .search("person", &Criteria::new().eq("email", op))
+        .await?;
+    assert_eq!(ids(hits), ["odd"]);
+    let hits = kit
+        .bank
+        .search("person", &Criteria::new().eq("city", json!({"$ne": null})))
+        .await?;
+    assert_eq!(ids(hits), ["odd"]);
+    let hits = kit
+        .bank
+        .search(
+            "person",
+            &Criteria::new().eq("email", json!({"$where": "true"})),
+        )
+        .await?;
+    assert!(hits.is_empty());
+    let hits = kit
+        .bank
+        .search("person", &Criteria::new().eq("email", "' OR 1=1 --"))
+        .await?;
+    assert!(hits.is_empty());
+    Ok(())
+}
+
+/// A `null` criterion matches a field that is `null`, not a field that is missing.
+pub async fn search_missing_field_does_not_match_null(kit: Kit) -> Result<()> {
+    kit.bank
+        .create("person", "with", json!({"email": null}), None)
+        .await?;
+    kit.bank
+        .create("person", "without", json!({"age": 1}), None)
+        .await?;
+    let hits = kit
+        .bank
+        .search("person", &Criteria::new().eq("email", json!(null)))
+        .await?;
+    assert_eq!(ids(hits), ["with"]);
+    Ok(())
+}
+
+/// Searching a type that has no records is empty.
+pub async fn search_unknown_type_is_empty(kit: Kit) -> Result<()> {
+    assert!(kit
+        .bank
+        .search("neverwritten", &Criteria::new().eq("a", 1))
+        .await?
+        .is_empty());
+    Ok(())
+}
+
+/// Records whose value is not an object never match a field criterion.
+pub async fn search_ignores_non_object_values(kit: Kit) -> Result<()> {
+    kit.bank.create("thing", "n", json!(5), None).await?;
+    kit.bank
+        .create("thing", "a", json!(["email"]), None)
+        .await?;
+    kit.bank
+        .create("thing", "o", json!({"email": "e"}), None)
+        .await?;
+    let hits = kit
+        .bank
+        .search("thing", &Criteria::new().eq("email", "e"))
+        .await?;
+    assert_eq!(ids(hits), ["o"]);
+    Ok(())
+}
+
+/// Empty criteria match every live record of the type.
+pub async fn search_with_no_criteria_returns_all(kit: Kit) -> Result<()> {
+    people(&kit).await?;
+    assert_eq!(
+        ids(kit.bank.search("person", &Criteria::new()).await?),
+        ["ada", "alan", "ann", "grace"]
+    );
+    Ok(())
+}
+
+/// Malformed field paths are `InvalidInput`.
+pub async fn search_bad_criteria_is_invalid_input(kit: Kit) -> Result<()> {
+    for field in ["", ".", "a..b", "a."] {
+        assert_err!(
+            kit.bank
+                .search("person", &Criteria::new().eq(field, 1))
+                .await,
+            Error::InvalidInput(_)
+        );
+    }
+    assert_err!(Criteria::try_from(json!([1, 2])), Error::InvalidInput(_));
+    Ok(())
+}
+
+/// Scanning a type that has no records yields nothing.
+pub async fn scan_unknown_type_is_empty(kit: Kit) -> Result<()> {
+    assert!(scan_ids(&kit.bank, "neverwritten").await?.is_empty());
+    Ok(())
+}
+
+/// After 1,000 writes (and some deletes and updates) a scan yields each live record once.
+pub async fn scan_yields_every_record_after_1000_writes(kit: Kit) -> Result<()> {
+    let mut tasks = Vec::new();
+    for chunk in 0..8 {
+        let bank = kit.bank.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (chunk * 125)..((chunk + 1) * 125) {
+                bank.create("thing", &format!("r{i:04}"), json!({"i": i}), None)
+                    .await?;
+            }
+            Ok::<_, Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| Error::backend("testkit", e))??;
+    }
+    for i in 0..10 {
+        kit.bank.delete("thing", &format!("r{i:04}")).await?;
+        kit.bank
+            .update("thing", &format!("r{:04}", i + 10), json!({"u": i}), None)
+            .await?;
+    }
+    let mut expected: Vec<String> = (10..1000).map(|i| format!("r{i:04}")).collect();
+    expected.sort();
+    assert_eq!(scan_ids(&kit.bank, "thing").await?, expected);
+    assert_eq!(kit.bank.count("thing").await?, 990);
+    Ok(())
+}
+
+/// A scan yields only its own type.
+pub async fn scan_skips_other_types(kit: Kit) -> Result<()> {
+    kit.bank.create("thing", "a", json!({}), None).await?;
+    kit.bank.create("person", "b", json!({}), None).await?;
+    kit.bank.create("thing2", "c", json!({}), None).await?;
+    assert_eq!(scan_ids(&kit.bank, "thing").await?, ["a"]);
+    Ok(())
+}
+
+/// `count` counts the live records of a type.
+pub async fn count_counts_live_records(kit: Kit) -> Result<()> {
+    assert_eq!(kit.bank.count("thing").await?, 0);
+    for i in 0..5 {
+        kit.bank
+            .create("thing", &i.to_string(), json!({}), None)
+            .await?;
+    }
+    kit.bank.delete("thing", "0").await?;
+    kit.bank.create("person", "p", json!({}), None).await?;
+    assert_eq!(kit.bank.count("thing").await?, 4);
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! The conformance kit: every behaviour a driver must show, runnable from any driver's tests.
+//!
+//! A driver's test file defines a [`Harness`] and calls [`conformance_tests!`](crate::conformance_tests);
+//! see "Writing a driver" in the crate docs. Each behaviour becomes its own `#[test]`, runs on a
+//! fresh multi-threaded tokio runtime against a fresh namespace, and fails with a message naming
+//! what went wrong. Behaviours use the type names `person`, `thing`, `counter`, `list` and
+//! `session`, with the indices of [`schema`].
+
+use std::collections::hash_map::RandomState;
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+
+use crate::{Bank, Expiry, Result, Schema};
+
+pub mod behaviours;
+
+/// Opens the bank a behaviour runs against.
+#[async_trait]
+pub trait Harness: Send + Sync + 'static {
+    /// Opens this harness's namespace (the same one on every call, so a second call reopens what
+    /// the first wrote, for drivers that are persistent).
+    async fn open(&self, schema: Schema) -> Result<Bank>;
+}
+
+/// What a behaviour gets: the bank, and a way to open it again.
+pub struct Kit {
+    /// The bank under test, opened with [`schema`].
+    pub bank: Bank,
+    harness: Arc<dyn Harness>,
+}
+
+impl Kit {
+    /// Opens the same namespace again (a second handle, as a restarted process would).
+    pub async fn reopen(&self) -> Result<Bank> {
+        self.harness.open(schema()).await
+    }
+}
+
+/// The schema every behaviour runs with.
+pub fn schema() -> Schema {
+    Schema::new()
+        .index("person", ["email", "name.last", "age"])
+        .index("session", ["user"])
+}
+
+/// A name no other run will pick: `prefix` plus time, process id, a counter and random bits.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let random = RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed));
+    format!(
+        "{prefix}{:x}{:x}{:x}",
+        std::process::id(),
+        COUNTER.load(Ordering::Relaxed),
+        random & 0xffff_ffff
+    )
+}
+
+/// How long one behaviour may take before it fails as hung.
+pub const BEHAVIOUR_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Runs one behaviour against a fresh harness; panics (failing the test) on error or timeout.
+pub fn run<H, F, Fut>(make: impl FnOnce() -> H, behaviour: F)
+where
+    H: Harness,
+    F: FnOnce(Kit) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => panic!("cannot start a tokio runtime: {e}"),
+    };
+    runtime.block_on(async move {
+        let harness: Arc<dyn Harness> = Arc::new(make());
+        let bank = match harness.open(schema()).await {
+            Ok(bank) => bank,
+            Err(e) => panic!("the harness could not open a bank: {e}"),
+        };
+        let kit = Kit {
+            bank: bank.clone(),
+            harness,
+        };
+        match tokio::time::timeout(BEHAVIOUR_TIMEOUT, behaviour(kit)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("behaviour failed with error: {e} ({e:?})"),
+            Err(_) => panic!("behaviour did not finish within {BEHAVIOUR_TIMEOUT:?}"),
+        }
+        let _ = crate::Databank::close(&bank).await;
+    });
+}
+
+/// An expiry `ms` milliseconds from now.
+pub fn in_ms(ms: i64) -> Expiry {
+    Some(Utc::now() + chrono::Duration::milliseconds(ms))
+}
+
+/// Defines one `#[test]` per conformance behaviour, each running against a bank from `$harness`
+/// (a function or closure returning a [`Harness`](crate::testkit::Harness)).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($harness:expr) => {
+        $crate::__conformance_tests!($harness;
+            create_then_read,
+            create_existing_is_already_exists,
+            create_returns_the_revision_read_sees,
+            read_missing_is_not_found,
+            update_replaces_the_whole_value,
+            update_missing_is_not_found,
+            update_missing_indexed_type_is_not_found,
+            update_changes_the_revision,
+            save_creates_a_missing_record,
+            save_replaces_an_existing_record,
+            concurrent_saves_of_one_id_never_fail,
+            concurrent_saves_of_distinct_ids_all_land,
+            delete_removes_the_record,
+            delete_missing_is_not_found,
+            delete_then_create_again,
+            types_are_isolated,
+            read_all_maps_missing_ids_to_none,
+            read_all_of_no_ids_is_empty,
+            update_if_at_current_revision_succeeds,
+            update_if_at_stale_revision_conflicts,
+            update_if_missing_is_not_found,
+            update_if_loops_lose_no_update,
+            search_on_an_indexed_field,
+            search_on_an_unindexed_field,
+            search_on_a_dotted_path,
+            search_equality_is_typed,
+            search_with_no_hits_is_empty,
+            search_criteria_are_anded,
+            search_sees_updates_not_old_values,
+            search_after_delete_finds_nothing,
+            search_operator_lookalikes_match_literally,
+            search_missing_field_does_not_match_null,
+            search_unknown_type_is_empty,
+            search_ignores_non_object_values,
+            search_with_no_criteria_returns_all,
+            search_bad_criteria_is_invalid_input,
+            scan_unknown_type_is_empty,
+            scan_yields_every_record_after_1000_writes,
+            scan_skips_other_types,
+            count_counts_live_records,
+            incr_missing_starts_at_zero,
+            decr_goes_below_zero,
+            incr_by_adds_the_delta,
+            incr_non_integer_is_wrong_type,
+            incr_overflow_is_wrong_type,
+            concurrent_incr_loses_no_increment,
+            append_and_prepend,
+            append_to_missing_creates_a_list,
+            list_ops_on_a_non_array_are_wrong_type,
+            item_out_of_range_is_no_such_item,
+            slice_clamps_to_the_list,
+            index_of_uses_deep_equality,
+            remove_takes_the_first_occurrence,
+            remove_absent_member_is_ok,
+            length_of_missing_is_zero,
+            concurrent_appends_lose_nothing,
+            expired_record_is_invisible_to_read,
+            expired_records_are_invisible_to_search_scan_and_count,
+            create_over_an_expired_record_succeeds,
+            update_of_an_expired_record_is_not_found,
+            read_reports_the_expiry,
+            touch_extends_the_expiry,
+            touch_can_clear_the_expiry,
+            touch_missing_is_not_found,
+            purge_expired_counts_what_it_deletes,
+            counters_and_lists_keep_the_expiry,
+            hostile_ids_round_trip,
+            ids_differing_in_case_do_not_collide,
+            long_ids_round_trip,
+            invalid_ids_are_invalid_input,
+            invalid_type_names_are_invalid_input,
+            oversized_value_is_refused_and_the_old_one_kept,
+            deeply_nested_value_is_invalid_input,
+            one_mib_value_round_trips,
+            unicode_round_trips,
+            non_object_values_round_trip,
+            numbers_round_trip_exactly,
+            keys_with_dots_and_dollars_round_trip,
+            typed_helpers_round_trip,
+            close_then_use_is_closed,
+            close_is_idempotent,
+            reopen_keeps_records,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tests {
+    ($harness:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::run($harness, $crate::testkit::behaviours::$name);
+            }
+        )*
+    };
+}

@@ -1,0 +1,177 @@
+//! The input rules every bank enforces, in one place ([`crate::Bank`] calls these).
+//!
+//! | input | rule |
+//! |---|---|
+//! | type name | 1 to [`MAX_KIND_LEN`] bytes of ASCII letters, digits, `_` and `-`, starting with a letter |
+//! | id | 1 to [`MAX_ID_LEN`] bytes of any UTF-8 (`/`, `..`, `:`, `*`, spaces, NUL and emoji included) |
+//! | value | any JSON value, at most [`MAX_VALUE_BYTES`] bytes serialized and [`MAX_DEPTH`] levels deep |
+//!
+//! Everything these rules accept round-trips exactly on every driver.
+
+use serde_json::Value;
+
+use crate::{Error, Result};
+
+/// The longest type name, in bytes.
+pub const MAX_KIND_LEN: usize = 64;
+/// The longest id, in bytes.
+pub const MAX_ID_LEN: usize = 1024;
+/// The largest value, in bytes of compact JSON.
+pub const MAX_VALUE_BYTES: usize = 8 * 1024 * 1024;
+/// The deepest nesting of arrays and objects in a value (JSON parsers refuse deeper input).
+pub const MAX_DEPTH: usize = 100;
+
+/// Checks a type name.
+///
+/// ```
+/// use databank_core::validate::kind;
+/// assert!(kind("user_profile").is_ok());
+/// assert!(kind("../etc").is_err());
+/// ```
+pub fn kind(kind: &str) -> Result<()> {
+    let ok = !kind.is_empty()
+        && kind.len() <= MAX_KIND_LEN
+        && kind.as_bytes()[0].is_ascii_alphabetic()
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "type name {:?} must be 1 to {MAX_KIND_LEN} ASCII letters, digits, '_' or '-', starting with a letter",
+            shorten(kind)
+        )))
+    }
+}
+
+/// Checks an id.
+///
+/// ```
+/// use databank_core::validate::id;
+/// assert!(id("../a/b:c*").is_ok());
+/// assert!(id("").is_err());
+/// assert!(id(&"x".repeat(10_000)).is_err());
+/// ```
+pub fn id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(Error::InvalidInput("id must not be empty".into()));
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(Error::InvalidInput(format!(
+            "id of {} bytes is longer than {MAX_ID_LEN} bytes",
+            id.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a value's nesting depth and serialized size, without recursion.
+///
+/// ```
+/// use databank_core::validate::value;
+/// assert!(value(&serde_json::json!({"a": [1, 2, {"b": null}]})).is_ok());
+/// ```
+pub fn value(value: &Value) -> Result<()> {
+    measure(value).map(|_| ())
+}
+
+/// The compact JSON size of a value, failing past the depth or size limit.
+fn measure(value: &Value) -> Result<usize> {
+    let mut size = 0usize;
+    let mut stack: Vec<(&Value, usize)> = vec![(value, 1)];
+    while let Some((v, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Err(Error::InvalidInput(format!(
+                "value is nested more than {MAX_DEPTH} levels deep"
+            )));
+        }
+        size += match v {
+            Value::Null => 4,
+            Value::Bool(b) => 4 + usize::from(!*b),
+            Value::Number(n) => n.to_string().len(),
+            Value::String(s) => escaped_len(s),
+            Value::Array(items) => {
+                stack.extend(items.iter().map(|i| (i, depth + 1)));
+                2 + items.len().saturating_sub(1)
+            }
+            Value::Object(map) => {
+                stack.extend(map.values().map(|i| (i, depth + 1)));
+                2 + map.len().saturating_sub(1)
+                    + map.keys().map(|k| escaped_len(k) + 1).sum::<usize>()
+            }
+        };
+        if size > MAX_VALUE_BYTES {
+            return Err(Error::InvalidInput(format!(
+                "value is larger than {MAX_VALUE_BYTES} bytes of JSON"
+            )));
+        }
+    }
+    Ok(size)
+}
+
+/// The length of a string as a JSON literal, quotes included.
+fn escaped_len(s: &str) -> usize {
+    2 + s
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+}
+
+/// The first characters of a possibly huge input, for error messages.
+pub(crate) fn shorten(s: &str) -> String {
+    const KEEP: usize = 40;
+    match s.char_indices().nth(KEEP) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn size_matches_serde() -> Result<()> {
+        let v = json!({"a": [1, -2.5, "x\"y\n\u{1}", true, false, null], "b": {"c": "é", "d": []}, "e": {}});
+        let encoded = serde_json::to_string(&v).map_err(|e| Error::backend("test", e))?;
+        assert_eq!(measure(&v)?, encoded.len());
+        Ok(())
+    }
+
+    #[test]
+    fn deep_values_are_refused_without_overflow() {
+        let mut v = json!(1);
+        for _ in 0..10_000 {
+            v = json!([v]);
+        }
+        assert!(matches!(value(&v), Err(Error::InvalidInput(_))));
+        // Dropping a 10,000-deep value recurses in serde_json; leak-free drop off the main stack.
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(move || drop(v))
+            .map(|h| h.join())
+            .ok();
+    }
+
+    #[test]
+    fn big_values_are_refused() {
+        let v = json!({"blob": "x".repeat(MAX_VALUE_BYTES)});
+        assert!(matches!(value(&v), Err(Error::InvalidInput(_))));
+        assert!(value(&json!({"blob": "x".repeat(MAX_VALUE_BYTES - 100)})).is_ok());
+    }
+
+    #[test]
+    fn kinds() {
+        for bad in ["", "1abc", "a/b", "a:b", "a.b", "a b", "a\0", "é"] {
+            assert!(kind(bad).is_err(), "{bad:?}");
+        }
+        assert!(kind(&"a".repeat(MAX_KIND_LEN)).is_ok());
+        assert!(kind(&"a".repeat(MAX_KIND_LEN + 1)).is_err());
+    }
+}
