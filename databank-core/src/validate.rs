@@ -148,15 +148,9 @@ mod tests {
     fn deep_values_are_refused_without_overflow() {
         let mut v = json!(1);
         for _ in 0..10_000 {
-            v = json!([v]);
+            v = Value::Array(vec![v]);
         }
         assert!(matches!(value(&v), Err(Error::InvalidInput(_))));
-        // Dropping a 10,000-deep value recurses in serde_json; leak-free drop off the main stack.
-        std::thread::Builder::new()
-            .stack_size(64 << 20)
-            .spawn(move || drop(v))
-            .map(|h| h.join())
-            .ok();
     }
 
     #[test]

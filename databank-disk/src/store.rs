@@ -1,0 +1,486 @@
+//! `DiskBank`: the `Databank` implementation over the files.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use databank_core::{
+    is_expired, Capabilities, Criteria, Databank, Error, Expiry, Record, RecordStream, Result,
+    Revision,
+};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::file::{self, io_error, Loaded};
+use crate::path::{self, SUFFIX, TEMP_PREFIX};
+use crate::shared::Shared;
+
+/// How many record files a scan reads per blocking task.
+const SCAN_BATCH: usize = 128;
+
+/// The disk driver: one directory per type, one file per record.
+#[derive(Debug)]
+pub struct DiskBank {
+    shared: RwLock<Option<Arc<Shared>>>,
+}
+
+/// What a read-modify-write decides.
+enum Change<R> {
+    /// Write this value and expiry, answer with `R`.
+    Write(Value, Expiry, R),
+    /// Leave the record as it is, answer with `R`.
+    Keep(R),
+}
+
+impl DiskBank {
+    /// Opens (creating if needed) the bank under `root`. Blocking: it takes the process lock and
+    /// removes temporary files a crash left behind.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self> {
+        let shared = Shared::get(root.as_ref())?;
+        tracing::debug!(root = %shared.root.display(), "opened disk bank");
+        Ok(DiskBank {
+            shared: RwLock::new(Some(shared)),
+        })
+    }
+
+    /// The directory the bank lives in.
+    pub fn root(&self) -> Option<PathBuf> {
+        self.shared().ok().map(|s| s.root.clone())
+    }
+
+    fn shared(&self) -> Result<Arc<Shared>> {
+        self.shared
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
+            .ok_or(Error::Closed)
+    }
+
+    fn type_dir(shared: &Shared, kind: &str) -> PathBuf {
+        shared.root.join(path::encode(kind))
+    }
+
+    /// Runs a read-modify-write of one record under its stripe lock, off the runtime.
+    async fn change<R, F>(&self, kind: &str, id: &str, decide: F) -> Result<(R, Option<Revision>)>
+    where
+        R: Send + 'static,
+        F: FnOnce(Option<Record>) -> Result<Change<R>> + Send + 'static,
+    {
+        let shared = self.shared()?;
+        let file = path::record_path(&Self::type_dir(&shared, kind), id);
+        let _guard = shared.stripe(kind, id).lock().await;
+        let id = id.to_owned();
+        let shared_for_task = Arc::clone(&shared);
+        blocking(move || {
+            let shared = shared_for_task;
+            let live = load_checked(&file, &id)?.filter(|r| !is_expired(r.expires_at, Utc::now()));
+            let previous = live.as_ref().map(|r| r.revision);
+            match decide(live)? {
+                Change::Keep(result) => Ok((result, previous)),
+                Change::Write(value, expires_at, result) => {
+                    let revision = shared.next_revision(previous);
+                    file::store(&file, &id, &value, revision, expires_at)?;
+                    Ok((result, Some(revision)))
+                }
+            }
+        })
+        .await
+    }
+
+    /// Writes a whole value after `check` approves the live record (or its absence).
+    async fn put<F>(
+        &self,
+        kind: &str,
+        id: &str,
+        value: Value,
+        expires_at: Expiry,
+        check: F,
+    ) -> Result<Revision>
+    where
+        F: FnOnce(Option<&Record>) -> Result<()> + Send + 'static,
+    {
+        let (_, revision) = self
+            .change(kind, id, move |live| {
+                check(live.as_ref())?;
+                Ok(Change::Write(value, expires_at, ()))
+            })
+            .await?;
+        revision.ok_or_else(|| Error::backend("disk", "write produced no revision"))
+    }
+
+    /// Every record file of a type (temporary files left out; foreign files kept, so that a scan
+    /// reports them).
+    fn list(dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        let mut dirs = vec![dir.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error(&dir, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| io_error(&dir, e))?;
+                let path = entry.path();
+                if entry.file_type().map_err(|e| io_error(&path, e))?.is_dir() {
+                    dirs.push(path);
+                } else if !entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                    files.push(path);
+                }
+            }
+        }
+        Ok(files)
+    }
+
+    /// Live records and errors for a batch of files.
+    fn read_batch(dir: &Path, files: &[PathBuf]) -> Vec<Result<(String, Record)>> {
+        let now = Utc::now();
+        files
+            .iter()
+            .filter_map(|file| {
+                let id = match path::id_of(dir, file) {
+                    Some(id) => id,
+                    None => return Some(Err(foreign(file))),
+                };
+                match load_checked(file, &id) {
+                    Ok(Some(record)) if !is_expired(record.expires_at, now) => {
+                        Some(Ok((id, record)))
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            })
+            .collect()
+    }
+
+    /// Every live record of a type, corrupt files skipped with a warning.
+    async fn live_records(&self, kind: &str) -> Result<Vec<(String, Record)>> {
+        let mut stream = self.scan_records(kind);
+        let mut out = Vec::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(row) => out.push(row),
+                Err(Error::Corrupt { location, reason }) => {
+                    tracing::warn!(%location, %reason, "skipping corrupt record file");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    fn scan_records<'a>(
+        &'a self,
+        kind: &'a str,
+    ) -> futures_util::stream::BoxStream<'a, Result<(String, Record)>> {
+        let shared = match self.shared() {
+            Ok(shared) => shared,
+            Err(e) => return Box::pin(futures_util::stream::once(async move { Err(e) })),
+        };
+        let dir = Self::type_dir(&shared, kind);
+        let listing = {
+            let dir = dir.clone();
+            async move { blocking(move || Self::list(&dir)).await }
+        };
+        Box::pin(
+            futures_util::stream::once(listing)
+                .flat_map(move |listed| {
+                    let dir = dir.clone();
+                    let batches: Vec<Result<Vec<PathBuf>>> = match listed {
+                        Ok(files) => files.chunks(SCAN_BATCH).map(|c| Ok(c.to_vec())).collect(),
+                        Err(e) => vec![Err(e)],
+                    };
+                    futures_util::stream::iter(batches).then(move |batch| {
+                        let dir = dir.clone();
+                        async move {
+                            match batch {
+                                Ok(files) => blocking(move || Ok(Self::read_batch(&dir, &files)))
+                                    .await
+                                    .unwrap_or_else(|e| vec![Err(e)]),
+                                Err(e) => vec![Err(e)],
+                            }
+                        }
+                    })
+                })
+                .flat_map(futures_util::stream::iter),
+        )
+    }
+}
+
+/// Loads a record file and checks it belongs to `id`.
+fn load_checked(file: &Path, id: &str) -> Result<Option<Record>> {
+    match file::load(file)? {
+        Some(Loaded { id: stored, record }) if stored == id => Ok(Some(record)),
+        Some(Loaded { id: stored, .. }) => Err(Error::Corrupt {
+            location: file.display().to_string(),
+            reason: format!("file holds id {stored:?}, its name says {id:?}"),
+        }),
+        None => Ok(None),
+    }
+}
+
+fn foreign(file: &Path) -> Error {
+    Error::Corrupt {
+        location: file.display().to_string(),
+        reason: format!("not a record file (names are encoded ids ending in {SUFFIX})"),
+    }
+}
+
+async fn blocking<R, F>(f: F) -> Result<R>
+where
+    R: Send + 'static,
+    F: FnOnce() -> Result<R> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::backend("disk", e))?
+}
+
+fn array<'v>(kind: &str, id: &str, value: &'v mut Value) -> Result<&'v mut Vec<Value>> {
+    value
+        .as_array_mut()
+        .ok_or_else(|| Error::wrong_type(kind, id, "an array"))
+}
+
+#[async_trait]
+impl Databank for DiskBank {
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::default();
+        caps.persistent = true;
+        caps
+    }
+
+    async fn create(
+        &self,
+        kind: &str,
+        id: &str,
+        value: Value,
+        expires_at: Expiry,
+    ) -> Result<Revision> {
+        let (k, i) = (kind.to_owned(), id.to_owned());
+        self.put(kind, id, value, expires_at, move |live| match live {
+            Some(_) => Err(Error::already_exists(&k, &i)),
+            None => Ok(()),
+        })
+        .await
+    }
+
+    async fn read(&self, kind: &str, id: &str) -> Result<Record> {
+        let shared = self.shared()?;
+        let file = path::record_path(&Self::type_dir(&shared, kind), id);
+        let owned = id.to_owned();
+        blocking(move || load_checked(&file, &owned))
+            .await?
+            .filter(|r| !is_expired(r.expires_at, Utc::now()))
+            .ok_or_else(|| Error::not_found(kind, id))
+    }
+
+    async fn update(
+        &self,
+        kind: &str,
+        id: &str,
+        value: Value,
+        expires_at: Expiry,
+    ) -> Result<Revision> {
+        let (k, i) = (kind.to_owned(), id.to_owned());
+        self.put(kind, id, value, expires_at, move |live| match live {
+            Some(_) => Ok(()),
+            None => Err(Error::not_found(&k, &i)),
+        })
+        .await
+    }
+
+    async fn update_if(
+        &self,
+        kind: &str,
+        id: &str,
+        value: Value,
+        expected: Revision,
+        expires_at: Expiry,
+    ) -> Result<Revision> {
+        let (k, i) = (kind.to_owned(), id.to_owned());
+        self.put(kind, id, value, expires_at, move |live| match live {
+            Some(record) if record.revision == expected => Ok(()),
+            Some(_) => Err(Error::conflict(&k, &i, expected)),
+            None => Err(Error::not_found(&k, &i)),
+        })
+        .await
+    }
+
+    async fn save(
+        &self,
+        kind: &str,
+        id: &str,
+        value: Value,
+        expires_at: Expiry,
+    ) -> Result<Revision> {
+        self.put(kind, id, value, expires_at, |_| Ok(())).await
+    }
+
+    async fn delete(&self, kind: &str, id: &str) -> Result<()> {
+        let shared = self.shared()?;
+        let file = path::record_path(&Self::type_dir(&shared, kind), id);
+        let _guard = shared.stripe(kind, id).lock().await;
+        let owned = id.to_owned();
+        let live = blocking(move || {
+            let live =
+                load_checked(&file, &owned)?.is_some_and(|r| !is_expired(r.expires_at, Utc::now()));
+            if live {
+                file::remove(&file)?;
+            }
+            Ok(live)
+        })
+        .await?;
+        if live {
+            Ok(())
+        } else {
+            Err(Error::not_found(kind, id))
+        }
+    }
+
+    async fn touch(&self, kind: &str, id: &str, expires_at: Expiry) -> Result<()> {
+        let (k, i) = (kind.to_owned(), id.to_owned());
+        self.change(kind, id, move |live| match live {
+            Some(record) => Ok(Change::Write(record.value, expires_at, ())),
+            None => Err(Error::not_found(&k, &i)),
+        })
+        .await
+        .map(|_| ())
+    }
+
+    fn scan<'a>(&'a self, kind: &'a str) -> RecordStream<'a> {
+        Box::pin(
+            self.scan_records(kind)
+                .map(|item| item.map(|(id, record)| (id, record.value))),
+        )
+    }
+
+    async fn purge_expired(&self, kind: &str) -> Result<u64> {
+        let shared = self.shared()?;
+        let dir = Self::type_dir(&shared, kind);
+        let candidates = blocking(move || {
+            let now = Utc::now();
+            let files = Self::list(&dir)?;
+            Ok(files
+                .into_iter()
+                .filter_map(|f| {
+                    let id = path::id_of(&dir, &f)?;
+                    let record = load_checked(&f, &id).ok()??;
+                    is_expired(record.expires_at, now).then_some((id, f))
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+        let mut purged = 0;
+        for (id, file) in candidates {
+            let _guard = shared.stripe(kind, &id).lock().await;
+            let removed = blocking(move || {
+                let expired =
+                    load_checked(&file, &id)?.is_some_and(|r| is_expired(r.expires_at, Utc::now()));
+                Ok(expired && file::remove(&file)?)
+            })
+            .await?;
+            purged += u64::from(removed);
+        }
+        Ok(purged)
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.shared
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take();
+        Ok(())
+    }
+
+    async fn search(&self, kind: &str, criteria: &Criteria) -> Result<Vec<(String, Value)>> {
+        Ok(self
+            .live_records(kind)
+            .await?
+            .into_iter()
+            .filter(|(_, record)| criteria.matches(&record.value))
+            .map(|(id, record)| (id, record.value))
+            .collect())
+    }
+
+    async fn count(&self, kind: &str) -> Result<u64> {
+        Ok(self.live_records(kind).await?.len() as u64)
+    }
+
+    async fn incr_by(&self, kind: &str, id: &str, delta: i64) -> Result<i64> {
+        let (k, i) = (kind.to_owned(), id.to_owned());
+        self.change(kind, id, move |live| {
+            let (current, expires_at) = match live {
+                Some(record) => (record.value, record.expires_at),
+                None => (Value::from(0), None),
+            };
+            let new = current
+                .as_i64()
+                .and_then(|n| n.checked_add(delta))
+                .ok_or_else(|| Error::wrong_type(&k, &i, "an integer"))?;
+            Ok(Change::Write(Value::from(new), expires_at, new))
+        })
+        .await
+        .map(|(n, _)| n)
+    }
+
+    async fn append(&self, kind: &str, id: &str, item: Value) -> Result<usize> {
+        self.list_change(kind, id, move |items| {
+            items.push(item);
+            true
+        })
+        .await
+    }
+
+    async fn prepend(&self, kind: &str, id: &str, item: Value) -> Result<usize> {
+        self.list_change(kind, id, move |items| {
+            items.insert(0, item);
+            true
+        })
+        .await
+    }
+
+    async fn remove(&self, kind: &str, id: &str, item: &Value) -> Result<bool> {
+        let item = item.clone();
+        let (k, i) = (kind.to_owned(), id.to_owned());
+        self.change(kind, id, move |live| {
+            let Some(mut record) = live else {
+                return Ok(Change::Keep(false));
+            };
+            let items = array(&k, &i, &mut record.value)?;
+            match items.iter().position(|x| *x == item) {
+                Some(at) => {
+                    items.remove(at);
+                    Ok(Change::Write(record.value, record.expires_at, true))
+                }
+                None => Ok(Change::Keep(false)),
+            }
+        })
+        .await
+        .map(|(removed, _)| removed)
+    }
+}
+
+impl DiskBank {
+    /// Applies `edit` to an array record (missing: `[]`) and returns the new length.
+    async fn list_change<F>(&self, kind: &str, id: &str, edit: F) -> Result<usize>
+    where
+        F: FnOnce(&mut Vec<Value>) -> bool + Send + 'static,
+    {
+        let (k, i) = (kind.to_owned(), id.to_owned());
+        self.change(kind, id, move |live| {
+            let (mut value, expires_at) = match live {
+                Some(record) => (record.value, record.expires_at),
+                None => (Value::Array(Vec::new()), None),
+            };
+            let items = array(&k, &i, &mut value)?;
+            edit(items);
+            let len = items.len();
+            Ok(Change::Write(value, expires_at, len))
+        })
+        .await
+        .map(|(len, _)| len)
+    }
+}
