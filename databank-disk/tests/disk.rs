@@ -1,0 +1,156 @@
+//! Disk-specific behaviour: files on disk, corruption, crashes, the process lock.
+
+use std::fs;
+
+use databank_core::{json, Bank, Databank, Error, Result};
+use databank_disk::DiskBank;
+use futures_util::StreamExt;
+
+fn tempdir() -> Result<tempfile::TempDir> {
+    tempfile::tempdir().map_err(|e| Error::backend("test", e))
+}
+
+fn io(e: std::io::Error) -> Error {
+    Error::backend("test", e)
+}
+
+#[tokio::test]
+async fn corrupt_file_is_a_typed_error_naming_the_path_and_blocks_nothing() -> Result<()> {
+    let dir = tempdir()?;
+    let bank = Bank::new(DiskBank::open(dir.path())?);
+    bank.save("thing", "good", json!({"ok": true}), None).await?;
+    bank.save("thing", "bad", json!({"ok": true}), None).await?;
+    let bad = dir.path().join("thing").join("bad.json");
+    fs::write(&bad, b"{\"databank\":1,\"id\":\"bad\",\"rev").map_err(io)?;
+    match bank.read("thing", "bad").await {
+        Err(Error::Corrupt { location, .. }) => assert!(location.ends_with("bad.json"), "{location}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(bank.read("thing", "good").await?.value, json!({"ok": true}));
+    // scan reports the bad file and still yields the good one.
+    let items: Vec<_> = bank.scan("thing").collect().await;
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().any(|i| matches!(i, Err(Error::Corrupt { .. }))));
+    assert!(items.iter().any(|i| matches!(i, Ok((id, _)) if id == "good")));
+    // search and count skip it.
+    assert_eq!(bank.count("thing").await?, 1);
+    // Writes refuse to overwrite it: the bad file stays for an operator to inspect.
+    assert!(matches!(
+        bank.save("thing", "bad", json!({"fixed": 1}), None).await,
+        Err(Error::Corrupt { .. })
+    ));
+    assert!(bad.exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn foreign_files_and_swapped_files_are_reported() -> Result<()> {
+    let dir = tempdir()?;
+    let bank = Bank::new(DiskBank::open(dir.path())?);
+    bank.save("thing", "a", json!(1), None).await?;
+    bank.save("thing", "b", json!(2), None).await?;
+    let type_dir = dir.path().join("thing");
+    fs::write(type_dir.join("README.txt"), b"hello").map_err(io)?;
+    fs::copy(type_dir.join("a.json"), type_dir.join("c.json")).map_err(io)?;
+    match bank.read("thing", "c").await {
+        Err(Error::Corrupt { reason, .. }) => assert!(reason.contains("\"a\""), "{reason}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    let errors = bank
+        .scan("thing")
+        .filter(|i| std::future::ready(i.is_err()))
+        .count()
+        .await;
+    assert_eq!(errors, 2);
+    assert_eq!(bank.count("thing").await?, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn ids_never_leave_the_directory() -> Result<()> {
+    let dir = tempdir()?;
+    let root = dir.path().join("bank");
+    let bank = Bank::new(DiskBank::open(&root)?);
+    for id in ["../../escape", "/abs", "..", "a/../../b", "\\..\\x"] {
+        bank.save("thing", id, json!({"id": id}), None).await?;
+    }
+    let outside: Vec<_> = fs::read_dir(dir.path())
+        .map_err(io)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(outside, ["bank"], "files outside the bank: {outside:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn temp_files_left_by_a_crash_are_removed_at_open() -> Result<()> {
+    let dir = tempdir()?;
+    {
+        let bank = Bank::new(DiskBank::open(dir.path())?);
+        bank.save("thing", "x", json!(1), None).await?;
+        bank.close().await?;
+    }
+    let leftover = dir.path().join("thing").join(".tmp-1-1-x.json");
+    fs::write(&leftover, b"half a reco").map_err(io)?;
+    let bank = Bank::new(DiskBank::open(dir.path())?);
+    assert!(!leftover.exists());
+    assert_eq!(bank.read("thing", "x").await?.value, json!(1));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_second_process_gets_a_clear_error() -> Result<()> {
+    let dir = tempdir()?;
+    fs::create_dir_all(dir.path()).map_err(io)?;
+    // Another open file description holding the lock is what another process looks like.
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.path().join(".lock"))
+        .map_err(io)?;
+    lock.try_lock().map_err(|e| Error::backend("test", e.to_string()))?;
+    match DiskBank::open(dir.path()) {
+        Err(e) => assert!(e.to_string().contains("another process"), "{e}"),
+        Ok(_) => panic!("opened a bank another process holds"),
+    }
+    drop(lock);
+    DiskBank::open(dir.path())?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_handles_in_one_process_share_locks() -> Result<()> {
+    let dir = tempdir()?;
+    let a = Bank::new(DiskBank::open(dir.path())?);
+    let b = Bank::new(DiskBank::open(dir.path())?);
+    let mut tasks = Vec::new();
+    for bank in [a.clone(), b.clone()] {
+        for _ in 0..8 {
+            let bank = bank.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..25 {
+                    bank.incr_by("counter", "c", 1).await?;
+                }
+                Ok::<_, Error>(())
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.map_err(|e| Error::backend("test", e))??;
+    }
+    assert_eq!(a.read("counter", "c").await?.value, json!(400));
+    Ok(())
+}
+
+#[tokio::test]
+async fn opened_by_url() -> Result<()> {
+    let dir = tempdir()?;
+    databank_disk::register();
+    let url = format!("disk://{}", dir.path().display());
+    let bank = databank_core::open(&url, databank_core::Schema::new()).await?;
+    bank.save("thing", "u", json!("via url"), None).await?;
+    assert!(dir.path().join("thing").join("u.json").exists());
+    Ok(())
+}
