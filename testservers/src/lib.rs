@@ -1,0 +1,253 @@
+//! Real database servers for tests, started as child processes on free loopback ports in a
+//! private temporary directory, stopped (and the directory removed) on drop.
+//!
+//! Used by `cargo xtask` to provide the servers a test run needs, and by driver tests that must
+//! stop and restart a server mid-run. Servers never touch the standard ports or a user's data.
+//!
+//! ```no_run
+//! let mut redis = databank_testservers::Server::redis(true)?;
+//! println!("{}", redis.url());
+//! redis.stop();
+//! redis.start()?; // same port, same data directory
+//! # Ok::<(), String>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to accept connections.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A server process this crate started.
+#[derive(Debug)]
+pub struct Server {
+    name: &'static str,
+    port: u16,
+    dir: PathBuf,
+    program: PathBuf,
+    args: Vec<String>,
+    scheme_url: String,
+    child: Option<Child>,
+    keep: bool,
+}
+
+impl Server {
+    /// Starts `redis-server` from `PATH`. With `persistent`, an append-only file fsynced on every
+    /// write keeps the data across [`stop`](Server::stop) and [`start`](Server::start).
+    pub fn redis(persistent: bool) -> Result<Server, String> {
+        let program = which("redis-server").ok_or(
+            "redis-server is not on PATH (Debian: apt-get install redis-server), \
+             or set DATABANK_TEST_REDIS_URL",
+        )?;
+        let port = free_port()?;
+        let dir = private_dir("redis")?;
+        let mut args: Vec<String> = vec![
+            "--port".into(),
+            port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--save".into(),
+            String::new(),
+            "--daemonize".into(),
+            "no".into(),
+            "--protected-mode".into(),
+            "yes".into(),
+        ];
+        args.extend(
+            ["--appendonly", if persistent { "yes" } else { "no" }, "--appendfsync", "always"]
+                .map(String::from),
+        );
+        Server::launch("redis", program, args, dir, port, format!("redis://127.0.0.1:{port}"))
+    }
+
+    /// Starts the MongoDB-compatible SecantusDB with `python` (a venv's interpreter that has
+    /// the `secantusdb` package). With `persistent`, data lives in the private directory and
+    /// survives a restart; otherwise in memory.
+    pub fn secantus(python: &Path, persistent: bool) -> Result<Server, String> {
+        let port = free_port()?;
+        let dir = private_dir("mongo")?;
+        let storage = if persistent {
+            dir.join("data").display().to_string()
+        } else {
+            ":memory:".into()
+        };
+        let args = vec![
+            "-m".into(),
+            "secantus".into(),
+            "--port".into(),
+            port.to_string(),
+            "--storage-path".into(),
+            storage,
+        ];
+        Server::launch(
+            "mongo",
+            python.to_path_buf(),
+            args,
+            dir,
+            port,
+            format!("mongodb://127.0.0.1:{port}"),
+        )
+    }
+
+    fn launch(
+        name: &'static str,
+        program: PathBuf,
+        args: Vec<String>,
+        dir: PathBuf,
+        port: u16,
+        scheme_url: String,
+    ) -> Result<Server, String> {
+        let mut server = Server {
+            name,
+            port,
+            dir,
+            program,
+            args,
+            scheme_url,
+            child: None,
+            keep: false,
+        };
+        server.start()?;
+        Ok(server)
+    }
+
+    /// The URL clients connect to.
+    pub fn url(&self) -> &str {
+        &self.scheme_url
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Starts the server (again) on its port and waits until it answers.
+    pub fn start(&mut self) -> Result<(), String> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        let log_path = self.dir.join("server.log");
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| format!("{}: {e}", log_path.display()))?;
+        let err_log = log.try_clone().map_err(|e| e.to_string())?;
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err_log)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", self.program.display()))?;
+        self.child = Some(child);
+        if let Err(e) = self.wait_ready() {
+            let tail = fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: String = tail.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            self.stop();
+            return Err(format!("{} did not become ready: {e}\n--- its log ---\n{tail}", self.name));
+        }
+        Ok(())
+    }
+
+    /// Kills the server and waits for it to exit. Its data directory stays.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Leaves the server running and its directory in place when this value is dropped
+    /// (for `cargo xtask services up`).
+    pub fn detach(mut self) -> u32 {
+        self.keep = true;
+        self.pid().unwrap_or(0)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!("it exited with {status}"));
+                }
+            }
+            if self.answers() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no answer on port {} within {READY_TIMEOUT:?}", self.port));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn answers(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        if self.name != "redis" {
+            return true;
+        }
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut reply = [0u8; 16];
+        stream.write_all(b"PING\r\n").is_ok()
+            && stream.read(&mut reply).is_ok_and(|n| reply[..n].starts_with(b"+PONG"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        self.stop();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The path of a program on `PATH`.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> Result<u16, String> {
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+fn private_dir(name: &str) -> Result<PathBuf, String> {
+    let base = std::env::temp_dir().join(format!(
+        "databank-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
+    Ok(base)
+}

@@ -1,0 +1,47 @@
+//! `cargo xtask`: the project's automation, one binary with subcommands.
+//!
+//! - `cargo xtask test [--require redis,mongo] [--no-lint]`: fmt check, clippy, docs and the
+//!   whole test suite, with the databases the tests need, and a summary table.
+//! - `cargo xtask services up|down|status [NAME...]`: start, stop or list servers for manual work.
+
+mod services;
+mod summary;
+mod test;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test::run(&args[1..]),
+        Some("services") => services::command(&args[1..]),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage:
+  cargo xtask test [--require redis,mongo] [--no-lint]
+      fmt check, clippy -D warnings, cargo doc, and every test suite, with the databases it needs.
+      With CI=true (or --require) a suite whose server could not be had fails the run.
+  cargo xtask services up|down|status [redis] [mongo]
+      start servers on free ports for manual work (URLs printed as environment lines), stop them,
+      or show them.";
+
+/// The workspace root (the parent of this crate's directory).
+pub fn root() -> std::path::PathBuf {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// A boxed error with a message, for everything xtask reports.
+pub type Error = Box<dyn std::error::Error>;

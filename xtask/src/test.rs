@@ -1,0 +1,205 @@
+//! `cargo xtask test`: lint, docs, and every suite against real servers, with a summary.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::services::{self, Provided, SPECS};
+use crate::summary::{self, Parser, Suite};
+use crate::Error;
+
+struct Options {
+    require: Vec<String>,
+    lint: bool,
+}
+
+fn options(args: &[String]) -> Result<Options, Error> {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let mut opts = Options {
+        require: if ci {
+            SPECS.iter().map(|s| s.name.to_string()).collect()
+        } else {
+            Vec::new()
+        },
+        lint: true,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--require" => {
+                let list = it.next().ok_or("--require needs a list, such as redis,mongo")?;
+                opts.require.extend(list.split(',').map(str::to_owned));
+            }
+            "--no-lint" => opts.lint = false,
+            other => return Err(format!("unknown argument {other:?}").into()),
+        }
+    }
+    Ok(opts)
+}
+
+pub fn run(args: &[String]) -> Result<(), Error> {
+    let opts = options(args)?;
+    let root = crate::root();
+    let mut problems = Vec::new();
+
+    if opts.lint {
+        step(&mut problems, "cargo fmt --check", cargo(&["fmt", "--all", "--check"]));
+        step(
+            &mut problems,
+            "cargo clippy -D warnings",
+            cargo(&["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]),
+        );
+    }
+
+    // The databases, for the packages that exist in this workspace.
+    let provided: Vec<Provided> = SPECS
+        .into_iter()
+        .filter(|spec| spec.packages.iter().any(|p| root.join(p).is_dir()))
+        .map(services::provide)
+        .collect();
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut excluded: Vec<Suite> = Vec::new();
+    for p in &provided {
+        match &p.url {
+            Ok(url) => {
+                println!("xtask: {} at {url} ({})", p.spec.name, p.source);
+                env.push((p.spec.env.to_string(), url.clone()));
+            }
+            Err(why) => {
+                println!("xtask: SKIPPED {} suites: {why}", p.spec.name);
+                for package in p.spec.packages {
+                    excluded.push(Suite {
+                        package: (*package).to_string(),
+                        suite: "all".into(),
+                        skipped: Some(why.lines().next().unwrap_or(why).to_string()),
+                        ..Suite::default()
+                    });
+                }
+                if opts.require.iter().any(|r| r == p.spec.name) {
+                    problems.push(format!(
+                        "{} is required (CI=true or --require) but could not be had: {why}",
+                        p.spec.name
+                    ));
+                }
+            }
+        }
+    }
+    if let Ok(python) = services::secantus_python() {
+        env.push((services::MONGO_PYTHON_ENV.into(), python.display().to_string()));
+    }
+
+    let mut test_args: Vec<String> = ["test", "--workspace", "--all-features", "--no-fail-fast"]
+        .map(String::from)
+        .to_vec();
+    for suite in &excluded {
+        test_args.push("--exclude".into());
+        test_args.push(suite.package.clone());
+    }
+    let executables = executables(&test_args, &env)?;
+    let mut parser = Parser::new(executables);
+    let status = stream(&test_args, &env, &mut parser)?;
+    parser.finish();
+    if !status {
+        problems.push("cargo test failed".into());
+    }
+
+    if opts.lint {
+        let mut doc = Command::new(cargo_bin());
+        doc.args(["doc", "--workspace", "--no-deps", "--all-features"])
+            .env("RUSTDOCFLAGS", "-D warnings");
+        step(&mut problems, "cargo doc (warnings denied)", doc.status().map_err(Error::from));
+    }
+    drop(provided);
+
+    let mut suites = parser.suites;
+    suites.extend(excluded);
+    let (_, failed, _) = summary::print(&suites);
+    if failed > 0 && !problems.iter().any(|p| p == "cargo test failed") {
+        problems.push(format!("{failed} tests failed"));
+    }
+    if problems.is_empty() {
+        println!("xtask: all checks passed");
+        Ok(())
+    } else {
+        Err(format!("{} problem(s):\n  - {}", problems.len(), problems.join("\n  - ")).into())
+    }
+}
+
+fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn cargo(args: &[&str]) -> Result<std::process::ExitStatus, Error> {
+    println!("xtask: cargo {}", args.join(" "));
+    Ok(Command::new(cargo_bin()).args(args).status()?)
+}
+
+fn step(problems: &mut Vec<String>, name: &str, result: Result<std::process::ExitStatus, Error>) {
+    match result {
+        Ok(status) if status.success() => println!("xtask: {name}: ok"),
+        Ok(status) => problems.push(format!("{name} failed ({status})")),
+        Err(e) => problems.push(format!("{name} could not run: {e}")),
+    }
+}
+
+/// Builds the test binaries and maps each executable to (package, target name).
+fn executables(test_args: &[String], env: &[(String, String)]) -> Result<HashMap<String, (String, String)>, Error> {
+    let mut cmd = Command::new(cargo_bin());
+    cmd.args(test_args)
+        .args(["--no-run", "--message-format=json-render-diagnostics"])
+        .envs(env.iter().cloned())
+        .stdout(Stdio::piped());
+    println!("xtask: building test binaries");
+    let out = cmd.output()?;
+    let mut map = HashMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let (Some(exe), Some(manifest), Some(target)) = (
+            msg["executable"].as_str(),
+            msg["manifest_path"].as_str(),
+            msg["target"]["name"].as_str(),
+        ) else {
+            continue;
+        };
+        let package = std::fs::read_to_string(manifest)
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find_map(|l| l.trim().strip_prefix("name = ").map(|n| n.trim_matches('"').to_string()))
+            })
+            .unwrap_or_else(|| target.to_string());
+        let suite = if msg["target"]["kind"][0] == "lib" { "unit" } else { target };
+        map.insert(exe.to_string(), (package, suite.to_string()));
+    }
+    Ok(map)
+}
+
+/// Runs `cargo test`, echoing its merged output while parsing it. True when it succeeded.
+fn stream(test_args: &[String], env: &[(String, String)], parser: &mut Parser) -> Result<bool, Error> {
+    let mut line = format!("exec {}", shell_quote(&cargo_bin()));
+    for arg in test_args {
+        line.push(' ');
+        line.push_str(&shell_quote(arg));
+    }
+    line.push_str(" 2>&1");
+    println!("xtask: {}", line.trim_start_matches("exec "));
+    let mut child = Command::new("sh")
+        .args(["-c", &line])
+        .envs(env.iter().cloned())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    if let Some(out) = child.stdout.take() {
+        for text in BufReader::new(out).lines() {
+            let text = text?;
+            println!("{text}");
+            parser.line(&text);
+        }
+    }
+    Ok(child.wait()?.success())
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
