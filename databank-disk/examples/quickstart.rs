@@ -16,10 +16,18 @@ async fn main() -> Result<(), Error> {
     let bank = databank_core::open(&url, schema).await?;
 
     let runs = bank.incr("meta", "runs").await?;
-    println!("run #{runs} against {}", databank_core::registry::redact(&url));
+    println!(
+        "run #{runs} against {}",
+        databank_core::registry::redact(&url)
+    );
 
-    for (id, first, last) in [("ada", "Ada", "Lovelace"), ("alan", "Alan", "Turing"), ("byron", "Anne", "Lovelace")] {
-        let person = json!({"email": format!("{id}@example.org"), "name": {"first": first, "last": last}});
+    for (id, first, last) in [
+        ("ada", "Ada", "Lovelace"),
+        ("alan", "Alan", "Turing"),
+        ("byron", "Anne", "Lovelace"),
+    ] {
+        let person =
+            json!({"email": format!("{id}@example.org"), "name": {"first": first, "last": last}});
         bank.save("person", id, person, None).await?;
     }
 

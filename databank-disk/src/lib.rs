@@ -1,4 +1,4 @@
-//! A [`Databank`](databank_core::Databank) that keeps one JSON file per record under a
+//! A [`Databank`] that keeps one JSON file per record under a
 //! directory: embedded, durable, no server.
 //!
 //! ```
@@ -15,7 +15,7 @@
 //! # Layout
 //! `<root>/<type>/<id>.json`, with type names and ids encoded as described in [`path`]: any id
 //! round-trips, none can leave the directory or collide with another, even on a case-insensitive
-//! filesystem. The file format is described in [`file`].
+//! filesystem. The file format is described in [`mod@file`].
 //!
 //! # Guarantees and limits
 //! - **Crash safety**: every write goes to a temporary file that is fsynced, renamed over the
@@ -29,7 +29,7 @@
 //! - **Search and purge scan** the type's directory (no index files): fine for thousands of
 //!   records, linear in the type's size. Expiry is stored in each record.
 //! - **Corrupt or foreign files** (bad JSON, a name the encoding cannot produce) are reported as
-//!   [`Error::Corrupt`](databank_core::Error::Corrupt) naming the path by `read` and `scan`;
+//!   [`Error::Corrupt`] naming the path by `read` and `scan`;
 //!   `search` and `count` skip them with a warning. They never block other records.
 //!
 //! Opened by URL after [`register`]: `disk:///var/lib/app/bank` (absolute) or

@@ -2,7 +2,7 @@
 //! the revision clock.
 
 use std::fs::{self, File, TryLockError};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -82,9 +82,8 @@ impl Shared {
 
     /// The lock serialising writes to one record.
     pub fn stripe(&self, kind: &str, id: &str) -> &tokio::sync::Mutex<()> {
-        let mut h = self.hasher.build_hasher();
-        (kind, id).hash(&mut h);
-        &self.stripes[(h.finish() as usize) % STRIPES]
+        let hash = self.hasher.hash_one((kind, id));
+        &self.stripes[(hash as usize) % STRIPES]
     }
 
     /// A revision newer than `previous` and than any this process handed out: nanoseconds since

@@ -18,20 +18,27 @@ fn io(e: std::io::Error) -> Error {
 async fn corrupt_file_is_a_typed_error_naming_the_path_and_blocks_nothing() -> Result<()> {
     let dir = tempdir()?;
     let bank = Bank::new(DiskBank::open(dir.path())?);
-    bank.save("thing", "good", json!({"ok": true}), None).await?;
+    bank.save("thing", "good", json!({"ok": true}), None)
+        .await?;
     bank.save("thing", "bad", json!({"ok": true}), None).await?;
     let bad = dir.path().join("thing").join("bad.json");
     fs::write(&bad, b"{\"databank\":1,\"id\":\"bad\",\"rev").map_err(io)?;
     match bank.read("thing", "bad").await {
-        Err(Error::Corrupt { location, .. }) => assert!(location.ends_with("bad.json"), "{location}"),
+        Err(Error::Corrupt { location, .. }) => {
+            assert!(location.ends_with("bad.json"), "{location}")
+        }
         other => panic!("expected Corrupt, got {other:?}"),
     }
     assert_eq!(bank.read("thing", "good").await?.value, json!({"ok": true}));
     // scan reports the bad file and still yields the good one.
     let items: Vec<_> = bank.scan("thing").collect().await;
     assert_eq!(items.len(), 2);
-    assert!(items.iter().any(|i| matches!(i, Err(Error::Corrupt { .. }))));
-    assert!(items.iter().any(|i| matches!(i, Ok((id, _)) if id == "good")));
+    assert!(items
+        .iter()
+        .any(|i| matches!(i, Err(Error::Corrupt { .. }))));
+    assert!(items
+        .iter()
+        .any(|i| matches!(i, Ok((id, _)) if id == "good")));
     // search and count skip it.
     assert_eq!(bank.count("thing").await?, 1);
     // Writes refuse to overwrite it: the bad file stays for an operator to inspect.
@@ -110,7 +117,8 @@ async fn a_second_process_gets_a_clear_error() -> Result<()> {
         .write(true)
         .open(dir.path().join(".lock"))
         .map_err(io)?;
-    lock.try_lock().map_err(|e| Error::backend("test", e.to_string()))?;
+    lock.try_lock()
+        .map_err(|e| Error::backend("test", e.to_string()))?;
     match DiskBank::open(dir.path()) {
         Err(e) => assert!(e.to_string().contains("another process"), "{e}"),
         Ok(_) => panic!("opened a bank another process holds"),

@@ -1,8 +1,8 @@
-//! An in-memory [`Databank`](databank_core::Databank): fast, concurrent, and gone when the
+//! An in-memory [`Databank`]: fast, concurrent, and gone when the
 //! process ends.
 //!
 //! Every capability is native: declared indices are kept as hash maps for `search`, expiries are
-//! kept ordered so [`purge_expired`](databank_core::Databank::purge_expired) costs O(expired),
+//! kept ordered so [`purge_expired`](Databank::purge_expired) costs O(expired),
 //! counters, lists and `update_if` run under one short lock.
 //!
 //! ```

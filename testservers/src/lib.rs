@@ -63,10 +63,22 @@ impl Server {
             "yes".into(),
         ];
         args.extend(
-            ["--appendonly", if persistent { "yes" } else { "no" }, "--appendfsync", "always"]
-                .map(String::from),
+            [
+                "--appendonly",
+                if persistent { "yes" } else { "no" },
+                "--appendfsync",
+                "always",
+            ]
+            .map(String::from),
         );
-        Server::launch("redis", program, args, dir, port, format!("redis://127.0.0.1:{port}"))
+        Server::launch(
+            "redis",
+            program,
+            args,
+            dir,
+            port,
+            format!("redis://127.0.0.1:{port}"),
+        )
     }
 
     /// Starts the MongoDB-compatible SecantusDB with `python` (a venv's interpreter that has
@@ -158,9 +170,20 @@ impl Server {
         self.child = Some(child);
         if let Err(e) = self.wait_ready() {
             let tail = fs::read_to_string(&log_path).unwrap_or_default();
-            let tail: String = tail.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            let tail: String = tail
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
             self.stop();
-            return Err(format!("{} did not become ready: {e}\n--- its log ---\n{tail}", self.name));
+            return Err(format!(
+                "{} did not become ready: {e}\n--- its log ---\n{tail}",
+                self.name
+            ));
         }
         Ok(())
     }
@@ -192,7 +215,10 @@ impl Server {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!("no answer on port {} within {READY_TIMEOUT:?}", self.port));
+                return Err(format!(
+                    "no answer on port {} within {READY_TIMEOUT:?}",
+                    self.port
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -208,7 +234,9 @@ impl Server {
         let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
         let mut reply = [0u8; 16];
         stream.write_all(b"PING\r\n").is_ok()
-            && stream.read(&mut reply).is_ok_and(|n| reply[..n].starts_with(b"+PONG"))
+            && stream
+                .read(&mut reply)
+                .is_ok_and(|n| reply[..n].starts_with(b"+PONG"))
     }
 }
 

@@ -111,7 +111,10 @@ pub fn provide(spec: Spec) -> Provided {
                     guard: Some(Guard::Docker(Container(id))),
                 }
             }
-            Err(e) => eprintln!("xtask: docker could not start {}: {e}; trying a local server", spec.image),
+            Err(e) => eprintln!(
+                "xtask: docker could not start {}: {e}; trying a local server",
+                spec.image
+            ),
         }
     }
     let local = match spec.name {
@@ -151,8 +154,9 @@ pub fn secantus_python() -> Result<PathBuf, String> {
     if has_it(&python) {
         return Ok(python);
     }
-    let python3 = databank_testservers::which("python3")
-        .ok_or("python3 is not on PATH; SecantusDB (the MongoDB-compatible test server) needs it")?;
+    let python3 = databank_testservers::which("python3").ok_or(
+        "python3 is not on PATH; SecantusDB (the MongoDB-compatible test server) needs it",
+    )?;
     eprintln!("xtask: installing SecantusDB into {}", venv.display());
     let made = Command::new(python3)
         .args(["-m", "venv"])
@@ -189,7 +193,10 @@ fn docker_run(spec: Spec) -> Result<(String, String), Error> {
         .arg(spec.image)
         .output()?;
     if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string().into());
+        return Err(String::from_utf8_lossy(&out.stderr)
+            .trim()
+            .to_string()
+            .into());
     }
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let port_out = Command::new("docker")
@@ -205,7 +212,9 @@ fn docker_run(spec: Spec) -> Result<(String, String), Error> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > deadline {
-            let _ = Command::new("docker").args(["rm", "-f", id.as_str()]).status();
+            let _ = Command::new("docker")
+                .args(["rm", "-f", id.as_str()])
+                .status();
             return Err(format!("{} did not listen within 60 s", spec.image).into());
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -214,7 +223,10 @@ fn docker_run(spec: Spec) -> Result<(String, String), Error> {
 }
 
 fn state_file() -> PathBuf {
-    crate::root().join("target").join("xtask").join("services.txt")
+    crate::root()
+        .join("target")
+        .join("xtask")
+        .join("services.txt")
 }
 
 /// `cargo xtask services up|down|status [names]`.
@@ -248,7 +260,9 @@ pub fn command(args: &[String]) -> Result<(), Error> {
                 old.push('\n');
             }
             fs::write(state_file(), old)?;
-            println!("# export these lines, then `cargo test`; `cargo xtask services down` stops them");
+            println!(
+                "# export these lines, then `cargo test`; `cargo xtask services down` stops them"
+            );
             Ok(())
         }
         Some("down") => {

@@ -88,7 +88,10 @@ fn count(result: &str, word: &str) -> u64 {
     result
         .split(';')
         .find_map(|part| {
-            let part = part.trim().trim_start_matches("ok. ").trim_start_matches("FAILED. ");
+            let part = part
+                .trim()
+                .trim_start_matches("ok. ")
+                .trim_start_matches("FAILED. ");
             let (n, w) = part.split_once(' ')?;
             (w == word).then(|| n.parse().ok())?
         })
@@ -98,7 +101,10 @@ fn count(result: &str, word: &str) -> u64 {
 /// Prints the table and the closing count line; returns (passed, failed, skipped suites).
 pub fn print(suites: &[Suite]) -> (u64, u64, usize) {
     println!();
-    println!("{:<22} {:<14} {:>7} {:>7} {:>8}  status", "crate", "suite", "passed", "failed", "ignored");
+    println!(
+        "{:<22} {:<14} {:>7} {:>7} {:>8}  status",
+        "crate", "suite", "passed", "failed", "ignored"
+    );
     println!("{}", "-".repeat(72));
     let (mut passed, mut failed, mut ignored, mut skipped) = (0, 0, 0, 0);
     for s in suites {
@@ -147,8 +153,19 @@ mod tests {
         p.finish();
         let s = &p.suites;
         assert_eq!(s.len(), 3);
-        assert_eq!((s[0].package.as_str(), s[0].passed, s[0].failed, s[0].ignored), ("databank-memory", 81, 1, 2));
-        assert_eq!((s[1].package.as_str(), s[1].suite.as_str(), s[1].passed), ("databank-core", "doc", 3));
+        assert_eq!(
+            (
+                s[0].package.as_str(),
+                s[0].passed,
+                s[0].failed,
+                s[0].ignored
+            ),
+            ("databank-memory", 81, 1, 2)
+        );
+        assert_eq!(
+            (s[1].package.as_str(), s[1].suite.as_str(), s[1].passed),
+            ("databank-core", "doc", 3)
+        );
         assert!(s[2].crashed);
         assert!(!s[0].crashed);
     }

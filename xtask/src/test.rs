@@ -27,7 +27,9 @@ fn options(args: &[String]) -> Result<Options, Error> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--require" => {
-                let list = it.next().ok_or("--require needs a list, such as redis,mongo")?;
+                let list = it
+                    .next()
+                    .ok_or("--require needs a list, such as redis,mongo")?;
                 opts.require.extend(list.split(',').map(str::to_owned));
             }
             "--no-lint" => opts.lint = false,
@@ -43,11 +45,23 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     let mut problems = Vec::new();
 
     if opts.lint {
-        step(&mut problems, "cargo fmt --check", cargo(&["fmt", "--all", "--check"]));
+        step(
+            &mut problems,
+            "cargo fmt --check",
+            cargo(&["fmt", "--all", "--check"]),
+        );
         step(
             &mut problems,
             "cargo clippy -D warnings",
-            cargo(&["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]),
+            cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--all-features",
+                "--",
+                "-D",
+                "warnings",
+            ]),
         );
     }
 
@@ -85,7 +99,10 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         }
     }
     if let Ok(python) = services::secantus_python() {
-        env.push((services::MONGO_PYTHON_ENV.into(), python.display().to_string()));
+        env.push((
+            services::MONGO_PYTHON_ENV.into(),
+            python.display().to_string(),
+        ));
     }
 
     let mut test_args: Vec<String> = ["test", "--workspace", "--all-features", "--no-fail-fast"]
@@ -107,7 +124,11 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         let mut doc = Command::new(cargo_bin());
         doc.args(["doc", "--workspace", "--no-deps", "--all-features"])
             .env("RUSTDOCFLAGS", "-D warnings");
-        step(&mut problems, "cargo doc (warnings denied)", doc.status().map_err(Error::from));
+        step(
+            &mut problems,
+            "cargo doc (warnings denied)",
+            doc.status().map_err(Error::from),
+        );
     }
     drop(provided);
 
@@ -121,7 +142,12 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         println!("xtask: all checks passed");
         Ok(())
     } else {
-        Err(format!("{} problem(s):\n  - {}", problems.len(), problems.join("\n  - ")).into())
+        Err(format!(
+            "{} problem(s):\n  - {}",
+            problems.len(),
+            problems.join("\n  - ")
+        )
+        .into())
     }
 }
 
@@ -143,7 +169,10 @@ fn step(problems: &mut Vec<String>, name: &str, result: Result<std::process::Exi
 }
 
 /// Builds the test binaries and maps each executable to (package, target name).
-fn executables(test_args: &[String], env: &[(String, String)]) -> Result<HashMap<String, (String, String)>, Error> {
+fn executables(
+    test_args: &[String],
+    env: &[(String, String)],
+) -> Result<HashMap<String, (String, String)>, Error> {
     let mut cmd = Command::new(cargo_bin());
     cmd.args(test_args)
         .args(["--no-run", "--message-format=json-render-diagnostics"])
@@ -166,18 +195,29 @@ fn executables(test_args: &[String], env: &[(String, String)]) -> Result<HashMap
         let package = std::fs::read_to_string(manifest)
             .ok()
             .and_then(|text| {
-                text.lines()
-                    .find_map(|l| l.trim().strip_prefix("name = ").map(|n| n.trim_matches('"').to_string()))
+                text.lines().find_map(|l| {
+                    l.trim()
+                        .strip_prefix("name = ")
+                        .map(|n| n.trim_matches('"').to_string())
+                })
             })
             .unwrap_or_else(|| target.to_string());
-        let suite = if msg["target"]["kind"][0] == "lib" { "unit" } else { target };
+        let suite = if msg["target"]["kind"][0] == "lib" {
+            "unit"
+        } else {
+            target
+        };
         map.insert(exe.to_string(), (package, suite.to_string()));
     }
     Ok(map)
 }
 
 /// Runs `cargo test`, echoing its merged output while parsing it. True when it succeeded.
-fn stream(test_args: &[String], env: &[(String, String)], parser: &mut Parser) -> Result<bool, Error> {
+fn stream(
+    test_args: &[String],
+    env: &[(String, String)],
+    parser: &mut Parser,
+) -> Result<bool, Error> {
     let mut line = format!("exec {}", shell_quote(&cargo_bin()));
     for arg in test_args {
         line.push(' ');
