@@ -1,0 +1,490 @@
+//! `RedisBank`: the `Databank` implementation.
+
+use std::collections::HashSet;
+use std::future::Future;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use databank_core::{
+    is_expired, Capabilities, Criteria, Databank, Error, Expiry, Record, RecordStream, Result,
+    Revision, Schema,
+};
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script};
+use serde_json::Value;
+
+use crate::config::RedisConfig;
+use crate::keys::Keys;
+use crate::scripts::{self, CONFLICT, EXISTS, MISSING};
+
+/// How many records one round trip fetches during scans and searches.
+const BATCH: usize = 256;
+/// How many expired records one purge script removes.
+const PURGE_BATCH: usize = 1000;
+
+/// The Redis driver. Cheap to share: one multiplexed, self-reconnecting connection.
+#[derive(Clone)]
+pub struct RedisBank {
+    connection: ConnectionManager,
+    keys: Keys,
+    schema: Schema,
+    config: RedisConfig,
+}
+
+impl std::fmt::Debug for RedisBank {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBank")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// A Redis error as ours: connection trouble is retryable `NotConnected`.
+fn map_err(e: RedisError) -> Error {
+    use redis::{ErrorKind, ServerErrorKind};
+    let transient = e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_refusal()
+        || e.is_connection_dropped()
+        || matches!(
+            e.kind(),
+            ErrorKind::Server(
+                ServerErrorKind::BusyLoading
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::ClusterDown
+            )
+        );
+    if transient {
+        Error::NotConnected {
+            driver: "redis",
+            message: e.to_string(),
+        }
+    } else {
+        Error::Backend {
+            driver: "redis",
+            retryable: false,
+            source: Box::new(e),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn expiry_arg(expires_at: Expiry) -> String {
+    expires_at.map_or_else(String::new, |t| t.timestamp_millis().to_string())
+}
+
+fn parse_value(kind: &str, id: &str, text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| Error::Corrupt {
+        location: format!("redis {kind} {id:?}"),
+        reason: e.to_string(),
+    })
+}
+
+fn parse_expiry(kind: &str, id: &str, text: Option<&str>) -> Result<Expiry> {
+    match text {
+        None => Ok(None),
+        Some(ms) => ms
+            .parse::<i64>()
+            .ok()
+            .and_then(DateTime::<Utc>::from_timestamp_millis)
+            .map(Some)
+            .ok_or_else(|| Error::Corrupt {
+                location: format!("redis {kind} {id:?}"),
+                reason: format!("bad expiry {ms:?}"),
+            }),
+    }
+}
+
+impl RedisBank {
+    /// Connects to the server a config names. Fails with `NotConnected` if it cannot be
+    /// reached within the config's timeout.
+    pub async fn connect(config: RedisConfig, schema: Schema) -> Result<Self> {
+        let client = redis::Client::open(config.server_url.as_str()).map_err(|e| {
+            Error::InvalidInput(format!(
+                "bad Redis URL {}: {e}",
+                databank_core::registry::redact(&config.server_url)
+            ))
+        })?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.timeout))
+            .set_response_timeout(Some(config.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(config.timeout);
+        let connection = tokio::time::timeout(
+            config.timeout * 2,
+            client.get_connection_manager_with_config(manager_config),
+        )
+        .await
+        .map_err(|_| Error::NotConnected {
+            driver: "redis",
+            message: format!("no connection within {:?}", config.timeout * 2),
+        })?
+        .map_err(map_err)?;
+        tracing::debug!(?config, "connected to redis");
+        Ok(RedisBank {
+            connection,
+            keys: Keys::new(&config.prefix),
+            schema,
+            config,
+        })
+    }
+
+    /// Runs one server call with the configured timeout.
+    async fn call<T, F>(&self, f: impl FnOnce(ConnectionManager) -> F) -> Result<T>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        match tokio::time::timeout(self.config.timeout, f(self.connection.clone())).await {
+            Ok(result) => result.map_err(map_err),
+            Err(_) => Err(Error::NotConnected {
+                driver: "redis",
+                message: format!("no answer within {:?}", self.config.timeout),
+            }),
+        }
+    }
+
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[Vec<u8>],
+        args: &[Vec<u8>],
+    ) -> Result<T> {
+        self.call(|mut con| async move {
+            let mut invocation = script.prepare_invoke();
+            for key in keys {
+                invocation.key(key.as_slice());
+            }
+            for arg in args {
+                invocation.arg(arg.as_slice());
+            }
+            invocation.invoke_async(&mut con).await
+        })
+        .await
+    }
+
+    async fn put(
+        &self,
+        mode: &str,
+        kind: &str,
+        id: &str,
+        value: &Value,
+        expected: Option<Revision>,
+        expires_at: Expiry,
+    ) -> Result<Revision> {
+        let mut keys = vec![
+            self.keys.record(kind, id),
+            self.keys.members(kind).into_bytes(),
+            self.keys.index_lists(kind).into_bytes(),
+            self.keys.revision().into_bytes(),
+        ];
+        keys.extend(
+            self.keys
+                .indices_of(kind, self.schema.indices(kind), value)
+                .into_iter()
+                .map(String::into_bytes),
+        );
+        let args = vec![
+            mode.as_bytes().to_vec(),
+            id.as_bytes().to_vec(),
+            serde_json::to_vec(value).map_err(|e| Error::backend("redis", e))?,
+            expiry_arg(expires_at).into_bytes(),
+            expected
+                .map_or_else(String::new, |r| r.get().to_string())
+                .into_bytes(),
+            now_ms().to_string().into_bytes(),
+        ];
+        let code: i64 = self.invoke(&scripts::PUT_SCRIPT, &keys, &args).await?;
+        match code {
+            EXISTS => Err(Error::already_exists(kind, id)),
+            MISSING => Err(Error::not_found(kind, id)),
+            CONFLICT => Err(Error::conflict(
+                kind,
+                id,
+                expected.unwrap_or(Revision::new(0)),
+            )),
+            rev => u64::try_from(rev)
+                .map(Revision::new)
+                .map_err(|_| Error::backend("redis", format!("unexpected script reply {rev}"))),
+        }
+    }
+
+    /// The ids of a type whose expiry is after now.
+    async fn live_ids(&self, kind: &str) -> Result<Vec<String>> {
+        let key = self.keys.members(kind);
+        let min = format!("({}", now_ms());
+        self.call(|mut con| async move {
+            redis::cmd("ZRANGE")
+                .arg(key)
+                .arg(min)
+                .arg("+inf")
+                .arg("BYSCORE")
+                .query_async(&mut con)
+                .await
+        })
+        .await
+    }
+
+    /// Values of the given ids, live ones only, in one round trip.
+    async fn fetch(&self, kind: &str, ids: Vec<String>) -> Result<Vec<(String, Value)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HMGET")
+                .arg(self.keys.record(kind, id))
+                .arg("v")
+                .arg("e");
+        }
+        let rows: Vec<(Option<String>, Option<String>)> = self
+            .call(|mut con| async move { pipe.query_async(&mut con).await })
+            .await?;
+        let now = Utc::now();
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, (value, expiry)) in ids.into_iter().zip(rows) {
+            let Some(value) = value else { continue };
+            if is_expired(parse_expiry(kind, &id, expiry.as_deref())?, now) {
+                continue;
+            }
+            let value = parse_value(kind, &id, &value)?;
+            out.push((id, value));
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Databank for RedisBank {
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::default();
+        caps.native_expiry = true;
+        caps.native_counters = true;
+        caps.indexed_search = true;
+        caps.native_conditional_update = true;
+        caps.persistent = true;
+        caps.multi_process = true;
+        caps
+    }
+
+    async fn create(
+        &self,
+        kind: &str,
+        id: &str,
+        value: Value,
+        expires_at: Expiry,
+    ) -> Result<Revision> {
+        self.put("create", kind, id, &value, None, expires_at).await
+    }
+
+    async fn read(&self, kind: &str, id: &str) -> Result<Record> {
+        let key = self.keys.record(kind, id);
+        let (value, revision, expiry): (Option<String>, Option<u64>, Option<String>) = self
+            .call(|mut con| async move {
+                redis::cmd("HMGET")
+                    .arg(key)
+                    .arg("v")
+                    .arg("r")
+                    .arg("e")
+                    .query_async(&mut con)
+                    .await
+            })
+            .await?;
+        let (Some(value), Some(revision)) = (value, revision) else {
+            return Err(Error::not_found(kind, id));
+        };
+        let expires_at = parse_expiry(kind, id, expiry.as_deref())?;
+        if is_expired(expires_at, Utc::now()) {
+            return Err(Error::not_found(kind, id));
+        }
+        Ok(Record::new(
+            parse_value(kind, id, &value)?,
+            Revision::new(revision),
+            expires_at,
+        ))
+    }
+
+    async fn update(
+        &self,
+        kind: &str,
+        id: &str,
+        value: Value,
+        expires_at: Expiry,
+    ) -> Result<Revision> {
+        self.put("update", kind, id, &value, None, expires_at).await
+    }
+
+    async fn update_if(
+        &self,
+        kind: &str,
+        id: &str,
+        value: Value,
+        expected: Revision,
+        expires_at: Expiry,
+    ) -> Result<Revision> {
+        self.put("update_if", kind, id, &value, Some(expected), expires_at)
+            .await
+    }
+
+    async fn save(
+        &self,
+        kind: &str,
+        id: &str,
+        value: Value,
+        expires_at: Expiry,
+    ) -> Result<Revision> {
+        self.put("save", kind, id, &value, None, expires_at).await
+    }
+
+    async fn delete(&self, kind: &str, id: &str) -> Result<()> {
+        let keys = [
+            self.keys.record(kind, id),
+            self.keys.members(kind).into_bytes(),
+            self.keys.index_lists(kind).into_bytes(),
+        ];
+        let args = [id.as_bytes().to_vec(), now_ms().to_string().into_bytes()];
+        let deleted: i64 = self.invoke(&scripts::DELETE_SCRIPT, &keys, &args).await?;
+        if deleted == 1 {
+            Ok(())
+        } else {
+            Err(Error::not_found(kind, id))
+        }
+    }
+
+    async fn touch(&self, kind: &str, id: &str, expires_at: Expiry) -> Result<()> {
+        let keys = [
+            self.keys.record(kind, id),
+            self.keys.members(kind).into_bytes(),
+        ];
+        let args = [
+            id.as_bytes().to_vec(),
+            expiry_arg(expires_at).into_bytes(),
+            now_ms().to_string().into_bytes(),
+        ];
+        let touched: i64 = self.invoke(&scripts::TOUCH_SCRIPT, &keys, &args).await?;
+        if touched == 1 {
+            Ok(())
+        } else {
+            Err(Error::not_found(kind, id))
+        }
+    }
+
+    fn scan<'a>(&'a self, kind: &'a str) -> RecordStream<'a> {
+        Box::pin(
+            futures_util::stream::once(self.live_ids(kind))
+                .flat_map(move |listed| {
+                    let batches: Vec<Result<Vec<String>>> = match listed {
+                        Ok(ids) => ids.chunks(BATCH).map(|c| Ok(c.to_vec())).collect(),
+                        Err(e) => vec![Err(e)],
+                    };
+                    futures_util::stream::iter(batches).then(move |batch| async move {
+                        match batch {
+                            Ok(ids) => match self.fetch(kind, ids).await {
+                                Ok(rows) => rows.into_iter().map(Ok).collect(),
+                                Err(e) => vec![Err(e)],
+                            },
+                            Err(e) => vec![Err(e)],
+                        }
+                    })
+                })
+                .flat_map(futures_util::stream::iter),
+        )
+    }
+
+    async fn purge_expired(&self, kind: &str) -> Result<u64> {
+        let keys = [
+            self.keys.members(kind).into_bytes(),
+            self.keys.index_lists(kind).into_bytes(),
+        ];
+        let mut total = 0u64;
+        loop {
+            let args = [
+                now_ms().to_string().into_bytes(),
+                self.keys.record_prefix(kind).into_bytes(),
+                PURGE_BATCH.to_string().into_bytes(),
+            ];
+            let purged: u64 = self.invoke(&scripts::PURGE_SCRIPT, &keys, &args).await?;
+            total += purged;
+            if purged < PURGE_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn search(&self, kind: &str, criteria: &Criteria) -> Result<Vec<(String, Value)>> {
+        let index_keys: Vec<String> = criteria
+            .fields()
+            .filter(|(field, _)| self.schema.is_indexed(kind, field))
+            .map(|(field, value)| self.keys.index(kind, field, value))
+            .collect();
+        let ids: Vec<String> = if index_keys.is_empty() {
+            self.live_ids(kind).await?
+        } else {
+            self.call(|mut con| async move {
+                redis::cmd("SINTER")
+                    .arg(index_keys)
+                    .query_async(&mut con)
+                    .await
+            })
+            .await?
+        };
+        let mut seen = HashSet::new();
+        let mut hits = Vec::new();
+        for batch in ids.chunks(BATCH) {
+            let batch: Vec<String> = batch
+                .iter()
+                .filter(|id| seen.insert((*id).clone()))
+                .cloned()
+                .collect();
+            for (id, value) in self.fetch(kind, batch).await? {
+                if criteria.matches(&value) {
+                    hits.push((id, value));
+                }
+            }
+        }
+        Ok(hits)
+    }
+
+    async fn count(&self, kind: &str) -> Result<u64> {
+        let key = self.keys.members(kind);
+        let min = format!("({}", now_ms());
+        self.call(|mut con| async move {
+            redis::cmd("ZCOUNT")
+                .arg(key)
+                .arg(min)
+                .arg("+inf")
+                .query_async(&mut con)
+                .await
+        })
+        .await
+    }
+
+    async fn incr_by(&self, kind: &str, id: &str, delta: i64) -> Result<i64> {
+        let keys = [
+            self.keys.record(kind, id),
+            self.keys.members(kind).into_bytes(),
+            self.keys.index_lists(kind).into_bytes(),
+            self.keys.revision().into_bytes(),
+        ];
+        let args = [
+            id.as_bytes().to_vec(),
+            delta.to_string().into_bytes(),
+            now_ms().to_string().into_bytes(),
+        ];
+        let (ok, value): (i64, String) = self.invoke(&scripts::INCR_SCRIPT, &keys, &args).await?;
+        if ok != 1 {
+            return Err(Error::wrong_type(kind, id, "an integer"));
+        }
+        value
+            .parse()
+            .map_err(|_| Error::wrong_type(kind, id, "an integer"))
+    }
+}
