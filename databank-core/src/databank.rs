@@ -85,8 +85,8 @@ pub trait Databank: Send + Sync + std::fmt::Debug {
     /// Deletes a live record. Fails with `NotFound` if there is none.
     async fn delete(&self, kind: &str, id: &str) -> Result<()>;
 
-    /// Sets a live record's expiry without changing its value. Fails with `NotFound` if there is
-    /// none.
+    /// Sets a live record's expiry without changing its value or its revision. Fails with
+    /// `NotFound` if there is none.
     async fn touch(&self, kind: &str, id: &str, expires_at: Expiry) -> Result<()>;
 
     /// Every live record of a type, as a stream; an unknown type yields nothing. Records written

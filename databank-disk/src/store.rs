@@ -32,6 +32,8 @@ enum Change<R> {
     Write(Value, Expiry, R),
     /// Leave the record as it is, answer with `R`.
     Keep(R),
+    /// Rewrite the record with another expiry only, keeping its revision (`touch`).
+    Retime(Record, R),
 }
 
 impl DiskBank {
@@ -79,6 +81,16 @@ impl DiskBank {
             let previous = live.as_ref().map(|r| r.revision);
             match decide(live)? {
                 Change::Keep(result) => Ok((result, previous)),
+                Change::Retime(record, result) => {
+                    file::store(
+                        &file,
+                        &id,
+                        &record.value,
+                        record.revision,
+                        record.expires_at,
+                    )?;
+                    Ok((result, Some(record.revision)))
+                }
                 Change::Write(value, expires_at, result) => {
                     let revision = shared.next_revision(previous);
                     file::store(&file, &id, &value, revision, expires_at)?;
@@ -343,7 +355,10 @@ impl Databank for DiskBank {
     async fn touch(&self, kind: &str, id: &str, expires_at: Expiry) -> Result<()> {
         let (k, i) = (kind.to_owned(), id.to_owned());
         self.change(kind, id, move |live| match live {
-            Some(record) => Ok(Change::Write(record.value, expires_at, ())),
+            Some(mut record) => {
+                record.expires_at = expires_at;
+                Ok(Change::Retime(record, ()))
+            }
             None => Err(Error::not_found(&k, &i)),
         })
         .await

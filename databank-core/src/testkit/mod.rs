@@ -172,6 +172,7 @@ macro_rules! conformance_tests {
             read_reports_the_expiry,
             touch_extends_the_expiry,
             touch_can_clear_the_expiry,
+            touch_keeps_the_revision,
             touch_missing_is_not_found,
             purge_expired_counts_what_it_deletes,
             counters_and_lists_keep_the_expiry,

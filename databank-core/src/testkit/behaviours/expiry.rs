@@ -108,6 +108,20 @@ pub async fn touch_extends_the_expiry(kit: Kit) -> Result<()> {
     Ok(())
 }
 
+/// `touch` changes the expiry, not the value: the revision stays, so `update_if` still works.
+pub async fn touch_keeps_the_revision(kit: Kit) -> Result<()> {
+    let revision = kit
+        .bank
+        .create("thing", "x", json!({"v": 1}), in_ms(60_000))
+        .await?;
+    kit.bank.touch("thing", "x", in_ms(3_600_000)).await?;
+    assert_eq!(kit.bank.read("thing", "x").await?.revision, revision);
+    kit.bank
+        .update_if("thing", "x", json!({"v": 2}), revision, None)
+        .await?;
+    Ok(())
+}
+
 /// `touch` with `None` makes a record permanent.
 pub async fn touch_can_clear_the_expiry(kit: Kit) -> Result<()> {
     kit.bank

@@ -1,0 +1,250 @@
+//! Redis-specific behaviour against real servers: key layout, prefix isolation, stale index
+//! entries, outages and restarts, and a second process reading what the first wrote.
+
+use std::time::{Duration, Instant};
+
+use databank_core::testkit::unique_name;
+use databank_core::{json, Bank, Criteria, Databank, Error, Result, Schema};
+use databank_redis::{RedisBank, RedisConfig};
+use databank_testservers::Server;
+use redis::AsyncCommands;
+
+fn base_url() -> String {
+    match std::env::var("DATABANK_TEST_REDIS_URL") {
+        Ok(url) => url,
+        Err(_) => panic!("DATABANK_TEST_REDIS_URL is not set: run `cargo xtask test`"),
+    }
+}
+
+fn with_prefix(base: &str, prefix: &str, extra: &str) -> String {
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}prefix={prefix}{extra}")
+}
+
+fn schema() -> Schema {
+    Schema::new().index("person", ["email"])
+}
+
+async fn open(url: &str) -> Result<Bank> {
+    Ok(Bank::new(
+        RedisBank::connect(RedisConfig::from_url(url)?, schema()).await?,
+    ))
+}
+
+async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(url).unwrap_or_else(|e| panic!("{e}"));
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn keys(con: &mut redis::aio::MultiplexedConnection, pattern: &str) -> Vec<Vec<u8>> {
+    let mut found: Vec<Vec<u8>> = Vec::new();
+    let mut iter: redis::AsyncIter<Vec<u8>> = con
+        .scan_match(pattern)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    while let Some(key) = futures_util::StreamExt::next(&mut iter).await {
+        found.push(key.unwrap_or_else(|e| panic!("{e}")));
+    }
+    found
+}
+
+fn to_err(e: impl std::fmt::Display) -> Error {
+    Error::backend("test", e.to_string())
+}
+
+#[tokio::test]
+async fn keys_stay_under_the_prefix_and_prefixes_are_isolated() -> Result<()> {
+    let base = base_url();
+    let (p1, p2) = (unique_name("iso"), unique_name("iso"));
+    let a = open(&with_prefix(&base, &p1, "")).await?;
+    let b = open(&with_prefix(&base, &p2, "")).await?;
+    for id in ["x", "*", "a:b", "[1]", "sp ace", "nul\0"] {
+        a.save("person", id, json!({"email": "same@x", "who": "a"}), None)
+            .await?;
+        b.save("person", id, json!({"email": "same@x", "who": "b"}), None)
+            .await?;
+    }
+    a.incr_by("counter", "c", 1).await?;
+    assert_eq!(a.count("person").await?, 6);
+    let hits = b
+        .search("person", &Criteria::new().eq("email", "same@x"))
+        .await?;
+    assert_eq!(hits.len(), 6);
+    assert!(hits.iter().all(|(_, v)| v["who"] == "b"));
+    b.delete("person", "*").await?;
+    assert_eq!(a.read("person", "*").await?.value["who"], "a");
+    assert_eq!(a.count("person").await?, 6);
+
+    let mut con = raw(&base).await;
+    let mine = keys(&mut con, &format!("{p1}:*")).await;
+    assert!(!mine.is_empty());
+    for key in &mine {
+        let text = String::from_utf8_lossy(key);
+        let layout_ok = [
+            ":r:person:",
+            ":r:counter:",
+            ":z:person",
+            ":z:counter",
+            ":x:person",
+            ":i:person:5:email:",
+            ":rev",
+        ]
+        .iter()
+        .any(|part| text.starts_with(&format!("{p1}{part}")));
+        assert!(layout_ok, "key outside the documented layout: {text:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn expired_records_leave_no_index_entries_behind() -> Result<()> {
+    let base = base_url();
+    let prefix = unique_name("stale");
+    let bank = open(&with_prefix(&base, &prefix, "")).await?;
+    let soon = Some(chrono::Utc::now() + chrono::Duration::milliseconds(200));
+    for i in 0..10 {
+        bank.save("person", &format!("p{i}"), json!({"email": "e@x"}), soon)
+            .await?;
+    }
+    bank.save("person", "stays", json!({"email": "e@x"}), None)
+        .await?;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Search never returns a stale id, before any purge.
+    let hits = bank
+        .search("person", &Criteria::new().eq("email", "e@x"))
+        .await?;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].0, "stays");
+    assert_eq!(bank.purge_expired("person").await?, 10);
+    let mut con = raw(&base).await;
+    let index_key = format!("{prefix}:i:person:5:email:\"e@x\"");
+    let members: Vec<String> = con.smembers(&index_key).await.map_err(to_err)?;
+    assert_eq!(members, ["stays"], "stale index entries left after purge");
+    let lists: usize = con
+        .hlen(format!("{prefix}:x:person"))
+        .await
+        .map_err(to_err)?;
+    assert_eq!(lists, 1);
+    let zcard: usize = con
+        .zcard(format!("{prefix}:z:person"))
+        .await
+        .map_err(to_err)?;
+    assert_eq!(zcard, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn survives_a_server_restart() -> Result<()> {
+    let mut server = match Server::redis(true) {
+        Ok(server) => server,
+        Err(e) => panic!("this test starts its own redis-server and could not: {e}"),
+    };
+    let url = with_prefix(server.url(), "restart", "&timeout_ms=500");
+    let bank = open(&url).await?;
+    for i in 0..50 {
+        bank.save(
+            "person",
+            &format!("p{i}"),
+            json!({"email": format!("{i}@x")}),
+            None,
+        )
+        .await?;
+    }
+    server.stop();
+    // While down: a retryable error, promptly, never a hang.
+    for _ in 0..3 {
+        let started = Instant::now();
+        let err = bank.read("person", "p1").await.err();
+        assert!(
+            err.as_ref().is_some_and(Error::is_retryable),
+            "expected a retryable error while down, got {err:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a call hung for {:?}",
+            started.elapsed()
+        );
+    }
+    server.start().map_err(to_err)?;
+    // Back: the same bank works again without reopening.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match bank.read("person", "p7").await {
+            Ok(record) => {
+                assert_eq!(record.value, json!({"email": "7@x"}));
+                break;
+            }
+            Err(e) if e.is_retryable() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("still failing after the restart: {e}"),
+        }
+    }
+    assert_eq!(bank.count("person").await?, 50);
+    bank.save("person", "after", json!({"email": "after@x"}), None)
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_at_open_is_not_connected() -> Result<()> {
+    let port = databank_testservers::free_port().map_err(to_err)?;
+    let started = Instant::now();
+    let result = open(&format!("redis://127.0.0.1:{port}?timeout_ms=300")).await;
+    match result {
+        Err(e) => assert!(e.is_retryable(), "{e:?}"),
+        Ok(_) => panic!("connected to nothing"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    Ok(())
+}
+
+/// Run in a child process by the test below; reads what the parent wrote.
+#[tokio::test]
+#[ignore = "run as a child process by written_by_one_process_read_by_another"]
+async fn child_reader() -> Result<()> {
+    let url = std::env::var("DATABANK_CHILD_URL").map_err(to_err)?;
+    let bank = open(&url).await?;
+    let record = bank.read("person", "shared").await?;
+    assert_eq!(
+        record.value,
+        json!({"email": "shared@x", "n": [1, 2.5, "3"]})
+    );
+    bank.save("person", "from-child", json!({"email": "child@x"}), None)
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn written_by_one_process_read_by_another() -> Result<()> {
+    let url = with_prefix(&base_url(), &unique_name("xproc"), "");
+    let bank = open(&url).await?;
+    bank.save(
+        "person",
+        "shared",
+        json!({"email": "shared@x", "n": [1, 2.5, "3"]}),
+        None,
+    )
+    .await?;
+    let exe = std::env::current_exe().map_err(to_err)?;
+    // The child's output is captured so that its test summary does not mix with ours.
+    let child = std::process::Command::new(exe)
+        .args(["--ignored", "--exact", "child_reader"])
+        .env("DATABANK_CHILD_URL", &url)
+        .output()
+        .map_err(to_err)?;
+    assert!(
+        child.status.success(),
+        "the child process failed: {}\n{}",
+        child.status,
+        String::from_utf8_lossy(&child.stdout)
+    );
+    let hits = bank
+        .search("person", &Criteria::new().eq("email", "child@x"))
+        .await?;
+    assert_eq!(hits.len(), 1);
+    Ok(())
+}
