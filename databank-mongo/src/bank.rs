@@ -1,0 +1,494 @@
+//! `MongoBank`: the `Databank` implementation.
+
+use std::collections::{HashMap, HashSet};
+use std::future::{Future, IntoFuture};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use databank_core::criteria::canonical;
+use databank_core::{
+    Capabilities, Criteria, Databank, Error, Expiry, Record, RecordStream, Result, Revision, Schema,
+};
+use futures_util::{StreamExt, TryStreamExt};
+use mongodb::bson::{doc, Bson, Document};
+use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
+use mongodb::{Client, Collection, IndexModel};
+use serde_json::Value;
+
+use crate::config::MongoConfig;
+use crate::document::{bson_date, from_document, index_field, live, revision_bson, to_document};
+
+const DUPLICATE_KEY: i32 = 11000;
+
+/// The MongoDB driver: one collection per type in the URL's database.
+pub struct MongoBank {
+    client: Client,
+    database: mongodb::Database,
+    schema: Schema,
+    config: MongoConfig,
+    /// Collections whose indices this process has already ensured.
+    prepared: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for MongoBank {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoBank")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+fn map_err(e: mongodb::error::Error) -> Error {
+    let transient = matches!(
+        *e.kind,
+        ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::ServerSelection { .. }
+    ) || e.contains_label("RetryableWriteError")
+        || e.contains_label("TransientTransactionError");
+    if transient {
+        Error::NotConnected {
+            driver: "mongo",
+            message: e.to_string(),
+        }
+    } else {
+        Error::Backend {
+            driver: "mongo",
+            retryable: false,
+            source: Box::new(e),
+        }
+    }
+}
+
+fn is_duplicate(e: &mongodb::error::Error) -> bool {
+    match &*e.kind {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
+        ErrorKind::Command(c) => c.code == DUPLICATE_KEY,
+        _ => e.to_string().contains("E11000"),
+    }
+}
+
+/// A new revision: random 63 bits, so revisions from many processes never need coordinating.
+fn new_revision() -> Revision {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let random = std::collections::hash_map::RandomState::new().hash_one((n, std::process::id()));
+    Revision::new((random & (i64::MAX as u64)).max(1))
+}
+
+impl MongoBank {
+    /// Connects, checks the server answers within the timeout, and creates the schema's indices
+    /// (idempotently).
+    pub async fn connect(config: MongoConfig, schema: Schema) -> Result<Self> {
+        let mut options = ClientOptions::parse(&config.server_url)
+            .await
+            .map_err(|e| {
+                Error::InvalidInput(format!(
+                    "bad MongoDB URL {}: {e}",
+                    databank_core::registry::redact(&config.server_url)
+                ))
+            })?;
+        options.server_selection_timeout = Some(config.timeout);
+        options.connect_timeout = Some(config.timeout);
+        options.app_name = Some("databank".into());
+        let client = Client::with_options(options).map_err(map_err)?;
+        let database = client.database(&config.database);
+        let bank = MongoBank {
+            client,
+            database,
+            schema,
+            config,
+            prepared: Mutex::new(HashSet::new()),
+        };
+        bank.timed(bank.database.run_command(doc! { "ping": 1 }).into_future())
+            .await?;
+        let kinds: Vec<String> = bank.schema.types().map(|(k, _)| k.to_owned()).collect();
+        for kind in kinds {
+            bank.prepare(&kind).await?;
+        }
+        tracing::debug!(config = ?bank.config, "connected to mongodb");
+        Ok(bank)
+    }
+
+    fn collection(&self, kind: &str) -> Collection<Document> {
+        self.database.collection(kind)
+    }
+
+    /// Bounds a server call by the configured timeout.
+    async fn timed<T>(&self, call: impl Future<Output = mongodb::error::Result<T>>) -> Result<T> {
+        match tokio::time::timeout(self.config.timeout, call).await {
+            Ok(result) => result.map_err(map_err),
+            Err(_) => Err(Error::NotConnected {
+                driver: "mongo",
+                message: format!("no answer within {:?}", self.config.timeout),
+            }),
+        }
+    }
+
+    /// Creates the TTL index on `e` and the declared indices of a type, once per process.
+    async fn prepare(&self, kind: &str) -> Result<()> {
+        let done = self
+            .prepared
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .contains(kind);
+        if done {
+            return Ok(());
+        }
+        let mut models = vec![IndexModel::builder()
+            .keys(doc! { "e": 1 })
+            .options(
+                IndexOptions::builder()
+                    .expire_after(std::time::Duration::ZERO)
+                    .name("databank_expiry".to_string())
+                    .build(),
+            )
+            .build()];
+        for field in self.schema.indices(kind) {
+            let key = format!("ix.{}", index_field(field));
+            models.push(IndexModel::builder().keys(doc! { key: 1 }).build());
+        }
+        self.timed(self.collection(kind).create_indexes(models).into_future())
+            .await?;
+        self.prepared
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .insert(kind.to_owned());
+        Ok(())
+    }
+
+    fn document(
+        &self,
+        kind: &str,
+        id: &str,
+        value: &Value,
+        revision: Revision,
+        expires_at: Expiry,
+    ) -> Result<Document> {
+        to_document(id, value, revision, expires_at, self.schema.indices(kind))
+    }
+
+    /// Replaces the live record matching `filter` (plus `_id` and liveness); true when one did.
+    async fn replace_live(
+        &self,
+        kind: &str,
+        id: &str,
+        mut filter: Document,
+        replacement: &Document,
+    ) -> Result<bool> {
+        filter.insert("_id", id);
+        filter.extend(live(Utc::now()));
+        let result = self
+            .timed(
+                self.collection(kind)
+                    .replace_one(filter, replacement)
+                    .into_future(),
+            )
+            .await?;
+        Ok(result.matched_count == 1)
+    }
+
+    /// Inserts a record, replacing an expired one the TTL monitor has not removed yet. False
+    /// when a live record holds the id.
+    async fn insert(&self, kind: &str, id: &str, document: &Document) -> Result<bool> {
+        self.prepare(kind).await?;
+        match tokio::time::timeout(
+            self.config.timeout,
+            self.collection(kind).insert_one(document).into_future(),
+        )
+        .await
+        {
+            Ok(Ok(_)) => return Ok(true),
+            Ok(Err(e)) if is_duplicate(&e) => {}
+            Ok(Err(e)) => return Err(map_err(e)),
+            Err(_) => {
+                return Err(Error::NotConnected {
+                    driver: "mongo",
+                    message: format!("no answer within {:?}", self.config.timeout),
+                })
+            }
+        }
+        let expired = doc! { "_id": id, "e": { "$lte": bson_date(Utc::now()) } };
+        let result = self
+            .timed(
+                self.collection(kind)
+                    .replace_one(expired, document)
+                    .into_future(),
+            )
+            .await?;
+        Ok(result.matched_count == 1)
+    }
+
+    async fn find(&self, kind: &str, filter: Document) -> Result<Vec<(String, Record)>> {
+        let cursor = self
+            .timed(self.collection(kind).find(filter).into_future())
+            .await?;
+        let documents: Vec<Document> = self.timed(cursor.try_collect()).await?;
+        documents.iter().map(|d| from_document(kind, d)).collect()
+    }
+}
+
+#[async_trait]
+impl Databank for MongoBank {
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::default();
+        caps.native_expiry = true;
+        caps.native_counters = true;
+        caps.indexed_search = true;
+        caps.native_conditional_update = true;
+        caps.persistent = true;
+        caps.multi_process = true;
+        caps
+    }
+
+    async fn create(
+        &self,
+        kind: &str,
+        id: &str,
+        value: Value,
+        expires_at: Expiry,
+    ) -> Result<Revision> {
+        let revision = new_revision();
+        let document = self.document(kind, id, &value, revision, expires_at)?;
+        if self.insert(kind, id, &document).await? {
+            Ok(revision)
+        } else {
+            Err(Error::already_exists(kind, id))
+        }
+    }
+
+    async fn read(&self, kind: &str, id: &str) -> Result<Record> {
+        let mut filter = doc! { "_id": id };
+        filter.extend(live(Utc::now()));
+        let found = self
+            .timed(self.collection(kind).find_one(filter).into_future())
+            .await?
+            .ok_or_else(|| Error::not_found(kind, id))?;
+        Ok(from_document(kind, &found)?.1)
+    }
+
+    async fn update(
+        &self,
+        kind: &str,
+        id: &str,
+        value: Value,
+        expires_at: Expiry,
+    ) -> Result<Revision> {
+        let revision = new_revision();
+        let document = self.document(kind, id, &value, revision, expires_at)?;
+        if self
+            .replace_live(kind, id, Document::new(), &document)
+            .await?
+        {
+            Ok(revision)
+        } else {
+            Err(Error::not_found(kind, id))
+        }
+    }
+
+    async fn update_if(
+        &self,
+        kind: &str,
+        id: &str,
+        value: Value,
+        expected: Revision,
+        expires_at: Expiry,
+    ) -> Result<Revision> {
+        let revision = new_revision();
+        let document = self.document(kind, id, &value, revision, expires_at)?;
+        let filter = doc! { "r": revision_bson(expected) };
+        if self.replace_live(kind, id, filter, &document).await? {
+            return Ok(revision);
+        }
+        match self.read(kind, id).await {
+            Ok(_) => Err(Error::conflict(kind, id, expected)),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn save(
+        &self,
+        kind: &str,
+        id: &str,
+        value: Value,
+        expires_at: Expiry,
+    ) -> Result<Revision> {
+        self.prepare(kind).await?;
+        let revision = new_revision();
+        let document = self.document(kind, id, &value, revision, expires_at)?;
+        // Two concurrent upserts of a new id can both try to insert; the loser retries as an update.
+        let collection = self.collection(kind);
+        for _ in 0..3 {
+            let call = collection
+                .replace_one(doc! { "_id": id }, &document)
+                .upsert(true)
+                .into_future();
+            match tokio::time::timeout(self.config.timeout, call).await {
+                Ok(Ok(_)) => return Ok(revision),
+                Ok(Err(e)) if is_duplicate(&e) => continue,
+                Ok(Err(e)) => return Err(map_err(e)),
+                Err(_) => break,
+            }
+        }
+        Err(Error::NotConnected {
+            driver: "mongo",
+            message: format!(
+                "save of {kind} {id:?} did not complete within {:?}",
+                self.config.timeout
+            ),
+        })
+    }
+
+    async fn delete(&self, kind: &str, id: &str) -> Result<()> {
+        let mut filter = doc! { "_id": id };
+        filter.extend(live(Utc::now()));
+        let result = self
+            .timed(self.collection(kind).delete_one(filter).into_future())
+            .await?;
+        if result.deleted_count == 1 {
+            Ok(())
+        } else {
+            Err(Error::not_found(kind, id))
+        }
+    }
+
+    async fn touch(&self, kind: &str, id: &str, expires_at: Expiry) -> Result<()> {
+        let mut filter = doc! { "_id": id };
+        filter.extend(live(Utc::now()));
+        let change = match expires_at {
+            Some(at) => doc! { "$set": { "e": bson_date(at) } },
+            None => doc! { "$unset": { "e": "" } },
+        };
+        let result = self
+            .timed(
+                self.collection(kind)
+                    .update_one(filter, change)
+                    .into_future(),
+            )
+            .await?;
+        if result.matched_count == 1 {
+            Ok(())
+        } else {
+            Err(Error::not_found(kind, id))
+        }
+    }
+
+    fn scan<'a>(&'a self, kind: &'a str) -> RecordStream<'a> {
+        let opened = async move {
+            self.timed(self.collection(kind).find(live(Utc::now())).into_future())
+                .await
+        };
+        Box::pin(
+            futures_util::stream::once(opened)
+                .map(move |cursor| match cursor {
+                    Ok(cursor) => cursor
+                        .map(move |item| {
+                            let document = item.map_err(map_err)?;
+                            from_document(kind, &document).map(|(id, record)| (id, record.value))
+                        })
+                        .boxed(),
+                    Err(e) => futures_util::stream::once(async move { Err(e) }).boxed(),
+                })
+                .flatten(),
+        )
+    }
+
+    async fn purge_expired(&self, kind: &str) -> Result<u64> {
+        let filter = doc! { "e": { "$lte": bson_date(Utc::now()) } };
+        let result = self
+            .timed(self.collection(kind).delete_many(filter).into_future())
+            .await?;
+        Ok(result.deleted_count)
+    }
+
+    async fn close(&self) -> Result<()> {
+        // Ends the client's pools and monitors for every clone of it.
+        self.client.clone().shutdown().await;
+        Ok(())
+    }
+
+    async fn read_all(&self, kind: &str, ids: &[&str]) -> Result<HashMap<String, Option<Value>>> {
+        let mut filter = doc! { "_id": { "$in": ids.iter().map(|id| Bson::String((*id).to_owned())).collect::<Vec<_>>() } };
+        filter.extend(live(Utc::now()));
+        let mut found: HashMap<String, Option<Value>> =
+            ids.iter().map(|id| ((*id).to_owned(), None)).collect();
+        if ids.is_empty() {
+            return Ok(found);
+        }
+        for (id, record) in self.find(kind, filter).await? {
+            found.insert(id, Some(record.value));
+        }
+        Ok(found)
+    }
+
+    async fn search(&self, kind: &str, criteria: &Criteria) -> Result<Vec<(String, Value)>> {
+        let mut filter = live(Utc::now());
+        for (field, value) in criteria.fields() {
+            if self.schema.is_indexed(kind, field) {
+                filter.insert(
+                    format!("ix.{}", index_field(field)),
+                    doc! { "$eq": canonical(value) },
+                );
+            }
+        }
+        Ok(self
+            .find(kind, filter)
+            .await?
+            .into_iter()
+            .filter(|(_, record)| criteria.matches(&record.value))
+            .map(|(id, record)| (id, record.value))
+            .collect())
+    }
+
+    async fn count(&self, kind: &str) -> Result<u64> {
+        self.timed(
+            self.collection(kind)
+                .count_documents(live(Utc::now()))
+                .into_future(),
+        )
+        .await
+    }
+
+    async fn incr_by(&self, kind: &str, id: &str, delta: i64) -> Result<i64> {
+        // The bound keeps $inc from overflowing: past it the record counts as the wrong type.
+        let bound = if delta >= 0 {
+            doc! { "$lte": i64::MAX - delta }
+        } else {
+            doc! { "$gte": i64::MIN - delta }
+        };
+        loop {
+            let mut filter = doc! { "_id": id, "n": bound.clone() };
+            filter.extend(live(Utc::now()));
+            let change =
+                doc! { "$inc": { "n": delta }, "$set": { "r": revision_bson(new_revision()) } };
+            let updated = self
+                .timed(
+                    self.collection(kind)
+                        .find_one_and_update(filter, change)
+                        .return_document(ReturnDocument::After)
+                        .into_future(),
+                )
+                .await?;
+            if let Some(document) = updated {
+                return match from_document(kind, &document)?.1.value.as_i64() {
+                    Some(n) => Ok(n),
+                    None => Err(Error::wrong_type(kind, id, "an integer")),
+                };
+            }
+            match self.read(kind, id).await {
+                Ok(_) => return Err(Error::wrong_type(kind, id, "an integer")),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+            let document = self.document(kind, id, &Value::from(delta), new_revision(), None)?;
+            if self.insert(kind, id, &document).await? {
+                return Ok(delta);
+            }
+            // Someone created it meanwhile: count on it.
+        }
+    }
+}

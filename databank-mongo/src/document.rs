@@ -1,0 +1,154 @@
+//! How a record is stored as a MongoDB document (described in `document.md`, shown in the crate docs).
+
+use chrono::{DateTime, Utc};
+use databank_core::criteria::{canonical, lookup};
+use databank_core::{Error, Expiry, Record, Revision};
+use mongodb::bson::{doc, Bson, Document};
+use serde_json::Value;
+
+/// The field of `ix` holding a declared index field: `f` and the path's bytes in hex, so any
+/// path (dots, `$`, unicode) is a plain field name.
+pub fn index_field(path: &str) -> String {
+    let mut name = String::with_capacity(1 + path.len() * 2);
+    name.push('f');
+    for b in path.bytes() {
+        name.push_str(&format!("{b:02x}"));
+    }
+    name
+}
+
+/// The document for a record.
+pub fn to_document(
+    id: &str,
+    value: &Value,
+    revision: Revision,
+    expires_at: Expiry,
+    indexed: &[String],
+) -> Result<Document, Error> {
+    let mut document = doc! { "_id": id, "r": revision_bson(revision) };
+    if let Some(at) = expires_at {
+        document.insert("e", bson_date(at));
+    }
+    match value.as_i64() {
+        Some(n) => document.insert("n", n),
+        None => document.insert(
+            "j",
+            serde_json::to_string(value).map_err(|e| Error::backend("mongo", e))?,
+        ),
+    };
+    let mut ix = Document::new();
+    for path in indexed {
+        if let Some(found) = lookup(value, path) {
+            ix.insert(index_field(path), canonical(found));
+        }
+    }
+    if !ix.is_empty() {
+        document.insert("ix", ix);
+    }
+    Ok(document)
+}
+
+/// The id and record a document holds.
+pub fn from_document(kind: &str, document: &Document) -> Result<(String, Record), Error> {
+    let corrupt = |reason: &str| Error::Corrupt {
+        location: format!("mongo collection {kind}, _id {:?}", document.get("_id")),
+        reason: reason.to_owned(),
+    };
+    let id = document
+        .get_str("_id")
+        .map_err(|_| corrupt("_id is not a string"))?
+        .to_owned();
+    let revision = match document.get("r") {
+        Some(Bson::Int64(r)) => Revision::new(*r as u64),
+        Some(Bson::Int32(r)) => Revision::new(*r as u64),
+        _ => return Err(corrupt("r is not an integer")),
+    };
+    let expires_at = match document.get("e") {
+        None | Some(Bson::Null) => None,
+        Some(Bson::DateTime(at)) => Some(
+            DateTime::<Utc>::from_timestamp_millis(at.timestamp_millis())
+                .ok_or_else(|| corrupt("e is out of range"))?,
+        ),
+        Some(_) => return Err(corrupt("e is not a date")),
+    };
+    let value = match (document.get("n"), document.get("j")) {
+        (Some(Bson::Int64(n)), _) => Value::from(*n),
+        (Some(Bson::Int32(n)), _) => Value::from(*n),
+        (_, Some(Bson::String(text))) => {
+            serde_json::from_str(text).map_err(|e| corrupt(&e.to_string()))?
+        }
+        _ => return Err(corrupt("neither n nor j holds the value")),
+    };
+    Ok((id, Record::new(value, revision, expires_at)))
+}
+
+/// A revision as stored (int64; revisions are 63-bit).
+pub fn revision_bson(revision: Revision) -> i64 {
+    (revision.get() & (i64::MAX as u64)) as i64
+}
+
+/// A chrono instant as a BSON date.
+pub fn bson_date(at: DateTime<Utc>) -> mongodb::bson::DateTime {
+    mongodb::bson::DateTime::from_millis(at.timestamp_millis())
+}
+
+/// The filter matching records that have not expired at `now`.
+pub fn live(now: DateTime<Utc>) -> Document {
+    doc! { "$or": [ { "e": { "$exists": false } }, { "e": { "$gt": bson_date(now) } } ] }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn round_trips_what_bson_cannot_hold() -> Result<(), Error> {
+        let indexed = vec!["a.b".to_string(), "$x".to_string()];
+        for value in [
+            json!({"a.b": 1, "$set": 2, "a": {"b": [1, {"$gt": ""}]}, "big": u64::MAX}),
+            json!(42),
+            json!(i64::MIN),
+            json!(1.5),
+            json!("text"),
+            json!(null),
+        ] {
+            let d = to_document("id\0/x", &value, Revision::new(7), None, &indexed)?;
+            let (id, record) = from_document("t", &d)?;
+            assert_eq!(id, "id\0/x");
+            assert_eq!(record.value, value);
+            assert_eq!(record.revision, Revision::new(7));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn index_fields_are_plain_names() {
+        assert_eq!(index_field("a.$b"), "f612e2462");
+        let d = to_document(
+            "i",
+            &json!({"a": {"b": {"$gt": ""}}}),
+            Revision::new(1),
+            None,
+            &["a.b".into()],
+        );
+        let ix = d.ok().and_then(|d| d.get_document("ix").ok().cloned());
+        assert_eq!(ix, Some(doc! { index_field("a.b"): r#"{"$gt":""}"# }));
+    }
+
+    #[test]
+    fn bad_documents_are_corrupt_not_panics() {
+        for d in [
+            doc! {},
+            doc! {"_id": 1, "r": 1_i64, "j": "1"},
+            doc! {"_id": "x", "r": "no", "j": "1"},
+            doc! {"_id": "x", "r": 1_i64, "j": "{"},
+            doc! {"_id": "x", "r": 1_i64},
+        ] {
+            assert!(
+                matches!(from_document("t", &d), Err(Error::Corrupt { .. })),
+                "{d}"
+            );
+        }
+    }
+}

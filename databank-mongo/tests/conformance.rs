@@ -1,0 +1,34 @@
+//! The whole conformance kit against a real MongoDB-protocol server (`DATABANK_TEST_MONGO_URL`,
+//! which `cargo xtask test` provides), each behaviour in a fresh database.
+
+use databank_core::testkit::{unique_name, Harness};
+use databank_core::{Bank, Result, Schema};
+use databank_mongo::{MongoBank, MongoConfig};
+
+struct Mongo {
+    url: String,
+}
+
+#[databank_core::async_trait]
+impl Harness for Mongo {
+    async fn open(&self, schema: Schema) -> Result<Bank> {
+        let config = MongoConfig::from_url(&self.url)?;
+        Ok(Bank::new(MongoBank::connect(config, schema).await?))
+    }
+}
+
+fn harness() -> Mongo {
+    let Ok(base) = std::env::var("DATABANK_TEST_MONGO_URL") else {
+        panic!("DATABANK_TEST_MONGO_URL is not set: run `cargo xtask test`, or `cargo xtask services up mongo` and export what it prints");
+    };
+    let mut url = match url::Url::parse(&base) {
+        Ok(url) => url,
+        Err(e) => panic!("DATABANK_TEST_MONGO_URL {base:?}: {e}"),
+    };
+    url.set_path(&format!("/{}", unique_name("kit")));
+    Mongo {
+        url: url.to_string(),
+    }
+}
+
+databank_core::conformance_tests!(harness);
