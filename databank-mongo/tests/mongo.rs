@@ -1,0 +1,224 @@
+//! MongoDB-specific behaviour against real servers: indices at open, literal criteria, outages
+//! and restarts, and a second process reading what the first wrote.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use databank_core::testkit::unique_name;
+use databank_core::{json, Bank, Criteria, Databank, Error, Result, Schema};
+use databank_mongo::{MongoBank, MongoConfig};
+use databank_testservers::Server;
+use futures_util::TryStreamExt;
+use mongodb::bson::Document;
+
+fn base_url() -> String {
+    match std::env::var("DATABANK_TEST_MONGO_URL") {
+        Ok(url) => url,
+        Err(_) => panic!("DATABANK_TEST_MONGO_URL is not set: run `cargo xtask test`"),
+    }
+}
+
+fn with_database(base: &str, database: &str, query: &str) -> String {
+    let mut url = match url::Url::parse(base) {
+        Ok(url) => url,
+        Err(e) => panic!("{base}: {e}"),
+    };
+    url.set_path(&format!("/{database}"));
+    if !query.is_empty() {
+        url.set_query(Some(query));
+    }
+    url.to_string()
+}
+
+fn schema() -> Schema {
+    Schema::new().index("person", ["email", "name.last"])
+}
+
+async fn open(url: &str) -> Result<Bank> {
+    Ok(Bank::new(
+        MongoBank::connect(MongoConfig::from_url(url)?, schema()).await?,
+    ))
+}
+
+fn to_err(e: impl std::fmt::Display) -> Error {
+    Error::backend("test", e.to_string())
+}
+
+#[tokio::test]
+async fn indices_are_created_at_open_idempotently() -> Result<()> {
+    let database = unique_name("ix");
+    let url = with_database(&base_url(), &database, "");
+    open(&url).await?;
+    open(&url).await?; // a second open must not fail on existing indices
+    let client = mongodb::Client::with_uri_str(&base_url())
+        .await
+        .map_err(to_err)?;
+    let cursor = client
+        .database(&database)
+        .collection::<Document>("person")
+        .list_indexes()
+        .await
+        .map_err(to_err)?;
+    let indexes: Vec<mongodb::IndexModel> = cursor.try_collect().await.map_err(to_err)?;
+    let keys: Vec<String> = indexes
+        .iter()
+        .flat_map(|i| i.keys.keys().cloned())
+        .collect();
+    assert!(keys.iter().any(|k| k == "e"), "no TTL index: {keys:?}");
+    assert!(
+        keys.iter().filter(|k| k.starts_with("ix.")).count() == 2,
+        "{keys:?}"
+    );
+    let ttl = indexes.iter().find(|i| i.keys.contains_key("e"));
+    let expire = ttl
+        .and_then(|i| i.options.as_ref())
+        .and_then(|o| o.expire_after);
+    assert_eq!(expire, Some(Duration::ZERO));
+    Ok(())
+}
+
+#[tokio::test]
+async fn operator_criteria_never_act_as_operators() -> Result<()> {
+    let bank = open(&with_database(&base_url(), &unique_name("inj"), "")).await?;
+    bank.save("person", "a", json!({"email": "a@x"}), None)
+        .await?;
+    bank.save("person", "b", json!({"email": {"$gt": ""}}), None)
+        .await?;
+    bank.save(
+        "person",
+        "c",
+        json!({"email": {"$where": "sleep(1000)"}}),
+        None,
+    )
+    .await?;
+    for (criterion, expected) in [
+        (json!({"$gt": ""}), vec!["b"]),
+        (json!({"$ne": null}), vec![]),
+        (json!({"$where": "sleep(1000)"}), vec!["c"]),
+        (json!({"$regex": ".*"}), vec![]),
+        (json!({"$exists": true}), vec![]),
+    ] {
+        for field in ["email", "name.last", "other"] {
+            let hits = bank
+                .search("person", &Criteria::new().eq(field, criterion.clone()))
+                .await?;
+            let mut ids: Vec<String> = hits.into_iter().map(|(id, _)| id).collect();
+            ids.sort();
+            let want: Vec<&str> = if field == "email" {
+                expected.clone()
+            } else {
+                vec![]
+            };
+            assert_eq!(ids, want, "criterion {field} = {criterion}");
+        }
+    }
+    Ok(())
+}
+
+fn secantus_python() -> PathBuf {
+    match std::env::var("DATABANK_TEST_MONGO_PYTHON") {
+        Ok(python) => PathBuf::from(python),
+        Err(_) => panic!("DATABANK_TEST_MONGO_PYTHON is not set: run `cargo xtask test`, which installs SecantusDB"),
+    }
+}
+
+#[tokio::test]
+async fn survives_a_server_restart() -> Result<()> {
+    let mut server = Server::secantus(&secantus_python(), true).map_err(to_err)?;
+    let url = with_database(server.url(), "restart", "timeout_ms=1000");
+    let bank = open(&url).await?;
+    for i in 0..30 {
+        bank.save(
+            "person",
+            &format!("p{i}"),
+            json!({"email": format!("{i}@x")}),
+            None,
+        )
+        .await?;
+    }
+    server.stop();
+    for _ in 0..2 {
+        let started = Instant::now();
+        let err = bank.read("person", "p1").await.err();
+        assert!(
+            err.as_ref().is_some_and(Error::is_retryable),
+            "expected a retryable error while down, got {err:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "a call hung for {:?}",
+            started.elapsed()
+        );
+    }
+    server.start().map_err(to_err)?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match bank.read("person", "p7").await {
+            Ok(record) => {
+                assert_eq!(record.value, json!({"email": "7@x"}));
+                break;
+            }
+            Err(e) if e.is_retryable() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("still failing after the restart: {e}"),
+        }
+    }
+    assert_eq!(bank.count("person").await?, 30);
+    bank.save("person", "after", json!({"email": "after@x"}), None)
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_at_open_is_not_connected() -> Result<()> {
+    let port = databank_testservers::free_port().map_err(to_err)?;
+    let started = Instant::now();
+    match open(&format!("mongodb://127.0.0.1:{port}/x?timeout_ms=500")).await {
+        Err(e) => assert!(e.is_retryable(), "{e:?}"),
+        Ok(_) => panic!("connected to nothing"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    Ok(())
+}
+
+/// Run in a child process by the test below; reads what the parent wrote.
+#[tokio::test]
+#[ignore = "run as a child process by written_by_one_process_read_by_another"]
+async fn child_reader() -> Result<()> {
+    let url = std::env::var("DATABANK_CHILD_URL").map_err(to_err)?;
+    let bank = open(&url).await?;
+    let record = bank.read("person", "shared").await?;
+    assert_eq!(
+        record.value,
+        json!({"email": "shared@x", "n": [1, 2.5, "3"], "a.b": {"$c": u64::MAX}})
+    );
+    bank.save("person", "from-child", json!({"email": "child@x"}), None)
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn written_by_one_process_read_by_another() -> Result<()> {
+    let url = with_database(&base_url(), &unique_name("xproc"), "");
+    let bank = open(&url).await?;
+    let value = json!({"email": "shared@x", "n": [1, 2.5, "3"], "a.b": {"$c": u64::MAX}});
+    bank.save("person", "shared", value, None).await?;
+    let exe = std::env::current_exe().map_err(to_err)?;
+    let child = std::process::Command::new(exe)
+        .args(["--ignored", "--exact", "child_reader"])
+        .env("DATABANK_CHILD_URL", &url)
+        .output()
+        .map_err(to_err)?;
+    assert!(
+        child.status.success(),
+        "the child process failed: {}\n{}",
+        child.status,
+        String::from_utf8_lossy(&child.stdout)
+    );
+    let hits = bank
+        .search("person", &Criteria::new().eq("email", "child@x"))
+        .await?;
+    assert_eq!(hits.len(), 1);
+    Ok(())
+}
