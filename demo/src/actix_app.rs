@@ -1,0 +1,110 @@
+//! The same site on actix-web with actix-session: a visit counter, login and logout.
+
+use actix_session::config::PersistentSession;
+use actix_session::{Session, SessionMiddleware};
+use actix_web::cookie::Key;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use databank_session_store::DatabankStore;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::escape;
+
+/// Serves the site on `listener` until the server stops; sessions last `idle`.
+pub async fn serve(
+    listener: std::net::TcpListener,
+    store: DatabankStore,
+    key: Key,
+    idle: time::Duration,
+) -> std::io::Result<()> {
+    HttpServer::new(move || {
+        let sessions = SessionMiddleware::builder(store.clone(), key.clone())
+            .cookie_name("sid".into())
+            .cookie_secure(false)
+            .session_lifecycle(PersistentSession::default().session_ttl(idle))
+            .build();
+        App::new()
+            .wrap(sessions)
+            .route("/", web::get().to(home))
+            .route("/login", web::post().to(login))
+            .route("/logout", web::post().to(logout))
+            .route("/api/state", web::get().to(state))
+            .route("/api/keys/{key}", web::post().to(add_key))
+    })
+    .workers(2)
+    .listen(listener)?
+    .run()
+    .await
+}
+
+fn failure(e: impl std::fmt::Display) -> HttpResponse {
+    tracing::error!(error = %e, "session failed");
+    HttpResponse::ServiceUnavailable().body("sessions are unavailable right now")
+}
+
+fn visit(session: &Session) -> Result<(u64, Option<String>), HttpResponse> {
+    let visits = session.get::<u64>("visits").map_err(failure)?.unwrap_or(0) + 1;
+    session.insert("visits", visits).map_err(failure)?;
+    let user = session.get::<String>("user").map_err(failure)?;
+    Ok((visits, user))
+}
+
+async fn home(session: Session) -> HttpResponse {
+    let (visits, user) = match visit(&session) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let who = match user {
+        Some(name) => format!(
+            "<p>Signed in as <b>{}</b>.</p><form method=post action=/logout><button>Log out</button></form>",
+            escape(&name)
+        ),
+        None => "<form method=post action=/login><input name=user placeholder=name required> <button>Log in</button></form>".into(),
+    };
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(format!(
+        "<!doctype html><title>databank sessions</title><h1>databank sessions (actix)</h1><p>Visits in this session: {visits}</p>{who}"
+    ))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    user: String,
+}
+
+async fn login(session: Session, form: web::Form<LoginForm>) -> HttpResponse {
+    let name: String = form.user.trim().chars().take(64).collect();
+    if name.is_empty() {
+        return HttpResponse::BadRequest().body("a name is required");
+    }
+    session.renew();
+    if let Err(e) = session.insert("user", name) {
+        return failure(e);
+    }
+    HttpResponse::SeeOther()
+        .insert_header(("location", "/"))
+        .finish()
+}
+
+async fn logout(session: Session) -> HttpResponse {
+    session.purge();
+    HttpResponse::SeeOther()
+        .insert_header(("location", "/"))
+        .finish()
+}
+
+async fn state(session: Session) -> HttpResponse {
+    match visit(&session) {
+        Ok((visits, user)) => HttpResponse::Ok().json(json!({"visits": visits, "user": user})),
+        Err(r) => r,
+    }
+}
+
+async fn add_key(session: Session, key: web::Path<String>) -> HttpResponse {
+    if key.len() > 64 || key.starts_with("__") {
+        return HttpResponse::BadRequest().body("bad key");
+    }
+    match session.insert(format!("k:{key}"), true) {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => failure(e),
+    }
+}

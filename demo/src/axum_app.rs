@@ -1,0 +1,128 @@
+//! A small axum site with server-side sessions: a visit counter, a login form and logout.
+
+use std::net::SocketAddr;
+
+use axum::extract::{Form, Path};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use databank_session_store::DatabankStore;
+use serde::Deserialize;
+use serde_json::json;
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
+
+use crate::escape;
+
+/// The app's routes over a session store; sessions expire after `idle` of inactivity.
+pub fn router(store: DatabankStore, idle: time::Duration) -> Router {
+    let sessions = SessionManagerLayer::new(store)
+        .with_name("sid")
+        .with_secure(false)
+        .with_expiry(Expiry::OnInactivity(idle));
+    Router::new()
+        .route("/", get(home))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/api/state", get(state))
+        .route("/api/keys/{key}", post(add_key))
+        .layer(sessions)
+}
+
+/// Serves the app on a bound listener until the future is dropped.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: DatabankStore,
+    idle: time::Duration,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(store, idle)).await
+}
+
+fn failure(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "session store failed");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "sessions are unavailable right now",
+    )
+        .into_response()
+}
+
+async fn visit(session: &Session) -> Result<(u64, Option<String>), Response> {
+    let visits: u64 = session.get("visits").await.map_err(failure)?.unwrap_or(0) + 1;
+    session.insert("visits", visits).await.map_err(failure)?;
+    let user: Option<String> = session.get("user").await.map_err(failure)?;
+    Ok((visits, user))
+}
+
+async fn home(session: Session) -> Response {
+    let (visits, user) = match visit(&session).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let who = match &user {
+        Some(name) => format!(
+            "<p>Signed in as <b>{}</b>.</p><form method=post action=/logout><button>Log out</button></form>",
+            escape(name)
+        ),
+        None => "<form method=post action=/login><input name=user placeholder=name required> <button>Log in</button></form>".into(),
+    };
+    Html(format!(
+        "<!doctype html><title>databank sessions</title><h1>databank sessions</h1><p>Visits in this session: {visits}</p>{who}"
+    ))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    user: String,
+}
+
+async fn login(session: Session, Form(form): Form<LoginForm>) -> Response {
+    let name = form.user.trim().chars().take(64).collect::<String>();
+    if name.is_empty() {
+        return (StatusCode::BAD_REQUEST, "a name is required").into_response();
+    }
+    // A new id at login stops session fixation.
+    if let Err(e) = session.cycle_id().await {
+        return failure(e);
+    }
+    if let Err(e) = session.insert("user", name).await {
+        return failure(e);
+    }
+    Redirect::to("/").into_response()
+}
+
+async fn logout(session: Session) -> Response {
+    match session.flush().await {
+        Ok(()) => Redirect::to("/").into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+/// The session's data as JSON, minus the store's bookkeeping.
+async fn state(session: Session) -> Response {
+    let (visits, user) = match visit(&session).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    Json(json!({"visits": visits, "user": user})).into_response()
+}
+
+/// Sets `key` to true in the session (used to check that concurrent requests lose nothing).
+async fn add_key(session: Session, Path(key): Path<String>) -> Response {
+    if key.len() > 64 || key.starts_with("__") {
+        return (StatusCode::BAD_REQUEST, "bad key").into_response();
+    }
+    match session.insert(&format!("k:{key}"), true).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+/// Where the example listens unless `ADDR` says otherwise.
+pub fn address() -> SocketAddr {
+    std::env::var("ADDR")
+        .ok()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)))
+}

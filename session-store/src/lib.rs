@@ -1,0 +1,45 @@
+//! Server-side web sessions over any [databank](databank_core): memory, disk, Redis or MongoDB,
+//! chosen by URL; the Rust port of the JavaScript `connect-databank`.
+//!
+//! - [`DatabankStore`]: `get`, `set`, `create`, `touch`, `destroy`, `all`, `length`, `clear`,
+//!   `cleanup`, and a periodic cleanup task.
+//! - Expiry is the record's expiry (native TTL where the backend has one); expired sessions are
+//!   never returned or counted.
+//! - Optimistic concurrency: a session saved after another request changed it is merged or
+//!   rejected ([`ConflictPolicy`]), never silently overwritten.
+//! - Session ids the store makes are 256 random bits from the OS; logs show a short keyed hash
+//!   of an id, never the id.
+//! - Adapters: `tower-sessions` feature ([`tower`] module, for axum) and `actix` feature.
+//!
+//! # Stored format
+#![doc = include_str!("format.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod id;
+mod session;
+mod store;
+
+#[cfg(feature = "actix")]
+pub mod actix;
+#[cfg(feature = "tower-sessions")]
+pub mod tower;
+
+pub use databank_core::registry::redact;
+pub use error::{Result, SessionError};
+pub use id::{new_id, tag};
+pub use session::{Session, FORMAT, ORIGIN_KEY, VERSION};
+pub use store::{CleanupTask, ConflictPolicy, DatabankStore, StoreOptions};
+
+/// Registers the drivers this crate was built with, for [`DatabankStore::open`].
+pub fn register_drivers() {
+    #[cfg(feature = "memory")]
+    databank_memory::register();
+    #[cfg(feature = "disk")]
+    databank_disk::register();
+    #[cfg(feature = "redis")]
+    databank_redis::register();
+    #[cfg(feature = "mongo")]
+    databank_mongo::register();
+}

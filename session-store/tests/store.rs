@@ -1,0 +1,460 @@
+//! The connect-databank behaviours and the store's own promises, on every backend: memory,
+//! disk, and the real Redis and MongoDB servers `cargo xtask test` provides.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::Utc;
+use databank_core::testkit::unique_name;
+use databank_core::{json, Databank, Value};
+use databank_session_store::{ConflictPolicy, DatabankStore, Session, SessionError, StoreOptions};
+
+type TestResult = Result<(), SessionError>;
+
+/// A store and whatever must live as long as it (a temporary directory).
+struct Fixture {
+    store: DatabankStore,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn env(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) => v,
+        Err(_) => panic!("{name} is not set: run `cargo xtask test`"),
+    }
+}
+
+async fn fixture(backend: &str, options: StoreOptions) -> Fixture {
+    let (url, dir) = match backend {
+        "memory" => ("memory://".to_string(), None),
+        "disk" => {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            (format!("disk://{}", dir.path().display()), Some(dir))
+        }
+        "redis" => {
+            let base = env("DATABANK_TEST_REDIS_URL");
+            let sep = if base.contains('?') { '&' } else { '?' };
+            (format!("{base}{sep}prefix={}", unique_name("sess")), None)
+        }
+        "mongo" => {
+            let mut url =
+                url::Url::parse(&env("DATABANK_TEST_MONGO_URL")).unwrap_or_else(|e| panic!("{e}"));
+            url.set_path(&format!("/{}", unique_name("sess")));
+            (url.to_string(), None)
+        }
+        other => panic!("unknown backend {other}"),
+    };
+    let store = DatabankStore::open_with(&url, options)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open {backend} store: {e}"));
+    Fixture { store, _dir: dir }
+}
+
+fn in_secs(secs: i64) -> Option<chrono::DateTime<Utc>> {
+    Some(Utc::now() + chrono::Duration::seconds(secs))
+}
+
+fn session(pairs: &[(&str, Value)], expires_at: Option<chrono::DateTime<Utc>>) -> Session {
+    let mut s = Session::new();
+    for (k, v) in pairs {
+        s.insert(*k, v.clone());
+    }
+    s.expires_at = expires_at;
+    s
+}
+
+async fn empty_store_has_nothing(f: Fixture) -> TestResult {
+    assert!(f.store.get("nothing-here").await?.is_none());
+    assert!(f.store.all().await?.is_empty());
+    assert_eq!(f.store.length().await?, 0);
+    Ok(())
+}
+
+async fn set_then_get_round_trips(f: Fixture) -> TestResult {
+    let mut s = session(
+        &[("user", json!("ada")), ("cart", json!([1, {"sku": "x"}]))],
+        in_secs(3600),
+    );
+    f.store.set("sid-1", &mut s).await?;
+    let got = f.store.get("sid-1").await?.unwrap_or_default();
+    assert_eq!(got.data, s.data);
+    let millis = |t: Option<chrono::DateTime<Utc>>| t.map(|t| t.timestamp_millis());
+    assert_eq!(millis(got.expires_at), millis(s.expires_at));
+    assert_eq!(f.store.all().await?.get("sid-1"), Some(&s.data));
+    Ok(())
+}
+
+async fn a_thousand_sessions_set_then_read_back(f: Fixture) -> TestResult {
+    let mut tasks = Vec::new();
+    for t in 0..10 {
+        let store = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (t * 100)..((t + 1) * 100) {
+                let mut s = session(&[("n", json!(i))], in_secs(3600));
+                store.set(&format!("s{i}"), &mut s).await?;
+            }
+            Ok::<_, SessionError>(())
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap_or_else(|e| panic!("{e}"))?;
+    }
+    for i in (0..1000).step_by(7) {
+        let got = f.store.get(&format!("s{i}")).await?.unwrap_or_default();
+        assert_eq!(got.get("n"), Some(&json!(i)));
+    }
+    assert_eq!(f.store.length().await?, 1000);
+    assert_eq!(f.store.all().await?.len(), 1000);
+    Ok(())
+}
+
+async fn cleanup_removes_exactly_the_expired_half_of_5000(f: Fixture) -> TestResult {
+    let mut tasks = Vec::new();
+    for t in 0..16 {
+        let store = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut i = t;
+            while i < 5000 {
+                let expires = if i % 2 == 0 {
+                    in_secs(-60)
+                } else {
+                    in_secs(3600)
+                };
+                let mut s = session(&[("i", json!(i))], expires);
+                store.set(&format!("s{i}"), &mut s).await?;
+                i += 16;
+            }
+            Ok::<_, SessionError>(())
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap_or_else(|e| panic!("{e}"))?;
+    }
+    assert_eq!(
+        f.store.length().await?,
+        2500,
+        "length counts expired sessions"
+    );
+    let removed = f.store.cleanup().await?;
+    if f.store.bank().capabilities().native_expiry {
+        assert!(removed <= 2500, "removed {removed}");
+    } else {
+        assert_eq!(removed, 2500);
+    }
+    assert_eq!(f.store.cleanup().await?, 0);
+    let live: HashSet<String> = f.store.all().await?.into_keys().collect();
+    let expected: HashSet<String> = (0..5000)
+        .filter(|i| i % 2 == 1)
+        .map(|i| format!("s{i}"))
+        .collect();
+    assert_eq!(live, expected);
+    Ok(())
+}
+
+async fn sessions_without_expiry_are_never_cleaned(f: Fixture) -> TestResult {
+    f.store
+        .set("forever", &mut session(&[("a", json!(1))], None))
+        .await?;
+    f.store
+        .set("gone", &mut session(&[("a", json!(1))], in_secs(-1)))
+        .await?;
+    f.store.cleanup().await?;
+    assert!(f.store.get("forever").await?.is_some());
+    assert!(f.store.get("gone").await?.is_none());
+    assert_eq!(f.store.length().await?, 1);
+    Ok(())
+}
+
+async fn expired_sessions_are_neither_returned_nor_counted(f: Fixture) -> TestResult {
+    f.store
+        .set(
+            "soon",
+            &mut session(
+                &[("a", json!(1))],
+                Some(Utc::now() + chrono::Duration::milliseconds(300)),
+            ),
+        )
+        .await?;
+    f.store
+        .set("later", &mut session(&[("a", json!(1))], in_secs(3600)))
+        .await?;
+    assert_eq!(f.store.length().await?, 2);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(f.store.get("soon").await?.is_none());
+    assert_eq!(f.store.length().await?, 1);
+    assert_eq!(f.store.all().await?.len(), 1);
+    Ok(())
+}
+
+async fn destroy_succeeds_whether_or_not_it_exists(f: Fixture) -> TestResult {
+    f.store
+        .set("x", &mut session(&[("a", json!(1))], in_secs(60)))
+        .await?;
+    f.store.destroy("x").await?;
+    f.store.destroy("x").await?;
+    f.store.destroy("never").await?;
+    assert!(f.store.get("x").await?.is_none());
+    Ok(())
+}
+
+async fn touch_moves_the_expiry_and_keeps_the_data(f: Fixture) -> TestResult {
+    let mut s = session(
+        &[("a", json!(1))],
+        Some(Utc::now() + chrono::Duration::milliseconds(300)),
+    );
+    f.store.set("t", &mut s).await?;
+    assert!(f.store.touch("t", in_secs(3600)).await?);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let got = f.store.get("t").await?.unwrap_or_default();
+    assert_eq!(got.get("a"), Some(&json!(1)));
+    assert_eq!(got.revision(), s.revision(), "touch rewrote the session");
+    assert!(!f.store.touch("missing", in_secs(60)).await?);
+    Ok(())
+}
+
+async fn clear_deletes_sessions_and_nothing_else(f: Fixture) -> TestResult {
+    for i in 0..5 {
+        f.store
+            .set(
+                &format!("c{i}"),
+                &mut session(&[("i", json!(i))], in_secs(60)),
+            )
+            .await?;
+    }
+    f.store
+        .bank()
+        .save("other", "keep", json!({"mine": true}), None)
+        .await?;
+    assert_eq!(f.store.clear().await?, 5);
+    assert_eq!(f.store.length().await?, 0);
+    assert_eq!(
+        f.store.bank().read("other", "keep").await?.value,
+        json!({"mine": true})
+    );
+    Ok(())
+}
+
+async fn concurrent_requests_lose_no_key(f: Fixture) -> TestResult {
+    let mut base = session(&[("start", json!(true))], in_secs(3600));
+    f.store.set("shared", &mut base).await?;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = store.get("shared").await?.unwrap_or_default();
+            s.insert(format!("k{i}"), i);
+            store.set("shared", &mut s).await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap_or_else(|e| panic!("{e}"))?;
+    }
+    let got = f.store.get("shared").await?.unwrap_or_default();
+    assert_eq!(got.data.len(), 21, "lost keys: {:?}", got.data);
+    Ok(())
+}
+
+async fn removals_survive_a_concurrent_merge(f: Fixture) -> TestResult {
+    f.store
+        .set(
+            "m",
+            &mut session(&[("user", json!("ada")), ("cart", json!(1))], in_secs(3600)),
+        )
+        .await?;
+    let mut logout = f.store.get("m").await?.unwrap_or_default();
+    let mut other = f.store.get("m").await?.unwrap_or_default();
+    other.insert("seen", true);
+    f.store.set("m", &mut other).await?;
+    logout.remove("user");
+    f.store.set("m", &mut logout).await?;
+    let got = f.store.get("m").await?.unwrap_or_default();
+    assert_eq!(
+        databank_core::Value::Object(got.data),
+        json!({"cart": 1, "seen": true})
+    );
+    Ok(())
+}
+
+async fn reject_policy_reports_the_conflict(f: Fixture) -> TestResult {
+    let mut s = session(&[("a", json!(1))], in_secs(3600));
+    f.store.set("r", &mut s).await?;
+    let mut first = f.store.get("r").await?.unwrap_or_default();
+    let mut second = f.store.get("r").await?.unwrap_or_default();
+    first.insert("a", 2);
+    f.store.set("r", &mut first).await?;
+    second.insert("a", 3);
+    assert!(matches!(
+        f.store.set("r", &mut second).await,
+        Err(SessionError::Conflict)
+    ));
+    assert_eq!(
+        f.store.get("r").await?.unwrap_or_default().get("a"),
+        Some(&json!(2))
+    );
+    Ok(())
+}
+
+async fn a_session_deleted_meanwhile_is_saved_again(f: Fixture) -> TestResult {
+    f.store
+        .set("d", &mut session(&[("a", json!(1))], in_secs(3600)))
+        .await?;
+    let mut s = f.store.get("d").await?.unwrap_or_default();
+    f.store.destroy("d").await?;
+    s.insert("b", 2);
+    f.store.set("d", &mut s).await?;
+    let got = f.store.get("d").await?.unwrap_or_default();
+    assert_eq!(got.get("b"), Some(&json!(2)));
+    Ok(())
+}
+
+async fn oversized_sessions_are_refused_and_the_old_kept(f: Fixture) -> TestResult {
+    f.store
+        .set("big", &mut session(&[("a", json!("small"))], in_secs(60)))
+        .await?;
+    let mut huge = f.store.get("big").await?.unwrap_or_default();
+    huge.insert("blob", "x".repeat(100 * 1024));
+    assert!(matches!(
+        f.store.set("big", &mut huge).await,
+        Err(SessionError::TooLarge { .. })
+    ));
+    assert_eq!(
+        f.store.get("big").await?.unwrap_or_default().get("a"),
+        Some(&json!("small"))
+    );
+    assert!(f
+        .store
+        .get("big")
+        .await?
+        .unwrap_or_default()
+        .get("blob")
+        .is_none());
+    Ok(())
+}
+
+async fn bad_session_ids_are_just_no_session(f: Fixture) -> TestResult {
+    let huge = "x".repeat(10 * 1024);
+    for sid in [
+        "",
+        huge.as_str(),
+        "../../etc/passwd",
+        "nul\0",
+        "*",
+        "{\"$gt\":\"\"}",
+    ] {
+        assert!(f.store.get(sid).await?.is_none(), "{sid:?}");
+        f.store.destroy(sid).await?;
+        assert!(!f.store.touch(sid, in_secs(60)).await?);
+    }
+    Ok(())
+}
+
+async fn unreadable_records_are_corrupt_and_skipped(f: Fixture) -> TestResult {
+    f.store
+        .bank()
+        .save("session", "foreign", json!({"not": "a session"}), None)
+        .await?;
+    f.store
+        .set("fine", &mut session(&[("a", json!(1))], in_secs(60)))
+        .await?;
+    assert!(matches!(
+        f.store.get("foreign").await,
+        Err(SessionError::Corrupt(_))
+    ));
+    assert_eq!(f.store.all().await?.len(), 1);
+    Ok(())
+}
+
+async fn create_draws_fresh_ids_and_never_overwrites(f: Fixture) -> TestResult {
+    let mut ids = HashSet::new();
+    for _ in 0..20 {
+        let sid = f
+            .store
+            .create(&mut session(&[("a", json!(1))], in_secs(60)))
+            .await?;
+        assert!(sid.len() >= 22, "{sid}");
+        ids.insert(sid);
+    }
+    assert_eq!(ids.len(), 20);
+    let taken = ids.iter().next().cloned().unwrap_or_default();
+    assert!(
+        !f.store
+            .insert(&taken, &mut session(&[("b", json!(2))], in_secs(60)))
+            .await?
+    );
+    assert_eq!(
+        f.store.get(&taken).await?.unwrap_or_default().get("b"),
+        None
+    );
+    Ok(())
+}
+
+async fn cleanup_task_survives_errors_and_stops_when_dropped(f: Fixture) -> TestResult {
+    let store = f.store.clone();
+    f.store
+        .set("gone", &mut session(&[("a", json!(1))], in_secs(-1)))
+        .await?;
+    let task = store.start_cleanup(Duration::from_millis(50));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(task.is_running());
+    // Break the bank under it: every tick now fails, and the task must keep going.
+    f.store.bank().close().await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        task.is_running(),
+        "the cleanup task died at its first error"
+    );
+    drop(task);
+    let second = store.start_cleanup(Duration::from_millis(50));
+    store.close().await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!second.is_running(), "close did not stop the cleanup task");
+    Ok(())
+}
+
+macro_rules! on_backend {
+    ($backend:ident) => {
+        mod $backend {
+            use super::*;
+
+            macro_rules! case {
+                ($name:ident) => {
+                    case!($name, StoreOptions::default());
+                };
+                ($name:ident, $options:expr) => {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn $name() -> TestResult {
+                        super::$name(fixture(stringify!($backend), $options).await).await
+                    }
+                };
+            }
+
+            case!(empty_store_has_nothing);
+            case!(set_then_get_round_trips);
+            case!(a_thousand_sessions_set_then_read_back);
+            case!(cleanup_removes_exactly_the_expired_half_of_5000);
+            case!(sessions_without_expiry_are_never_cleaned);
+            case!(expired_sessions_are_neither_returned_nor_counted);
+            case!(destroy_succeeds_whether_or_not_it_exists);
+            case!(touch_moves_the_expiry_and_keeps_the_data);
+            case!(clear_deletes_sessions_and_nothing_else);
+            case!(concurrent_requests_lose_no_key);
+            case!(removals_survive_a_concurrent_merge);
+            case!(reject_policy_reports_the_conflict, {
+                let mut o = StoreOptions::default();
+                o.conflicts = ConflictPolicy::Reject;
+                o
+            });
+            case!(a_session_deleted_meanwhile_is_saved_again);
+            case!(oversized_sessions_are_refused_and_the_old_kept);
+            case!(bad_session_ids_are_just_no_session);
+            case!(unreadable_records_are_corrupt_and_skipped);
+            case!(create_draws_fresh_ids_and_never_overwrites);
+            case!(cleanup_task_survives_errors_and_stops_when_dropped);
+        }
+    };
+}
+
+on_backend!(memory);
+on_backend!(disk);
+on_backend!(redis);
+on_backend!(mongo);
