@@ -17,7 +17,17 @@ pub async fn serve(
     key: Key,
     idle: time::Duration,
 ) -> std::io::Result<()> {
-    HttpServer::new(move || {
+    server(listener, store, key, idle)?.await
+}
+
+/// The server (a future to run inside an actix system; its `handle()` stops it).
+pub fn server(
+    listener: std::net::TcpListener,
+    store: DatabankStore,
+    key: Key,
+    idle: time::Duration,
+) -> std::io::Result<actix_web::dev::Server> {
+    Ok(HttpServer::new(move || {
         let sessions = SessionMiddleware::builder(store.clone(), key.clone())
             .cookie_name("sid".into())
             .cookie_secure(false)
@@ -32,9 +42,9 @@ pub async fn serve(
             .route("/api/keys/{key}", web::post().to(add_key))
     })
     .workers(2)
+    .disable_signals()
     .listen(listener)?
-    .run()
-    .await
+    .run())
 }
 
 fn failure(e: impl std::fmt::Display) -> HttpResponse {

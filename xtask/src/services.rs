@@ -26,7 +26,7 @@ pub const SPECS: [Spec; 2] = [
     Spec {
         name: "redis",
         env: "DATABANK_TEST_REDIS_URL",
-        packages: &["databank-redis"],
+        packages: &["databank-redis", "databank-session-store", "databank-demo"],
         image: "redis:7",
         container_port: 6379,
         scheme: "redis",
@@ -34,7 +34,7 @@ pub const SPECS: [Spec; 2] = [
     Spec {
         name: "mongo",
         env: "DATABANK_TEST_MONGO_URL",
-        packages: &["databank-mongo"],
+        packages: &["databank-mongo", "databank-session-store", "databank-demo"],
         image: "mongo:7",
         container_port: 27017,
         scheme: "mongodb",

@@ -82,6 +82,9 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             Err(why) => {
                 println!("xtask: SKIPPED {} suites: {why}", p.spec.name);
                 for package in p.spec.packages {
+                    if excluded.iter().any(|s: &Suite| s.package == *package) {
+                        continue;
+                    }
                     excluded.push(Suite {
                         package: (*package).to_string(),
                         suite: "all".into(),

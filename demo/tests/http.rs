@@ -1,0 +1,372 @@
+//! End-to-end: the example apps over real TCP with a real HTTP client and cookie jar, on every
+//! backend (memory, disk, and the Redis and MongoDB servers `cargo xtask test` provides).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use databank_core::testkit::unique_name;
+use databank_core::Databank;
+use databank_demo::{actix_app, axum_app};
+use databank_session_store::DatabankStore;
+use reqwest::header::{HeaderValue, COOKIE};
+use serde_json::Value;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+#[derive(Clone, Copy, Debug)]
+enum Framework {
+    Axum,
+    Actix,
+}
+
+/// A store URL for a backend, plus what must outlive it.
+struct Backend {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn env(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) => v,
+        Err(_) => panic!("{name} is not set: run `cargo xtask test`"),
+    }
+}
+
+fn backend(name: &str) -> Backend {
+    match name {
+        "memory" => Backend {
+            url: "memory://".into(),
+            _dir: None,
+        },
+        "disk" => {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            Backend {
+                url: format!("disk://{}", dir.path().display()),
+                _dir: Some(dir),
+            }
+        }
+        "redis" => {
+            let base = env("DATABANK_TEST_REDIS_URL");
+            let sep = if base.contains('?') { '&' } else { '?' };
+            Backend {
+                url: format!("{base}{sep}prefix={}", unique_name("web")),
+                _dir: None,
+            }
+        }
+        "mongo" => {
+            let mut url =
+                url::Url::parse(&env("DATABANK_TEST_MONGO_URL")).unwrap_or_else(|e| panic!("{e}"));
+            url.set_path(&format!("/{}", unique_name("web")));
+            Backend {
+                url: url.to_string(),
+                _dir: None,
+            }
+        }
+        other => panic!("unknown backend {other}"),
+    }
+}
+
+/// A running app: its base URL and how to stop it.
+struct Running {
+    base: String,
+    stop: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop();
+        }
+    }
+}
+
+fn actix_key() -> actix_web::cookie::Key {
+    actix_web::cookie::Key::derive_from(&[7u8; 64])
+}
+
+async fn start(
+    framework: Framework,
+    store: DatabankStore,
+    idle: time::Duration,
+) -> Result<Running, Box<dyn std::error::Error>> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    match framework {
+        Framework::Axum => {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let task = tokio::spawn(axum_app::serve(listener, store, idle));
+            Ok(Running {
+                base,
+                stop: Some(Box::new(move || task.abort())),
+            })
+        }
+        Framework::Actix => {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    match actix_app::server(listener, store, actix_key(), idle) {
+                        Ok(server) => {
+                            let _ = tx.send(Ok(server.handle()));
+                            let _ = server.await;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e.to_string()));
+                        }
+                    }
+                })
+            });
+            let handle = rx.recv()??;
+            Ok(Running {
+                base,
+                stop: Some(Box::new(move || {
+                    let stopping = handle.stop(false);
+                    std::thread::spawn(move || actix_web::rt::System::new().block_on(stopping));
+                })),
+            })
+        }
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn state(
+    client: &reqwest::Client,
+    app: &Running,
+) -> Result<Value, Box<dyn std::error::Error>> {
+    let response = client.get(format!("{}/api/state", app.base)).send().await?;
+    assert_eq!(response.status(), 200, "GET /api/state");
+    Ok(response.json().await?)
+}
+
+async fn counter_increments_across_requests(fw: Framework, name: &str) -> TestResult {
+    let b = backend(name);
+    let app = start(
+        fw,
+        DatabankStore::open(&b.url).await?,
+        time::Duration::hours(1),
+    )
+    .await?;
+    let c = client();
+    for expected in 1..=3 {
+        assert_eq!(state(&c, &app).await?["visits"], expected);
+    }
+    let page = c.get(format!("{}/", app.base)).send().await?.text().await?;
+    assert!(page.contains("Visits in this session: 4"), "{page}");
+    Ok(())
+}
+
+async fn login_and_logout(fw: Framework, name: &str) -> TestResult {
+    let b = backend(name);
+    let store = DatabankStore::open(&b.url).await?;
+    let app = start(fw, store.clone(), time::Duration::hours(1)).await?;
+    let c = client();
+    state(&c, &app).await?;
+    let response = c
+        .post(format!("{}/login", app.base))
+        .form(&[("user", "ada <script>")])
+        .send()
+        .await?;
+    assert!(
+        response.status().is_redirection(),
+        "login gave {}",
+        response.status()
+    );
+    let s = state(&c, &app).await?;
+    assert_eq!(s["user"], "ada <script>");
+    assert_eq!(s["visits"], 2, "login lost the session data");
+    let page = c.get(format!("{}/", app.base)).send().await?.text().await?;
+    assert!(
+        page.contains("ada &lt;script&gt;") && !page.contains("<script>"),
+        "{page}"
+    );
+    c.post(format!("{}/logout", app.base)).send().await?;
+    let s = state(&c, &app).await?;
+    assert_eq!(s["user"], Value::Null);
+    assert_eq!(s["visits"], 1);
+    Ok(())
+}
+
+async fn two_clients_stay_isolated(fw: Framework, name: &str) -> TestResult {
+    let b = backend(name);
+    let app = start(
+        fw,
+        DatabankStore::open(&b.url).await?,
+        time::Duration::hours(1),
+    )
+    .await?;
+    let (a, z) = (client(), client());
+    state(&a, &app).await?;
+    state(&a, &app).await?;
+    c_login(&a, &app, "alice").await?;
+    assert_eq!(state(&z, &app).await?["visits"], 1);
+    assert_eq!(state(&z, &app).await?["user"], Value::Null);
+    assert_eq!(state(&a, &app).await?["user"], "alice");
+    Ok(())
+}
+
+async fn c_login(c: &reqwest::Client, app: &Running, user: &str) -> TestResult {
+    c.post(format!("{}/login", app.base))
+        .form(&[("user", user)])
+        .send()
+        .await?;
+    Ok(())
+}
+
+async fn session_survives_an_app_restart(fw: Framework, name: &str) -> TestResult {
+    let b = backend(name);
+    let c = client();
+    {
+        let store = DatabankStore::open(&b.url).await?;
+        let app = start(fw, store.clone(), time::Duration::hours(1)).await?;
+        state(&c, &app).await?;
+        assert_eq!(state(&c, &app).await?["visits"], 2);
+        drop(app);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        store.close().await?;
+    }
+    let store = DatabankStore::open(&b.url).await?;
+    let app = start(fw, store, time::Duration::hours(1)).await?;
+    assert_eq!(
+        state(&c, &app).await?["visits"],
+        3,
+        "the session did not survive the restart"
+    );
+    Ok(())
+}
+
+async fn expired_session_is_gone_and_cleanup_counts_it(fw: Framework, name: &str) -> TestResult {
+    let b = backend(name);
+    let store = DatabankStore::open(&b.url).await?;
+    let app = start(fw, store.clone(), time::Duration::seconds(1)).await?;
+    let c = client();
+    state(&c, &app).await?;
+    assert_eq!(state(&c, &app).await?["visits"], 2);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(store.length().await?, 0, "an expired session was counted");
+    assert_eq!(
+        state(&c, &app).await?["visits"],
+        1,
+        "an expired session was served"
+    );
+    let removed = store.cleanup().await?;
+    if store.bank().capabilities().native_expiry {
+        assert!(removed <= 1, "{removed}");
+    } else {
+        assert_eq!(removed, 1);
+    }
+    assert_eq!(store.length().await?, 1);
+    Ok(())
+}
+
+async fn tampered_cookies_give_a_fresh_session(fw: Framework, name: &str) -> TestResult {
+    let b = backend(name);
+    let app = start(
+        fw,
+        DatabankStore::open(&b.url).await?,
+        time::Duration::hours(1),
+    )
+    .await?;
+    let plain = reqwest::Client::new();
+    let long = format!("sid={}", "A".repeat(10_000));
+    let values: Vec<HeaderValue> = vec![
+        HeaderValue::from_static("sid=garbage"),
+        HeaderValue::from_static("sid=AAAAAAAAAAAAAAAAAAAAAA"),
+        HeaderValue::from_static("sid=../../etc/passwd"),
+        HeaderValue::from_static("sid=%00%ff; other=1"),
+        HeaderValue::from_bytes(b"sid=\xff\xfe\xfd")?,
+        HeaderValue::from_str(&long)?,
+    ];
+    for value in values {
+        let response = plain
+            .get(format!("{}/api/state", app.base))
+            .header(COOKIE, value.clone())
+            .send()
+            .await?;
+        let status = response.status();
+        assert!(
+            status == 200 || status == 431 || status == 400,
+            "cookie {value:?} gave {status}"
+        );
+        if status == 200 {
+            let body: Value = response.json().await?;
+            assert_eq!(
+                body["visits"], 1,
+                "cookie {value:?} reached someone's session"
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn concurrent_requests_on_one_session_lose_no_key(fw: Framework, name: &str) -> TestResult {
+    let b = backend(name);
+    let store = DatabankStore::open(&b.url).await?;
+    let app = start(fw, store.clone(), time::Duration::hours(1)).await?;
+    let c = client();
+    state(&c, &app).await?;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (c, url) = (c.clone(), format!("{}/api/keys/k{i}", app.base));
+        tasks.push(tokio::spawn(async move {
+            c.post(url).send().await.map(|r| r.status())
+        }));
+    }
+    for task in tasks {
+        let status = task.await??;
+        assert!(status.is_success(), "{status}");
+    }
+    let all: HashMap<String, serde_json::Map<String, Value>> = store.all().await?;
+    assert_eq!(all.len(), 1, "one client, one session");
+    let data = all.into_values().next().unwrap_or_default();
+    let keys = data.keys().filter(|k| k.starts_with("k:")).count();
+    assert_eq!(keys, 20, "lost keys: {data:?}");
+    Ok(())
+}
+
+macro_rules! on {
+    ($framework:ident, $backend:ident: $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() -> TestResult {
+                super::$name(Framework::$framework, stringify!($backend)).await
+            }
+        )*
+    };
+}
+
+macro_rules! suite {
+    ($module:ident, $framework:ident, $backend:ident, restart: $restart:tt) => {
+        mod $module {
+            use super::*;
+            on!($framework, $backend:
+                counter_increments_across_requests,
+                login_and_logout,
+                two_clients_stay_isolated,
+                expired_session_is_gone_and_cleanup_counts_it,
+                tampered_cookies_give_a_fresh_session,
+                concurrent_requests_on_one_session_lose_no_key,
+            );
+            suite!(@restart $framework, $backend, $restart);
+        }
+    };
+    (@restart $framework:ident, $backend:ident, yes) => {
+        on!($framework, $backend: session_survives_an_app_restart);
+    };
+    (@restart $framework:ident, $backend:ident, no) => {};
+}
+
+suite!(axum_memory, Axum, memory, restart: no);
+suite!(axum_disk, Axum, disk, restart: yes);
+suite!(axum_redis, Axum, redis, restart: yes);
+suite!(axum_mongo, Axum, mongo, restart: yes);
+suite!(actix_memory, Actix, memory, restart: no);
+suite!(actix_disk, Actix, disk, restart: yes);
+suite!(actix_redis, Actix, redis, restart: yes);
+suite!(actix_mongo, Actix, mongo, restart: yes);
