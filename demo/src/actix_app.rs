@@ -52,17 +52,23 @@ fn failure(e: impl std::fmt::Display) -> HttpResponse {
     HttpResponse::ServiceUnavailable().body("sessions are unavailable right now")
 }
 
-fn visit(session: &Session) -> Result<(u64, Option<String>), HttpResponse> {
-    let visits = session.get::<u64>("visits").map_err(failure)?.unwrap_or(0) + 1;
-    session.insert("visits", visits).map_err(failure)?;
-    let user = session.get::<String>("user").map_err(failure)?;
+fn visit(session: &Session) -> Result<(u64, Option<String>), String> {
+    let visits = session
+        .get::<u64>("visits")
+        .map_err(|e| e.to_string())?
+        .unwrap_or(0)
+        + 1;
+    session
+        .insert("visits", visits)
+        .map_err(|e| e.to_string())?;
+    let user = session.get::<String>("user").map_err(|e| e.to_string())?;
     Ok((visits, user))
 }
 
 async fn home(session: Session) -> HttpResponse {
     let (visits, user) = match visit(&session) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return failure(e),
     };
     let who = match user {
         Some(name) => format!(
@@ -105,7 +111,7 @@ async fn logout(session: Session) -> HttpResponse {
 async fn state(session: Session) -> HttpResponse {
     match visit(&session) {
         Ok((visits, user)) => HttpResponse::Ok().json(json!({"visits": visits, "user": user})),
-        Err(r) => r,
+        Err(e) => failure(e),
     }
 }
 
