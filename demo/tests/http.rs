@@ -244,11 +244,11 @@ async fn session_survives_an_app_restart(fw: Framework, name: &str) -> TestResul
 async fn expired_session_is_gone_and_cleanup_counts_it(fw: Framework, name: &str) -> TestResult {
     let b = backend(name);
     let store = DatabankStore::open(&b.url).await?;
-    let app = start(fw, store.clone(), time::Duration::seconds(1)).await?;
+    let app = start(fw, store.clone(), time::Duration::seconds(2)).await?;
     let c = client();
     state(&c, &app).await?;
     assert_eq!(state(&c, &app).await?["visits"], 2);
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     assert_eq!(store.length().await?, 0, "an expired session was counted");
     assert_eq!(
         state(&c, &app).await?["visits"],

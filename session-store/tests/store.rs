@@ -171,7 +171,7 @@ async fn expired_sessions_are_neither_returned_nor_counted(f: Fixture) -> TestRe
             "soon",
             &mut session(
                 &[("a", json!(1))],
-                Some(Utc::now() + chrono::Duration::milliseconds(300)),
+                Some(Utc::now() + chrono::Duration::milliseconds(2000)),
             ),
         )
         .await?;
@@ -179,7 +179,7 @@ async fn expired_sessions_are_neither_returned_nor_counted(f: Fixture) -> TestRe
         .set("later", &mut session(&[("a", json!(1))], in_secs(3600)))
         .await?;
     assert_eq!(f.store.length().await?, 2);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     assert!(f.store.get("soon").await?.is_none());
     assert_eq!(f.store.length().await?, 1);
     assert_eq!(f.store.all().await?.len(), 1);
@@ -200,11 +200,11 @@ async fn destroy_succeeds_whether_or_not_it_exists(f: Fixture) -> TestResult {
 async fn touch_moves_the_expiry_and_keeps_the_data(f: Fixture) -> TestResult {
     let mut s = session(
         &[("a", json!(1))],
-        Some(Utc::now() + chrono::Duration::milliseconds(300)),
+        Some(Utc::now() + chrono::Duration::milliseconds(1500)),
     );
     f.store.set("t", &mut s).await?;
     assert!(f.store.touch("t", in_secs(3600)).await?);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     let got = f.store.get("t").await?.unwrap_or_default();
     assert_eq!(got.get("a"), Some(&json!(1)));
     assert_eq!(got.revision(), s.revision(), "touch rewrote the session");

@@ -31,9 +31,9 @@ pub async fn expired_records_are_invisible_to_search_scan_and_count(kit: Kit) ->
         .create("person", "gone", json!({"email": "same@x"}), in_ms(-1_000))
         .await?;
     kit.bank
-        .save("person", "soon", json!({"email": "same@x"}), in_ms(300))
+        .save("person", "soon", json!({"email": "same@x"}), in_ms(1_500))
         .await?;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
     let hits = kit
         .bank
         .search("person", &Criteria::new().eq("email", "same@x"))
@@ -94,11 +94,11 @@ pub async fn read_reports_the_expiry(kit: Kit) -> Result<()> {
 /// `touch` moves the expiry later and keeps the value.
 pub async fn touch_extends_the_expiry(kit: Kit) -> Result<()> {
     kit.bank
-        .create("thing", "x", json!({"v": 1}), in_ms(300))
+        .create("thing", "x", json!({"v": 1}), in_ms(1_500))
         .await?;
     let later = in_ms(3_600_000);
     kit.bank.touch("thing", "x", later).await?;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
     let record = kit.bank.read("thing", "x").await?;
     assert_eq!(record.value, json!({"v": 1}));
     assert_eq!(
@@ -125,10 +125,10 @@ pub async fn touch_keeps_the_revision(kit: Kit) -> Result<()> {
 /// `touch` with `None` makes a record permanent.
 pub async fn touch_can_clear_the_expiry(kit: Kit) -> Result<()> {
     kit.bank
-        .create("thing", "x", json!({"v": 1}), in_ms(300))
+        .create("thing", "x", json!({"v": 1}), in_ms(1_500))
         .await?;
     kit.bank.touch("thing", "x", None).await?;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
     let record = kit.bank.read("thing", "x").await?;
     assert_eq!(record.expires_at, None);
     assert_eq!(kit.bank.purge_expired("thing").await?, 0);
