@@ -15,6 +15,15 @@ impl Harness for Mongo {
         let config = MongoConfig::from_url(&self.url)?;
         Ok(Bank::new(MongoBank::connect(config, schema).await?))
     }
+
+    async fn cleanup(&self) {
+        let Ok(config) = MongoConfig::from_url(&self.url) else {
+            return;
+        };
+        if let Ok(client) = mongodb::Client::with_uri_str(&config.server_url).await {
+            let _ = client.database(&config.database).drop().await;
+        }
+    }
 }
 
 fn harness() -> Mongo {

@@ -15,6 +15,35 @@ impl Harness for Redis {
         let config = RedisConfig::from_url(&self.url)?;
         Ok(Bank::new(RedisBank::connect(config, schema).await?))
     }
+
+    async fn cleanup(&self) {
+        let Ok(config) = RedisConfig::from_url(&self.url) else {
+            return;
+        };
+        let Ok(client) = redis::Client::open(config.server_url.as_str()) else {
+            return;
+        };
+        let Ok(mut con) = client.get_multiplexed_async_connection().await else {
+            return;
+        };
+        let pattern = format!("{}:*", config.prefix);
+        let keys: Vec<Vec<u8>> = {
+            let Ok(mut iter) =
+                redis::AsyncCommands::scan_match::<_, Vec<u8>>(&mut con, pattern).await
+            else {
+                return;
+            };
+            let mut keys = Vec::new();
+            while let Some(Ok(key)) = futures_util::StreamExt::next(&mut iter).await {
+                keys.push(key);
+            }
+            keys
+        };
+        for chunk in keys.chunks(500) {
+            let _: redis::RedisResult<()> =
+                redis::cmd("DEL").arg(chunk).query_async(&mut con).await;
+        }
+    }
 }
 
 fn harness() -> Redis {

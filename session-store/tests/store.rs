@@ -14,7 +14,21 @@ type TestResult = Result<(), SessionError>;
 /// A store and whatever must live as long as it (a temporary directory).
 struct Fixture {
     store: DatabankStore,
+    url: String,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// Drops what a MongoDB case left behind, so later cases do not slow down.
+async fn cleanup(url: &str) {
+    if !url.starts_with("mongodb") {
+        return;
+    }
+    let Ok(config) = databank_mongo::MongoConfig::from_url(url) else {
+        return;
+    };
+    if let Ok(client) = mongodb::Client::with_uri_str(&config.server_url).await {
+        let _ = client.database(&config.database).drop().await;
+    }
 }
 
 fn env(name: &str) -> String {
@@ -47,7 +61,11 @@ async fn fixture(backend: &str, options: StoreOptions) -> Fixture {
     let store = DatabankStore::open_with(&url, options)
         .await
         .unwrap_or_else(|e| panic!("cannot open {backend} store: {e}"));
-    Fixture { store, _dir: dir }
+    Fixture {
+        store,
+        url,
+        _dir: dir,
+    }
 }
 
 fn in_secs(secs: i64) -> Option<chrono::DateTime<Utc>> {
@@ -423,7 +441,11 @@ macro_rules! on_backend {
                 ($name:ident, $options:expr) => {
                     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                     async fn $name() -> TestResult {
-                        super::$name(fixture(stringify!($backend), $options).await).await
+                        let fixture = fixture(stringify!($backend), $options).await;
+                        let url = fixture.url.clone();
+                        let outcome = super::$name(fixture).await;
+                        cleanup(&url).await;
+                        outcome
                     }
                 };
             }

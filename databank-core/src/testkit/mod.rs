@@ -26,6 +26,10 @@ pub trait Harness: Send + Sync + 'static {
     /// Opens this harness's namespace (the same one on every call, so a second call reopens what
     /// the first wrote, for drivers that are persistent).
     async fn open(&self, schema: Schema) -> Result<Bank>;
+
+    /// Removes what the behaviour left on the server (a database, keys under a prefix), so long
+    /// runs do not fill it. Called after each behaviour, pass or fail; the default does nothing.
+    async fn cleanup(&self) {}
 }
 
 /// What a behaviour gets: the bank, and a way to open it again.
@@ -87,14 +91,16 @@ where
         };
         let kit = Kit {
             bank: bank.clone(),
-            harness,
+            harness: Arc::clone(&harness),
         };
-        match tokio::time::timeout(BEHAVIOUR_TIMEOUT, behaviour(kit)).await {
+        let outcome = tokio::time::timeout(BEHAVIOUR_TIMEOUT, behaviour(kit)).await;
+        let _ = crate::Databank::close(&bank).await;
+        harness.cleanup().await;
+        match outcome {
             Ok(Ok(())) => {}
             Ok(Err(e)) => panic!("behaviour failed with error: {e} ({e:?})"),
             Err(_) => panic!("behaviour did not finish within {BEHAVIOUR_TIMEOUT:?}"),
         }
-        let _ = crate::Databank::close(&bank).await;
     });
 }
 
