@@ -52,6 +52,10 @@ impl Origin {
     }
 
     /// The origin as a JSON value, for adapters that must carry it inside session data.
+    #[cfg_attr(
+        not(any(feature = "tower-sessions", feature = "actix")),
+        allow(dead_code)
+    )] // used by the adapters and tests
     pub fn to_value(&self) -> Value {
         let fingerprints: Map<String, Value> = self
             .fingerprints
@@ -62,6 +66,10 @@ impl Origin {
     }
 
     /// Reads what [`Origin::to_value`] wrote; `None` for anything else.
+    #[cfg_attr(
+        not(any(feature = "tower-sessions", feature = "actix")),
+        allow(dead_code)
+    )] // used by the adapters and tests
     pub fn from_value(value: &Value) -> Option<Self> {
         let revision = value.get("revision")?.as_str()?.parse().ok()?;
         let fingerprints = value
@@ -144,6 +152,7 @@ impl Session {
 /// in). Adapters add it on load and take it out on save; it is never stored.
 pub const ORIGIN_KEY: &str = "__databank_origin";
 
+#[cfg(any(feature = "tower-sessions", feature = "actix"))]
 impl Session {
     /// The data with the origin added under [`ORIGIN_KEY`], for a framework's load.
     pub(crate) fn data_with_origin(&self) -> Map<String, Value> {

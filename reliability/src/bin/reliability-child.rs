@@ -1,0 +1,74 @@
+//! A child process for the reliability suite.
+//!
+//! - `reliability-child write DIR START`: saves records `r0`..`r19` and a session in a loop into
+//!   the disk bank at DIR, values counting up from START, printing `ack KEY N` after each write
+//!   is acknowledged, until killed.
+//! - `reliability-child open DIR HOLD_MS`: tries to open the disk bank at DIR, prints `opened`
+//!   or `refused: <error>`, holds it for HOLD_MS and exits.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use databank_core::{json, Bank, Databank};
+use databank_disk::DiskBank;
+use databank_session_store::DatabankStore;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["write", dir, start] => write(dir, start.parse().unwrap_or(0)).await,
+        ["open", dir, hold] => open(dir, hold.parse().unwrap_or(0)).await,
+        _ => Err("usage: reliability-child write DIR START | open DIR HOLD_MS".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("reliability-child: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn write(dir: &str, start: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let bank = Bank::new(DiskBank::open(dir)?);
+    let store = DatabankStore::new(bank.clone());
+    let mut out = std::io::stdout().lock();
+    let padding = "p".repeat(2000);
+    let mut n = start;
+    loop {
+        if n % 5 == 4 {
+            let mut session = store.get("crash-session").await?.unwrap_or_default();
+            session.insert("n", n);
+            session.insert("padding", padding.clone());
+            store.set("crash-session", &mut session).await?;
+            writeln!(out, "ack session {n}")?;
+        } else {
+            let key = format!("r{}", n % 20);
+            bank.save("rec", &key, json!({"n": n, "padding": padding}), None)
+                .await?;
+            writeln!(out, "ack {key} {n}")?;
+        }
+        out.flush()?;
+        n += 1;
+    }
+}
+
+async fn open(dir: &str, hold_ms: u64) -> Result<(), Box<dyn std::error::Error>> {
+    match DiskBank::open(dir) {
+        Ok(bank) => {
+            println!("opened");
+            std::io::stdout().flush()?;
+            tokio::time::sleep(Duration::from_millis(hold_ms)).await;
+            bank.close().await?;
+        }
+        Err(e) => println!("refused: {e}"),
+    }
+    Ok(())
+}

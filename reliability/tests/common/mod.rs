@@ -1,0 +1,55 @@
+//! Opening every backend the suite runs on.
+
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use databank_core::testkit::unique_name;
+use databank_core::{Bank, Schema};
+
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// A bank on one backend, plus whatever must outlive it.
+pub struct Fixture {
+    pub bank: Bank,
+    pub dir: Option<tempfile::TempDir>,
+}
+
+pub fn env(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) => v,
+        Err(_) => panic!("{name} is not set: run `cargo xtask test`"),
+    }
+}
+
+pub fn redis_url(extra: &str) -> String {
+    let base = env("DATABANK_TEST_REDIS_URL");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}prefix={}{extra}", unique_name("rel"))
+}
+
+pub fn mongo_url() -> String {
+    let mut url =
+        url::Url::parse(&env("DATABANK_TEST_MONGO_URL")).unwrap_or_else(|e| panic!("{e}"));
+    url.set_path(&format!("/{}", unique_name("rel")));
+    url.to_string()
+}
+
+pub async fn open(backend: &str, schema: Schema) -> Fixture {
+    databank_memory::register();
+    databank_disk::register();
+    databank_redis::register();
+    databank_mongo::register();
+    let (url, dir) = match backend {
+        "memory" => ("memory://".to_string(), None),
+        "disk" => {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            (format!("disk://{}", dir.path().display()), Some(dir))
+        }
+        "redis" => (redis_url(""), None),
+        "mongo" => (mongo_url(), None),
+        other => panic!("unknown backend {other}"),
+    };
+    let bank = databank_core::open(&url, schema)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open {backend}: {e}"));
+    Fixture { bank, dir }
+}
