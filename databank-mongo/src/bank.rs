@@ -94,6 +94,11 @@ impl MongoBank {
             })?;
         options.server_selection_timeout = Some(config.timeout);
         options.connect_timeout = Some(config.timeout);
+        // Notice a restarted server within a second (the driver's default is 10 s), unless the
+        // URL sets heartbeatFrequencyMS itself.
+        if options.heartbeat_freq.is_none() {
+            options.heartbeat_freq = Some(std::time::Duration::from_secs(1));
+        }
         options.app_name = Some("databank".into());
         let client = Client::with_options(options).map_err(map_err)?;
         let database = client.database(&config.database);

@@ -1,0 +1,199 @@
+//! Server outages: under a steady load from 16 tasks, the server is stopped for 5 s and started
+//! again. During the outage every call fails with a retryable error within the timeout (no hang,
+//! no panic); soon after the server is back, calls succeed on the same bank; nothing
+//! acknowledged is lost.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use databank_core::{json, Bank, Databank, Schema};
+use databank_testservers::Server;
+
+mod common;
+use common::TestResult;
+
+const TASKS: usize = 16;
+const OUTAGE: Duration = Duration::from_secs(5);
+/// How soon after the server is back calls must succeed again.
+const RECOVERY: Duration = Duration::from_secs(2);
+
+#[derive(Default)]
+struct Log {
+    /// key -> (last acknowledged value, values attempted after it that failed).
+    writes: HashMap<String, (Option<u64>, Vec<u64>)>,
+    errors: u64,
+    successes: u64,
+    slowest_error: Duration,
+    not_retryable: Vec<String>,
+}
+
+fn lock(log: &Mutex<Log>) -> std::sync::MutexGuard<'_, Log> {
+    log.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn start_load(
+    bank: &Bank,
+    stop: &Arc<AtomicBool>,
+    log: &Arc<Mutex<Log>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..TASKS)
+        .map(|t| {
+            let (bank, stop, log) = (bank.clone(), Arc::clone(stop), Arc::clone(log));
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let key = format!("t{t}-k{}", n % 8);
+                    let write = n % 3 != 0;
+                    let started = Instant::now();
+                    let result = if write {
+                        bank.save("load", &key, json!({"n": n}), None)
+                            .await
+                            .map(|_| ())
+                    } else {
+                        match bank.read("load", &key).await {
+                            Err(e) if e.is_not_found() => Ok(()),
+                            other => other.map(|_| ()),
+                        }
+                    };
+                    let elapsed = started.elapsed();
+                    let failed = {
+                        let mut log = lock(&log);
+                        match result {
+                            Ok(()) => {
+                                log.successes += 1;
+                                if write {
+                                    log.writes.insert(key, (Some(n), Vec::new()));
+                                }
+                                false
+                            }
+                            Err(e) => {
+                                log.errors += 1;
+                                log.slowest_error = log.slowest_error.max(elapsed);
+                                if !e.is_retryable() {
+                                    log.not_retryable.push(e.to_string());
+                                }
+                                if write {
+                                    log.writes.entry(key).or_default().1.push(n);
+                                }
+                                true
+                            }
+                        }
+                    };
+                    if failed {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+async fn load_through_an_outage(
+    bank: Bank,
+    mut server: Server,
+    timeout: Duration,
+    name: &str,
+) -> TestResult {
+    let stop = Arc::new(AtomicBool::new(false));
+    let log = Arc::new(Mutex::new(Log::default()));
+    let tasks = start_load(&bank, &stop, &log);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        lock(&log).successes > 0,
+        "no call succeeded before the outage"
+    );
+
+    let server = tokio::task::spawn_blocking(move || {
+        server.stop();
+        std::thread::sleep(OUTAGE);
+        server.start().map(|()| server)
+    })
+    .await??;
+    let back = Instant::now();
+    let errors_during = lock(&log).errors;
+
+    // The same bank must work again soon.
+    let recovered = loop {
+        if bank.read("load", "t0-k1").await.is_ok() || bank.count("load").await.is_ok() {
+            break back.elapsed();
+        }
+        if back.elapsed() > Duration::from_secs(30) {
+            panic!("{name}: calls still failing 30 s after the server came back");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await?;
+    }
+
+    let log = lock(&log);
+    println!(
+        "{name}: {} calls succeeded, {} failed during a {OUTAGE:?} outage (slowest failure {:?}, timeout {timeout:?}); recovered {recovered:?} after the server was back",
+        log.successes, log.errors, log.slowest_error
+    );
+    assert!(
+        errors_during > 0,
+        "{name}: no call failed while the server was down"
+    );
+    assert!(
+        log.not_retryable.is_empty(),
+        "{name}: errors that are not retryable: {:?}",
+        &log.not_retryable[..log.not_retryable.len().min(5)]
+    );
+    assert!(
+        log.slowest_error <= timeout * 3,
+        "{name}: a failing call took {:?} (timeout {timeout:?})",
+        log.slowest_error
+    );
+    assert!(
+        recovered <= RECOVERY,
+        "{name}: took {recovered:?} to recover"
+    );
+
+    // Nothing acknowledged is lost: each key holds its last acknowledged value, or a later
+    // write whose answer was lost with the connection.
+    for (key, (acked, attempted)) in &log.writes {
+        let stored = match bank.read("load", key).await {
+            Ok(record) => record.value["n"].as_u64(),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => panic!("{name}: {key} unreadable after recovery: {e}"),
+        };
+        let ok = stored == *acked || stored.is_some_and(|s| attempted.contains(&s));
+        assert!(
+            ok,
+            "{name}: {key} holds {stored:?}, acknowledged {acked:?}, attempted later {attempted:?}"
+        );
+    }
+    drop(server);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_outage() -> TestResult {
+    let server = Server::redis(true)?;
+    let timeout = Duration::from_millis(500);
+    let url = format!(
+        "{}?prefix=outage&timeout_ms={}",
+        server.url(),
+        timeout.as_millis()
+    );
+    databank_redis::register();
+    let bank = databank_core::open(&url, Schema::new()).await?;
+    load_through_an_outage(bank, server, timeout, "redis").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mongo_outage() -> TestResult {
+    let python = common::env("DATABANK_TEST_MONGO_PYTHON");
+    let server = Server::secantus(std::path::Path::new(&python), true)?;
+    let timeout = Duration::from_millis(1000);
+    let url = format!("{}/outage?timeout_ms={}", server.url(), timeout.as_millis());
+    databank_mongo::register();
+    let bank = databank_core::open(&url, Schema::new()).await?;
+    load_through_an_outage(bank, server, timeout, "mongo").await
+}
