@@ -46,7 +46,7 @@ fn start_load(
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
                     let key = format!("t{t}-k{}", n % 8);
-                    let write = n % 3 != 0;
+                    let write = !n.is_multiple_of(3);
                     let started = Instant::now();
                     let result = if write {
                         bank.save("load", &key, json!({"n": n}), None)
@@ -131,7 +131,7 @@ async fn load_through_an_outage(
         task.await?;
     }
 
-    let log = lock(&log);
+    let log = std::mem::take(&mut *lock(&log));
     println!(
         "{name}: {} calls succeeded, {} failed during a {OUTAGE:?} outage (slowest failure {:?}, timeout {timeout:?}); recovered {recovered:?} after the server was back",
         log.successes, log.errors, log.slowest_error

@@ -41,6 +41,9 @@ pub const SPECS: [Spec; 2] = [
     },
 ];
 
+/// The variable that tells tests what serves MongoDB: `secantus` (the slow test server) or `mongo`.
+pub const MONGO_KIND_ENV: &str = "DATABANK_TEST_MONGO_KIND";
+
 /// The variable that tells tests which Python runs SecantusDB (for tests that start their own).
 pub const MONGO_PYTHON_ENV: &str = "DATABANK_TEST_MONGO_PYTHON";
 

@@ -78,6 +78,14 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             Ok(url) => {
                 println!("xtask: {} at {url} ({})", p.spec.name, p.source);
                 env.push((p.spec.env.to_string(), url.clone()));
+                if p.spec.name == "mongo" {
+                    let kind = if p.source.contains("SecantusDB") {
+                        "secantus"
+                    } else {
+                        "mongo"
+                    };
+                    env.push((services::MONGO_KIND_ENV.into(), kind.into()));
+                }
             }
             Err(why) => {
                 println!("xtask: SKIPPED {} suites: {why}", p.spec.name);
