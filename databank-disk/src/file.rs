@@ -54,11 +54,17 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, Error> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_error(path, e)),
     };
+    parse(path, &bytes).map(Some)
+}
+
+/// Parses the bytes of a record file (`path` only names it in errors). Never panics: anything
+/// that is not a record of a known format version is [`Error::Corrupt`].
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Loaded, Error> {
     let corrupt = |reason: String| Error::Corrupt {
         location: path.display().to_string(),
         reason,
     };
-    let stored: Stored = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let stored: Stored = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
     if stored.databank != FORMAT {
         return Err(corrupt(format!(
             "unknown format version {}",
@@ -72,10 +78,10 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, Error> {
         ),
         None => None,
     };
-    Ok(Some(Loaded {
+    Ok(Loaded {
         id: stored.id,
         record: Record::new(stored.value, Revision::new(stored.revision), expires_at),
-    }))
+    })
 }
 
 /// Writes a record file crash-safely (temp file, fsync, rename, fsync directory).

@@ -68,7 +68,13 @@ fn open_url(url: url::Url, _schema: Schema) -> OpenFuture {
 }
 
 /// The directory a `disk:` URL names.
-fn root_of(url: &url::Url) -> Result<std::path::PathBuf, Error> {
+///
+/// ```
+/// let url = url::Url::parse("disk:///var/lib/bank").map_err(|e| databank_core::Error::InvalidInput(e.to_string()))?;
+/// assert_eq!(databank_disk::root_of(&url)?, std::path::PathBuf::from("/var/lib/bank"));
+/// # Ok::<(), databank_core::Error>(())
+/// ```
+pub fn root_of(url: &url::Url) -> Result<std::path::PathBuf, Error> {
     let path = url
         .to_file_path()
         .ok()

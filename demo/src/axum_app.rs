@@ -16,7 +16,7 @@ use crate::escape;
 
 /// The app's routes over a session store; sessions expire after `idle` of inactivity.
 pub fn router(store: DatabankStore, idle: time::Duration) -> Router {
-    let sessions = SessionManagerLayer::new(store)
+    let sessions = SessionManagerLayer::new(store.clone())
         .with_name("sid")
         .with_secure(false)
         .with_expiry(Expiry::OnInactivity(idle));
@@ -27,6 +27,8 @@ pub fn router(store: DatabankStore, idle: time::Duration) -> Router {
         .route("/api/state", get(state))
         .route("/api/keys/{key}", post(add_key))
         .layer(sessions)
+        .route("/api/sessions", get(live_sessions))
+        .layer(axum::Extension(store))
 }
 
 /// Serves the app on a bound listener until the future is dropped.
@@ -117,6 +119,22 @@ async fn add_key(session: Session, Path(key): Path<String>) -> Response {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => failure(e),
     }
+}
+
+/// How many live sessions the store holds (outside the session layer: it creates none).
+async fn live_sessions(axum::Extension(store): axum::Extension<DatabankStore>) -> Response {
+    match store.length().await {
+        Ok(live) => Json(json!({"live": live})).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+/// Seconds from an environment variable, or a default.
+pub fn seconds_from_env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Where the example listens unless `ADDR` says otherwise.

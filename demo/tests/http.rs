@@ -330,6 +330,67 @@ async fn concurrent_requests_on_one_session_lose_no_key(fw: Framework, name: &st
     Ok(())
 }
 
+async fn hostile_requests_get_answers_not_crashes(fw: Framework, name: &str) -> TestResult {
+    let b = backend(name);
+    let store = DatabankStore::open(&b.url).await?;
+    let app = start(fw, store.clone(), time::Duration::hours(1)).await?;
+    let c = client();
+    state(&c, &app).await?;
+    let long = "k".repeat(8 * 1024);
+    for path in [
+        "/api/keys/..%2F..%2Fetc%2Fpasswd",
+        "/api/keys/%00",
+        "/api/keys/__databank_origin",
+        "/api/keys/%7B%22%24gt%22%3A%22%22%7D",
+        "/api/keys/%FF%FE",
+        &format!("/api/keys/{long}"),
+    ] {
+        let response = c.post(format!("{}{path}", app.base)).send().await?;
+        assert!(
+            response.status().as_u16() < 500,
+            "{path:.60} gave {}",
+            response.status()
+        );
+    }
+    for user in [
+        "",
+        "   ",
+        &"x".repeat(1 << 20),
+        "\0",
+        "<img src=x onerror=alert(1)>",
+    ] {
+        let response = c
+            .post(format!("{}/login", app.base))
+            .form(&[("user", user)])
+            .send()
+            .await?;
+        assert!(
+            response.status().as_u16() < 500,
+            "login as {user:.20?} gave {}",
+            response.status()
+        );
+    }
+    let raw = c
+        .post(format!("{}/login", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![0xff, 0xfe, b'=', 0x00])
+        .send()
+        .await?;
+    assert!(
+        raw.status().as_u16() < 500,
+        "invalid UTF-8 form gave {}",
+        raw.status()
+    );
+    // The app still serves, and the session still works.
+    assert!(state(&c, &app).await?["visits"].as_u64().is_some());
+    assert_eq!(
+        store.all().await?.len(),
+        1,
+        "hostile requests created or broke sessions"
+    );
+    Ok(())
+}
+
 macro_rules! on {
     ($framework:ident, $backend:ident: $($name:ident),* $(,)?) => {
         $(
@@ -352,6 +413,7 @@ macro_rules! suite {
                 expired_session_is_gone_and_cleanup_counts_it,
                 tampered_cookies_give_a_fresh_session,
                 concurrent_requests_on_one_session_lose_no_key,
+                hostile_requests_get_answers_not_crashes,
             );
             suite!(@restart $framework, $backend, $restart);
         }

@@ -30,6 +30,11 @@ pub use databank_core::registry::redact;
 pub use error::{Result, SessionError};
 pub use id::{new_id, tag};
 pub use session::{Session, FORMAT, ORIGIN_KEY, VERSION};
+
+/// The stored format's encoder and decoder (see "Stored format" above).
+pub mod format {
+    pub use crate::session::{decode, encode};
+}
 pub use store::{CleanupTask, ConflictPolicy, DatabankStore, StoreOptions};
 
 /// Registers the drivers this crate was built with, for [`DatabankStore::open`].

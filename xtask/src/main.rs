@@ -3,8 +3,12 @@
 //! - `cargo xtask test [--require redis,mongo] [--no-lint]`: fmt check, clippy, docs and the
 //!   whole test suite, with the databases the tests need, and a summary table.
 //! - `cargo xtask services up|down|status [NAME...]`: start, stop or list servers for manual work.
+//! - `cargo xtask fuzz [--seconds N] [TARGET...]`: the fuzz targets, 10 minutes each by default.
+//! - `cargo xtask soak [--minutes N] [--backend disk|redis]`: the example app under load.
 
+mod fuzz;
 mod services;
+mod soak;
 mod summary;
 mod test;
 
@@ -15,6 +19,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
         Some("services") => services::command(&args[1..]),
+        Some("fuzz") => fuzz::command(&args[1..]),
+        Some("soak") => soak::command(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -35,7 +41,11 @@ const USAGE: &str = "usage:
       With CI=true (or --require) a suite whose server could not be had fails the run.
   cargo xtask services up|down|status [redis] [mongo]
       start servers on free ports for manual work (URLs printed as environment lines), stop them,
-      or show them.";
+      or show them.
+  cargo xtask fuzz [--seconds N] [TARGET...]
+      run the cargo-fuzz targets (default: all, 600 s each); the corpus lives in fuzz/corpus.
+  cargo xtask soak [--minutes N] [--backend disk|redis]
+      the example app under a bounded wrk load: RSS at start and end, errors, session count.";
 
 /// The workspace root (the parent of this crate's directory).
 pub fn root() -> std::path::PathBuf {

@@ -1,0 +1,85 @@
+//! `cargo xtask fuzz`: runs every cargo-fuzz target for a while, keeping its corpus in the repo.
+
+use std::process::Command;
+
+use crate::Error;
+
+/// The fuzz targets, in `fuzz/fuzz_targets/`.
+pub const TARGETS: [&str; 5] = [
+    "disk_path_roundtrip",
+    "disk_record_parser",
+    "url_parsing",
+    "criteria_matching",
+    "session_decoder",
+];
+
+/// True when `cargo fuzz` can run here.
+pub fn available() -> bool {
+    Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs each target for `seconds`; fails on the first crash (its input lands in
+/// `fuzz/artifacts/<target>/`).
+pub fn run_targets(targets: &[&str], seconds: u64) -> Result<(), Error> {
+    if !available() {
+        return Err("cargo fuzz is not installed: cargo install cargo-fuzz".into());
+    }
+    let fuzz_dir = crate::root().join("fuzz");
+    for target in targets {
+        let corpus = fuzz_dir.join("corpus").join(target);
+        std::fs::create_dir_all(&corpus)?;
+        println!("xtask: fuzzing {target} for {seconds} s");
+        // cargo-fuzz passes nightly-only flags; the stable toolchain accepts them when told to.
+        let status = Command::new("cargo")
+            .current_dir(&fuzz_dir)
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", target])
+            .arg(&corpus)
+            .args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-rss_limit_mb=3072",
+                "-print_final_stats=1",
+            ])
+            .status()?;
+        if !status.success() {
+            return Err(format!(
+                "fuzz target {target} failed ({status}); see fuzz/artifacts/{target}/"
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// `cargo xtask fuzz [--seconds N] [TARGET...]` (default: every target, 600 s each).
+pub fn command(args: &[String]) -> Result<(), Error> {
+    let mut seconds = 600;
+    let mut targets: Vec<&str> = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--seconds" => {
+                seconds = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or("--seconds needs a number")?;
+            }
+            name => match TARGETS.iter().find(|t| **t == name) {
+                Some(t) => targets.push(t),
+                None => {
+                    return Err(
+                        format!("unknown fuzz target {name:?}; targets: {TARGETS:?}").into(),
+                    )
+                }
+            },
+        }
+    }
+    if targets.is_empty() {
+        targets = TARGETS.to_vec();
+    }
+    run_targets(&targets, seconds)
+}
