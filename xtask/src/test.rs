@@ -10,8 +10,12 @@ use crate::Error;
 
 struct Options {
     require: Vec<String>,
+    require_fuzz: bool,
     lint: bool,
 }
+
+/// How long the test command fuzzes each target.
+const FUZZ_SMOKE_SECONDS: u64 = 10;
 
 fn options(args: &[String]) -> Result<Options, Error> {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
@@ -21,6 +25,7 @@ fn options(args: &[String]) -> Result<Options, Error> {
         } else {
             Vec::new()
         },
+        require_fuzz: ci,
         lint: true,
     };
     let mut it = args.iter();
@@ -131,6 +136,29 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         problems.push("cargo test failed".into());
     }
 
+    // A short run of every fuzz target: proves they build and hold on their corpus.
+    let mut fuzz_suite = Suite {
+        package: "fuzz".into(),
+        suite: format!("{} s each", FUZZ_SMOKE_SECONDS),
+        ..Suite::default()
+    };
+    if crate::fuzz::available() {
+        for target in crate::fuzz::TARGETS {
+            match crate::fuzz::run_targets(&[target], FUZZ_SMOKE_SECONDS) {
+                Ok(()) => fuzz_suite.passed += 1,
+                Err(e) => {
+                    fuzz_suite.failed += 1;
+                    problems.push(e.to_string());
+                }
+            }
+        }
+    } else {
+        fuzz_suite.skipped = Some("cargo-fuzz is not installed (cargo install cargo-fuzz)".into());
+        if opts.require_fuzz {
+            problems.push("the fuzz smoke run is required (CI=true) but cargo-fuzz is not installed".into());
+        }
+    }
+
     if opts.lint {
         let mut doc = Command::new(cargo_bin());
         doc.args(["doc", "--workspace", "--no-deps", "--all-features"])
@@ -145,6 +173,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
 
     let mut suites = parser.suites;
     suites.extend(excluded);
+    suites.push(fuzz_suite);
     let (_, failed, _) = summary::print(&suites);
     if failed > 0 && !problems.iter().any(|p| p == "cargo test failed") {
         problems.push(format!("{failed} tests failed"));
