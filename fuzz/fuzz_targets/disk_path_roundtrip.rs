@@ -1,5 +1,5 @@
-//! Any id maps to a path inside the type directory, made of lower-case names no longer than a
-//! file name may be, and maps back to itself.
+//! Any id the input rules accept maps to a path inside the type directory, made of lower-case
+//! names no longer than a file name may be, and maps back to itself.
 #![no_main]
 
 use std::path::{Component, Path};
@@ -8,6 +8,9 @@ use databank_disk::path::{id_of, record_path, CHUNK, SUFFIX};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|id: &str| {
+    if databank_core::validate::id(id).is_err() {
+        return; // `Bank` refuses it before any driver sees it
+    }
     let dir = Path::new("/bank/type");
     let path = record_path(dir, id);
     assert!(path.starts_with(dir));
