@@ -20,6 +20,7 @@ pub fn env(name: &str) -> String {
     }
 }
 
+/// A fresh key prefix on the suite's Redis.
 pub fn redis_url(extra: &str) -> String {
     let base = env("DATABANK_TEST_REDIS_URL");
     let sep = if base.contains('?') { '&' } else { '?' };
