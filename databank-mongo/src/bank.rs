@@ -485,6 +485,16 @@ impl Databank for MongoBank {
                 };
             }
             match self.read(kind, id).await {
+                // Another task created the counter between our update and this read: count on it.
+                Ok(record)
+                    if record
+                        .value
+                        .as_i64()
+                        .and_then(|n| n.checked_add(delta))
+                        .is_some() =>
+                {
+                    continue
+                }
                 Ok(_) => return Err(Error::wrong_type(kind, id, "an integer")),
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e),

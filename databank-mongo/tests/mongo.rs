@@ -222,3 +222,34 @@ async fn written_by_one_process_read_by_another() -> Result<()> {
     assert_eq!(hits.len(), 1);
     Ok(())
 }
+
+/// Regression: the first increments of a new counter, racing each other, answered `WrongType`
+/// when another task created the counter between the `$inc` (no match yet) and the read that
+/// tells a missing counter from a non-integer one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn regression_incr_racing_a_create_is_not_wrong_type() -> Result<()> {
+    let bank = open(&with_database(
+        &base_url(),
+        &unique_name("race"),
+        "timeout_ms=60000",
+    ))
+    .await?;
+    for round in 0..10 {
+        let key = format!("fresh{round}");
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (bank, key) = (bank.clone(), key.clone());
+                tokio::spawn(async move { bank.incr_by("counter", &key, 1).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.map_err(to_err)??;
+        }
+        assert_eq!(
+            bank.read("counter", &key).await?.value,
+            json!(16),
+            "round {round}"
+        );
+    }
+    Ok(())
+}
