@@ -155,7 +155,9 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     } else {
         fuzz_suite.skipped = Some("cargo-fuzz is not installed (cargo install cargo-fuzz)".into());
         if opts.require_fuzz {
-            problems.push("the fuzz smoke run is required (CI=true) but cargo-fuzz is not installed".into());
+            problems.push(
+                "the fuzz smoke run is required (CI=true) but cargo-fuzz is not installed".into(),
+            );
         }
     }
 
