@@ -152,6 +152,28 @@ fn write_canonical(value: &Value, out: &mut String) {
             }
             out.push('}');
         }
+        // -0.0 equals 0.0 as JSON values, so it must share their canonical form (and index key).
+        Value::Number(n) if n.is_f64() && n.as_f64() == Some(0.0) => out.push_str("0.0"),
         scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Regression (found by the `criteria_matching` fuzz target): `-0.0 == 0.0` as JSON values,
+    /// but their canonical forms differed, so an indexed search for `0.0` missed a stored `-0.0`
+    /// on memory, Redis and MongoDB while disk (which filters) found it.
+    #[test]
+    fn regression_negative_zero_has_one_canonical_form() {
+        assert_eq!(json!(-0.0), json!(0.0));
+        assert_eq!(canonical(&json!(-0.0)), canonical(&json!(0.0)));
+        assert_eq!(
+            canonical(&json!({"a": [-0.0]})),
+            canonical(&json!({"a": [0.0]}))
+        );
+        assert_ne!(canonical(&json!(0.0)), canonical(&json!(0)));
     }
 }

@@ -141,6 +141,7 @@ macro_rules! conformance_tests {
             search_on_an_unindexed_field,
             search_on_a_dotted_path,
             search_equality_is_typed,
+            search_negative_zero_equals_zero,
             search_with_no_hits_is_empty,
             search_criteria_are_anded,
             search_sees_updates_not_old_values,

@@ -114,6 +114,34 @@ pub async fn search_equality_is_typed(kit: Kit) -> Result<()> {
     Ok(())
 }
 
+/// `-0.0` equals `0.0` as JSON, on indexed fields (index keys) as on others (regression found
+/// by fuzzing the canonical form).
+pub async fn search_negative_zero_equals_zero(kit: Kit) -> Result<()> {
+    kit.bank
+        .create("person", "z", json!({"age": -0.0, "score": -0.0}), None)
+        .await?;
+    assert_eq!(
+        ids(kit
+            .bank
+            .search("person", &Criteria::new().eq("age", 0.0))
+            .await?),
+        ["z"]
+    );
+    assert_eq!(
+        ids(kit
+            .bank
+            .search("person", &Criteria::new().eq("score", 0.0))
+            .await?),
+        ["z"]
+    );
+    assert!(kit
+        .bank
+        .search("person", &Criteria::new().eq("age", 0))
+        .await?
+        .is_empty());
+    Ok(())
+}
+
 /// No match is an empty result, not an error.
 pub async fn search_with_no_hits_is_empty(kit: Kit) -> Result<()> {
     people(&kit).await?;
