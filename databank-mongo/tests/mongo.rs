@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use databank_core::testkit::unique_name;
+use databank_core::testkit::{self, unique_name, RestartLimits};
 use databank_core::{json, Bank, Criteria, Databank, Error, Result, Schema};
 use databank_mongo::{MongoBank, MongoConfig};
 use databank_testservers::Server;
@@ -127,47 +127,21 @@ async fn survives_a_server_restart() -> Result<()> {
     let mut server = Server::secantus(&secantus_python(), true).map_err(to_err)?;
     let url = with_database(server.url(), "restart", "timeout_ms=1000");
     let bank = open(&url).await?;
-    for i in 0..30 {
-        bank.save(
-            "person",
-            &format!("p{i}"),
-            json!({"email": format!("{i}@x")}),
-            None,
-        )
-        .await?;
-    }
-    server.stop();
-    for _ in 0..2 {
-        let started = Instant::now();
-        let err = bank.read("person", "p1").await.err();
-        assert!(
-            err.as_ref().is_some_and(Error::is_retryable),
-            "expected a retryable error while down, got {err:?}"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "a call hung for {:?}",
-            started.elapsed()
-        );
-    }
-    server.start().map_err(to_err)?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match bank.read("person", "p7").await {
-            Ok(record) => {
-                assert_eq!(record.value, json!({"email": "7@x"}));
-                break;
-            }
-            Err(e) if e.is_retryable() && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("still failing after the restart: {e}"),
-        }
-    }
-    assert_eq!(bank.count("person").await?, 30);
-    bank.save("person", "after", json!({"email": "after@x"}), None)
-        .await?;
-    Ok(())
+    let limits = RestartLimits {
+        records: 30,
+        probes: 2,
+        hang: Duration::from_secs(10),
+        recovery: Duration::from_secs(20),
+        retry_every: Duration::from_millis(200),
+    };
+    let server = std::cell::RefCell::new(&mut server);
+    testkit::survives_a_server_restart(
+        &bank,
+        || server.borrow_mut().stop(),
+        || server.borrow_mut().start(),
+        limits,
+    )
+    .await
 }
 
 #[tokio::test]

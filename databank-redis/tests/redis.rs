@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use databank_core::testkit::unique_name;
+use databank_core::testkit::{self, unique_name, RestartLimits};
 use databank_core::{json, Bank, Criteria, Databank, Error, Result, Schema};
 use databank_redis::{RedisBank, RedisConfig};
 use databank_testservers::Server;
@@ -144,49 +144,21 @@ async fn survives_a_server_restart() -> Result<()> {
     };
     let url = with_prefix(server.url(), "restart", "&timeout_ms=500");
     let bank = open(&url).await?;
-    for i in 0..50 {
-        bank.save(
-            "person",
-            &format!("p{i}"),
-            json!({"email": format!("{i}@x")}),
-            None,
-        )
-        .await?;
-    }
-    server.stop();
-    // While down: a retryable error, promptly, never a hang.
-    for _ in 0..3 {
-        let started = Instant::now();
-        let err = bank.read("person", "p1").await.err();
-        assert!(
-            err.as_ref().is_some_and(Error::is_retryable),
-            "expected a retryable error while down, got {err:?}"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "a call hung for {:?}",
-            started.elapsed()
-        );
-    }
-    server.start().map_err(to_err)?;
-    // Back: the same bank works again without reopening.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match bank.read("person", "p7").await {
-            Ok(record) => {
-                assert_eq!(record.value, json!({"email": "7@x"}));
-                break;
-            }
-            Err(e) if e.is_retryable() && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("still failing after the restart: {e}"),
-        }
-    }
-    assert_eq!(bank.count("person").await?, 50);
-    bank.save("person", "after", json!({"email": "after@x"}), None)
-        .await?;
-    Ok(())
+    let limits = RestartLimits {
+        records: 50,
+        probes: 3,
+        hang: Duration::from_secs(5),
+        recovery: Duration::from_secs(10),
+        retry_every: Duration::from_millis(100),
+    };
+    let server = std::cell::RefCell::new(&mut server);
+    testkit::survives_a_server_restart(
+        &bank,
+        || server.borrow_mut().stop(),
+        || server.borrow_mut().start(),
+        limits,
+    )
+    .await
 }
 
 #[tokio::test]

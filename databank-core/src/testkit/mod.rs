@@ -19,6 +19,9 @@ use chrono::Utc;
 use crate::{Bank, Expiry, Result, Schema};
 
 pub mod behaviours;
+mod restart;
+
+pub use restart::{survives_a_server_restart, RestartLimits};
 
 /// Opens the bank a behaviour runs against.
 #[async_trait]
