@@ -112,6 +112,22 @@ pub fn json_type_name(value: &Value) -> &'static str {
 /// A canonical text form of a JSON value, equal for two values exactly when they are equal:
 /// object keys sorted, numbers as serde_json prints them. Drivers use it as an index key.
 ///
+/// The name under which drivers that copy indexed fields into a map store a field path: `f` and
+/// the path's bytes in hex, so any path (dots, `$`, backticks, unicode) is a plain field name.
+///
+/// ```
+/// assert_eq!(databank_core::criteria::index_field("a.$b"), "f612e2462");
+/// ```
+pub fn index_field(path: &str) -> String {
+    use std::fmt::Write;
+    let mut name = String::with_capacity(1 + path.len() * 2);
+    name.push('f');
+    for b in path.bytes() {
+        let _ = write!(name, "{b:02x}");
+    }
+    name
+}
+
 /// ```
 /// use databank_core::criteria::canonical;
 /// use serde_json::json;

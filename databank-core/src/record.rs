@@ -23,6 +23,25 @@ impl Revision {
     pub const fn get(self) -> u64 {
         self.0
     }
+
+    /// A fresh revision: 63 random bits (never 0), for drivers that keep the revision in the
+    /// record itself, so writers in many processes never need to coordinate.
+    ///
+    /// ```
+    /// use databank_core::Revision;
+    /// let (a, b) = (Revision::random(), Revision::random());
+    /// assert_ne!(a, b);
+    /// assert!(a.get() > 0 && a.get() <= i64::MAX as u64);
+    /// ```
+    pub fn random() -> Self {
+        use std::hash::BuildHasher;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let random =
+            std::collections::hash_map::RandomState::new().hash_one((n, std::process::id()));
+        Revision((random & (i64::MAX as u64)).max(1))
+    }
 }
 
 impl std::fmt::Display for Revision {

@@ -2,8 +2,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::{Future, IntoFuture};
-use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -20,7 +18,8 @@ use mongodb::{Client, Collection, IndexModel};
 use serde_json::Value;
 
 use crate::config::MongoConfig;
-use crate::document::{bson_date, from_document, index_field, live, revision_bson, to_document};
+use crate::document::{bson_date, from_document, live, revision_bson, to_document};
+use databank_core::criteria::index_field;
 
 const DUPLICATE_KEY: i32 = 11000;
 
@@ -70,14 +69,6 @@ fn is_duplicate(e: &mongodb::error::Error) -> bool {
         ErrorKind::Command(c) => c.code == DUPLICATE_KEY,
         _ => e.to_string().contains("E11000"),
     }
-}
-
-/// A new revision: random 63 bits, so revisions from many processes never need coordinating.
-fn new_revision() -> Revision {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let random = std::collections::hash_map::RandomState::new().hash_one((n, std::process::id()));
-    Revision::new((random & (i64::MAX as u64)).max(1))
 }
 
 impl MongoBank {
@@ -257,7 +248,7 @@ impl Databank for MongoBank {
         value: Value,
         expires_at: Expiry,
     ) -> Result<Revision> {
-        let revision = new_revision();
+        let revision = Revision::random();
         let document = self.document(kind, id, &value, revision, expires_at)?;
         if self.insert(kind, id, &document).await? {
             Ok(revision)
@@ -283,7 +274,7 @@ impl Databank for MongoBank {
         value: Value,
         expires_at: Expiry,
     ) -> Result<Revision> {
-        let revision = new_revision();
+        let revision = Revision::random();
         let document = self.document(kind, id, &value, revision, expires_at)?;
         if self
             .replace_live(kind, id, Document::new(), &document)
@@ -303,7 +294,7 @@ impl Databank for MongoBank {
         expected: Revision,
         expires_at: Expiry,
     ) -> Result<Revision> {
-        let revision = new_revision();
+        let revision = Revision::random();
         let document = self.document(kind, id, &value, revision, expires_at)?;
         let filter = doc! { "r": revision_bson(expected) };
         if self.replace_live(kind, id, filter, &document).await? {
@@ -323,7 +314,7 @@ impl Databank for MongoBank {
         expires_at: Expiry,
     ) -> Result<Revision> {
         self.prepare(kind).await?;
-        let revision = new_revision();
+        let revision = Revision::random();
         let document = self.document(kind, id, &value, revision, expires_at)?;
         // Two concurrent upserts of a new id can both try to insert; the loser retries as an update.
         let collection = self.collection(kind);
@@ -469,7 +460,7 @@ impl Databank for MongoBank {
             let mut filter = doc! { "_id": id, "n": bound.clone() };
             filter.extend(live(Utc::now()));
             let change =
-                doc! { "$inc": { "n": delta }, "$set": { "r": revision_bson(new_revision()) } };
+                doc! { "$inc": { "n": delta }, "$set": { "r": revision_bson(Revision::random()) } };
             let updated = self
                 .timed(
                     self.collection(kind)
@@ -499,7 +490,8 @@ impl Databank for MongoBank {
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e),
             }
-            let document = self.document(kind, id, &Value::from(delta), new_revision(), None)?;
+            let document =
+                self.document(kind, id, &Value::from(delta), Revision::random(), None)?;
             if self.insert(kind, id, &document).await? {
                 return Ok(delta);
             }

@@ -1,21 +1,10 @@
 //! How a record is stored as a MongoDB document (described in `document.md`, shown in the crate docs).
 
 use chrono::{DateTime, Utc};
-use databank_core::criteria::{canonical, lookup};
+use databank_core::criteria::{canonical, index_field, lookup};
 use databank_core::{Error, Expiry, Record, Revision};
 use mongodb::bson::{doc, Bson, Document};
 use serde_json::Value;
-
-/// The field of `ix` holding a declared index field: `f` and the path's bytes in hex, so any
-/// path (dots, `$`, unicode) is a plain field name.
-pub fn index_field(path: &str) -> String {
-    let mut name = String::with_capacity(1 + path.len() * 2);
-    name.push('f');
-    for b in path.bytes() {
-        name.push_str(&format!("{b:02x}"));
-    }
-    name
-}
 
 /// The document for a record.
 pub fn to_document(

@@ -1,5 +1,5 @@
-//! Server-side web sessions over any [databank](databank_core): memory, disk, Redis or MongoDB,
-//! chosen by URL; the Rust port of the JavaScript `connect-databank`.
+//! Server-side web sessions over any [databank](databank_core): memory, disk, Redis, MongoDB or
+//! Couchbase, chosen by URL; the Rust port of the JavaScript `connect-databank`.
 //!
 //! - [`DatabankStore`]: `get`, `set`, `create`, `touch`, `destroy`, `all`, `length`, `clear`,
 //!   `cleanup`, and a periodic cleanup task.
@@ -47,4 +47,6 @@ pub fn register_drivers() {
     databank_redis::register();
     #[cfg(feature = "mongo")]
     databank_mongo::register();
+    #[cfg(feature = "couchbase")]
+    databank_couchbase::register();
 }

@@ -100,7 +100,7 @@ impl DatabankStore {
     }
 
     /// Opens a bank by URL with the drivers this crate was built with (features `memory`,
-    /// `disk`, `redis`, `mongo`) and makes a store over it. The store owns that bank:
+    /// `disk`, `redis`, `mongo`, `couchbase`) and makes a store over it. The store owns that bank:
     /// [`close`](DatabankStore::close) closes it.
     pub async fn open(url: &str) -> Result<Self> {
         Self::open_with(url, StoreOptions::default()).await

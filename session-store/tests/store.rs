@@ -1,5 +1,6 @@
 //! The connect-databank behaviours and the store's own promises, on every backend: memory,
-//! disk, and the real Redis and MongoDB servers `cargo xtask test` provides.
+//! disk, and the real Redis, MongoDB and (where one can be had) Couchbase servers
+//! `cargo xtask test` provides.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -55,6 +56,12 @@ async fn fixture(backend: &str, options: StoreOptions) -> Fixture {
                 url::Url::parse(&env("DATABANK_TEST_MONGO_URL")).unwrap_or_else(|e| panic!("{e}"));
             url.set_path(&format!("/{}", unique_name("sess")));
             (url.to_string(), None)
+        }
+        // Left out (`--skip couchbase_server::`) where `cargo xtask test` has no Couchbase.
+        "couchbase_server" => {
+            let base = env("DATABANK_TEST_COUCHBASE_URL");
+            let sep = if base.contains('?') { '&' } else { '?' };
+            (format!("{base}{sep}prefix={}", unique_name("sess")), None)
         }
         other => panic!("unknown backend {other}"),
     };
@@ -480,3 +487,4 @@ on_backend!(memory);
 on_backend!(disk);
 on_backend!(redis);
 on_backend!(mongo);
+on_backend!(couchbase_server);

@@ -1,11 +1,12 @@
 //! `cargo xtask`: the project's automation, one binary with subcommands.
 //!
-//! - `cargo xtask test [--require redis,mongo] [--no-lint]`: fmt check, clippy, docs and the
+//! - `cargo xtask test [--require redis,mongo,couchbase] [--no-lint]`: fmt check, clippy, docs and the
 //!   whole test suite, with the databases the tests need, and a summary table.
 //! - `cargo xtask services up|down|status [NAME...]`: start, stop or list servers for manual work.
 //! - `cargo xtask fuzz [--seconds N] [TARGET...]`: the fuzz targets, 10 minutes each by default.
 //! - `cargo xtask soak [--minutes N] [--backend disk|redis]`: the example app under load.
 
+mod couchbase;
 mod fuzz;
 mod services;
 mod soak;
@@ -36,12 +37,15 @@ fn main() -> ExitCode {
 }
 
 const USAGE: &str = "usage:
-  cargo xtask test [--require redis,mongo] [--no-lint]
+  cargo xtask test [--require redis,mongo,couchbase] [--no-lint]
       fmt check, clippy -D warnings, cargo doc, and every test suite, with the databases it needs.
-      With CI=true (or --require) a suite whose server could not be had fails the run.
-  cargo xtask services up|down|status [redis] [mongo]
-      start servers on free ports for manual work (URLs printed as environment lines), stop them,
-      or show them.
+      With CI=true (redis, mongo) or --require, a suite whose server could not be had fails the
+      run. Couchbase comes from DATABANK_TEST_COUCHBASE_URL or Docker; without either its
+      server tests are reported SKIPPED (allowed under CI=true, which has no Couchbase).
+  cargo xtask services up|down|status [redis] [mongo] [couchbase]
+      start servers for manual work (URLs printed as environment lines), stop them, or show
+      them. `up couchbase` needs a Docker engine: it runs couchbase/server:community on its
+      standard ports (8091-8096, 11210) and sets up services, administrator and bucket by REST.
   cargo xtask fuzz [--seconds N] [TARGET...]
       run the cargo-fuzz targets (default: all, 600 s each); the corpus lives in fuzz/corpus.
   cargo xtask soak [--minutes N] [--backend disk|redis]

@@ -20,9 +20,14 @@ pub struct Spec {
     image: &'static str,
     container_port: u16,
     scheme: &'static str,
+    /// Whether `CI=true` fails the run when this server cannot be had.
+    pub required_in_ci: bool,
+    /// When set, a missing server leaves out only the tests whose names contain this (with
+    /// `--skip`), rather than the packages' whole test suites.
+    pub skip_filter: Option<&'static str>,
 }
 
-pub const SPECS: [Spec; 2] = [
+pub const SPECS: [Spec; 3] = [
     Spec {
         name: "redis",
         env: "DATABANK_TEST_REDIS_URL",
@@ -30,6 +35,8 @@ pub const SPECS: [Spec; 2] = [
         image: "redis:7",
         container_port: 6379,
         scheme: "redis",
+        required_in_ci: true,
+        skip_filter: None,
     },
     Spec {
         name: "mongo",
@@ -38,6 +45,20 @@ pub const SPECS: [Spec; 2] = [
         image: "mongo:7",
         container_port: 27017,
         scheme: "mongodb",
+        required_in_ci: true,
+        skip_filter: None,
+    },
+    // No Couchbase Server runs on the machines CI uses (no Docker engine, no package): there the
+    // kit is reported SKIPPED, and the rest of the crate (build, clippy, unit tests, docs) runs.
+    Spec {
+        name: "couchbase",
+        env: "DATABANK_TEST_COUCHBASE_URL",
+        packages: &["databank-couchbase", "databank-session-store"],
+        image: crate::couchbase::IMAGE,
+        container_port: 8091,
+        scheme: "couchbase",
+        required_in_ci: false,
+        skip_filter: Some("couchbase_server::"),
     },
 ];
 
@@ -66,7 +87,7 @@ enum Guard {
 
 /// A container removed on drop.
 #[derive(Debug)]
-struct Container(String);
+pub struct Container(pub String);
 
 impl Drop for Container {
     fn drop(&mut self) {
@@ -105,7 +126,12 @@ pub fn provide(spec: Spec) -> Provided {
         }
     }
     if docker_available() {
-        match docker_run(spec) {
+        let started = if spec.name == "couchbase" {
+            crate::couchbase::docker_run()
+        } else {
+            docker_run(spec)
+        };
+        match started {
             Ok((url, id)) => {
                 return Provided {
                     spec,
@@ -122,6 +148,7 @@ pub fn provide(spec: Spec) -> Provided {
     }
     let local = match spec.name {
         "redis" => Server::redis(false).map(|s| (s, "local redis-server".to_string())),
+        "couchbase" => Err(crate::couchbase::UNAVAILABLE.to_string()),
         _ => secantus_python()
             .and_then(|python| Server::secantus(&python, false))
             .map(|s| (s, "local SecantusDB".to_string())),
@@ -179,7 +206,7 @@ pub fn secantus_python() -> Result<PathBuf, String> {
     Ok(python)
 }
 
-fn docker_available() -> bool {
+pub fn docker_available() -> bool {
     databank_testservers::which("docker").is_some()
         && Command::new("docker")
             .args(["info", "--format", "{{.ServerVersion}}"])
@@ -305,6 +332,6 @@ pub fn command(args: &[String]) -> Result<(), Error> {
             }
             Ok(())
         }
-        _ => Err("usage: cargo xtask services up|down|status [redis] [mongo]".into()),
+        _ => Err("usage: cargo xtask services up|down|status [redis] [mongo] [couchbase]".into()),
     }
 }

@@ -10,6 +10,10 @@ pub struct Suite {
     pub passed: u64,
     pub failed: u64,
     pub ignored: u64,
+    /// Tests left out by a `--skip` filter.
+    pub filtered: u64,
+    /// Why some tests were left out (a `--skip` for a server that could not be had).
+    pub left_out: Option<String>,
     /// Why the suite did not run, when it did not.
     pub skipped: Option<String>,
     /// True when the suite started but printed no result line (it crashed).
@@ -51,6 +55,7 @@ impl Parser {
                 suite.passed = count(result, "passed");
                 suite.failed = count(result, "failed");
                 suite.ignored = count(result, "ignored");
+                suite.filtered = count(result, "filtered out");
                 suite.crashed = false;
             }
             self.open = false;
@@ -111,7 +116,10 @@ pub fn print(suites: &[Suite]) -> (u64, u64, usize) {
         let status = match (&s.skipped, s.crashed, s.failed) {
             (Some(why), _, _) => format!("SKIPPED: {why}"),
             (None, true, _) => "CRASHED (no result line)".into(),
-            (None, false, 0) => "ok".into(),
+            (None, false, 0) => match &s.left_out {
+                Some(why) if s.filtered > 0 => format!("ok; {} left out: {why}", s.filtered),
+                _ => "ok".into(),
+            },
             (None, false, _) => "FAILED".into(),
         };
         println!(
@@ -120,7 +128,7 @@ pub fn print(suites: &[Suite]) -> (u64, u64, usize) {
         );
         passed += s.passed;
         failed += s.failed + u64::from(s.crashed && s.skipped.is_none());
-        ignored += s.ignored;
+        ignored += s.ignored + if s.left_out.is_some() { s.filtered } else { 0 };
         skipped += usize::from(s.skipped.is_some());
     }
     println!("{}", "-".repeat(72));
@@ -145,7 +153,7 @@ mod tests {
             "test a ... ok",
             "test result: FAILED. 81 passed; 1 failed; 2 ignored; 0 measured; 0 filtered out; finished in 5.68s",
             "   Doc-tests databank_core",
-            "test result: ok. 3 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out",
+            "test result: ok. 3 passed; 0 failed; 0 ignored; 0 measured; 7 filtered out; finished in 1s",
             "     Running unittests src/lib.rs (target/debug/deps/unknown-1)",
         ] {
             p.line(line);
@@ -166,6 +174,7 @@ mod tests {
             (s[1].package.as_str(), s[1].suite.as_str(), s[1].passed),
             ("databank-core", "doc", 3)
         );
+        assert_eq!(s[1].filtered, 7);
         assert!(s[2].crashed);
         assert!(!s[0].crashed);
     }

@@ -1,0 +1,67 @@
+//! A [`Databank`] on Couchbase Server, through the official `couchbase` crate (1.x, pure Rust).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), databank_core::Error> {
+//! databank_couchbase::register();
+//! // The password may also come from $DATABANK_COUCHBASE_PASSWORD.
+//! let bank = databank_core::open(
+//!     "couchbase://app:secret@127.0.0.1/databank?scope=web",
+//!     databank_core::Schema::new().index("user", ["email"]),
+//! )
+//! .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Couchbase's native strengths, used: KV `insert` (gives `AlreadyExists`), `replace` with CAS
+//! (`update`, `update_if`, `touch`), `upsert` (`save`), document expiry, sub-document counters
+//! (`incr`) and array operations (`append`, `prepend`, `remove`), and SQL++ on secondary
+//! indices created from the schema at open for search, with every value a query parameter.
+//! See [`CouchbaseConfig`] for the URL.
+//!
+//! # Layout
+#![doc = include_str!("layout.md")]
+//!
+//! # Outages
+//! Every call is bounded by the URL's `timeout_ms` (default 5000): while the cluster is
+//! unreachable, calls fail with the retryable
+//! [`Error::NotConnected`](databank_core::Error::NotConnected).
+//!
+//! # Testing
+//! `tests/conformance.rs` runs the whole conformance kit against the cluster named by
+//! `DATABANK_TEST_COUCHBASE_URL`; `cargo xtask services up couchbase` starts one in Docker and
+//! prints that line.
+
+#![forbid(unsafe_code)]
+// The SDK's futures nest deeply; the async trait methods need more than the default 128.
+#![recursion_limit = "256"]
+#![deny(missing_docs)]
+
+mod bank;
+mod config;
+mod document;
+mod errors;
+mod statements;
+
+pub use bank::CouchbaseBank;
+pub use config::{
+    CouchbaseConfig, DEFAULT_COLLECTION, DEFAULT_SCOPE, DEFAULT_TIMEOUT, PASSWORD_ENV,
+};
+
+use databank_core::registry::{Driver, OpenFuture};
+use databank_core::{Databank, Schema};
+
+/// Registers the `couchbase` and `couchbases` schemes with [`databank_core::open`].
+pub fn register() {
+    databank_core::register(Driver {
+        name: "couchbase",
+        schemes: &["couchbase", "couchbases"],
+        open: open_url,
+    });
+}
+
+fn open_url(url: url::Url, schema: Schema) -> OpenFuture {
+    Box::pin(async move {
+        let config = CouchbaseConfig::from_url(url.as_str())?;
+        Ok(Box::new(CouchbaseBank::connect(config, schema).await?) as Box<dyn Databank>)
+    })
+}

@@ -1,0 +1,53 @@
+//! The whole conformance kit against a real Couchbase Server (`DATABANK_TEST_COUCHBASE_URL`,
+//! which `cargo xtask test` provides when it can: that variable, or a Docker container started
+//! by `cargo xtask services up couchbase`). Each behaviour gets its own `?prefix=`, so behaviours
+//! running side by side in one collection never see each other's records; `cleanup` deletes
+//! what a behaviour wrote.
+//!
+//! Where no Couchbase can be had, `cargo xtask test` leaves these tests out with
+//! `--skip couchbase_server::` and reports the suite SKIPPED with the reason.
+
+use databank_core::testkit::{unique_name, Harness};
+use databank_core::{Bank, Result, Schema};
+use databank_couchbase::{CouchbaseBank, CouchbaseConfig};
+
+struct Couchbase {
+    url: String,
+}
+
+#[databank_core::async_trait]
+impl Harness for Couchbase {
+    async fn open(&self, schema: Schema) -> Result<Bank> {
+        let config = CouchbaseConfig::from_url(&self.url)?;
+        Ok(Bank::new(CouchbaseBank::connect(config, schema).await?))
+    }
+
+    async fn cleanup(&self) {
+        // Every record of this behaviour carries its prefix in `t`.
+        let Ok(config) = CouchbaseConfig::from_url(&self.url) else {
+            return;
+        };
+        if let Ok(bank) = CouchbaseBank::connect(config.clone(), Schema::new()).await {
+            let _ = bank.delete_prefixed().await;
+        }
+    }
+}
+
+fn harness() -> Couchbase {
+    match std::env::var("DATABANK_TEST_COUCHBASE_URL") {
+        Ok(url) if !url.is_empty() => {
+            let join = if url.contains('?') { '&' } else { '?' };
+            Couchbase {
+                url: format!("{url}{join}prefix={}", unique_name("kit")),
+            }
+        }
+        _ => panic!(
+            "DATABANK_TEST_COUCHBASE_URL is not set: run `cargo xtask test`, or \
+             `cargo xtask services up couchbase` and export what it prints"
+        ),
+    }
+}
+
+mod couchbase_server {
+    databank_core::conformance_tests!(super::harness);
+}
