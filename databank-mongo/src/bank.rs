@@ -258,13 +258,20 @@ impl Databank for MongoBank {
     }
 
     async fn read(&self, kind: &str, id: &str) -> Result<Record> {
-        let mut filter = doc! { "_id": id };
-        filter.extend(live(Utc::now()));
+        // By `_id` alone (the cheapest lookup on every server), expiry checked here.
         let found = self
-            .timed(self.collection(kind).find_one(filter).into_future())
+            .timed(
+                self.collection(kind)
+                    .find_one(doc! { "_id": id })
+                    .into_future(),
+            )
             .await?
             .ok_or_else(|| Error::not_found(kind, id))?;
-        Ok(from_document(kind, &found)?.1)
+        let record = from_document(kind, &found)?.1;
+        if record.is_expired_at(Utc::now()) {
+            return Err(Error::not_found(kind, id));
+        }
+        Ok(record)
     }
 
     async fn update(

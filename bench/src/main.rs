@@ -1,0 +1,50 @@
+//! `databank-bench`: core operations per driver, overhead against the raw clients, and session
+//! cleanup at scale. Run by `cargo xtask bench [--quick]`, which starts the servers and passes
+//! their URLs (`DATABANK_TEST_REDIS_URL`, `DATABANK_TEST_MONGO_URL`).
+
+mod backends;
+mod core_ops;
+mod overhead;
+mod scale;
+
+use std::process::ExitCode;
+
+use databank_bench::{out_dir, Error, Mode, Report};
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("databank-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Error> {
+    let mode = Mode::from_args();
+    let env = backends::Env::from_env()?;
+    databank_memory::register();
+    databank_disk::register();
+    databank_redis::register();
+    databank_mongo::register();
+    let mut report = Report::default();
+    let only: Vec<String> = std::env::args()
+        .skip_while(|a| a != "--only")
+        .nth(1)
+        .map(|list| list.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    if wanted("core") {
+        report.sections.push(core_ops::run(mode, &env).await?);
+    }
+    if wanted("overhead") {
+        report.sections.extend(overhead::run(mode, &env).await?);
+    }
+    if wanted("scale") {
+        report.sections.push(scale::run(mode, &env).await?);
+    }
+    report.write(&out_dir(), "core")?;
+    Ok(())
+}

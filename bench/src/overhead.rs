@@ -1,0 +1,344 @@
+//! Section 2: our `read`/`save` against the raw client doing the same work on the same server.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use databank_bench::{measure, side_by_side, Error, Mode, Section, Stats};
+use databank_core::{json, Bank, Databank, Schema};
+use mongodb::bson::{doc, Document};
+
+use crate::backends::{Env, Namespace};
+use crate::core_ops::value;
+
+const KIND: &str = "raw";
+/// Distinct ids the operations cycle over (all loaded first, so reads hit).
+const IDS: usize = 1_000;
+const TARGET: f64 = 0.9;
+
+pub async fn run(mode: Mode, env: &Env) -> Result<Vec<Section>, Error> {
+    let mut section = Section::new(
+        "2. Overhead against the raw client",
+        &[
+            "backend",
+            "operation",
+            "concurrency",
+            "ours ops/s",
+            "ours p50 µs",
+            "ours p99 µs",
+            "anchor",
+            "anchor ops/s",
+            "anchor p50 µs",
+            "anchor p99 µs",
+            "ratio",
+            "target",
+            "met",
+        ],
+    );
+    section.note(format!(
+        "Same server, same connection setup, same ~130-byte JSON value, {IDS} ids; each pair \
+         measured alternately ({} repetitions, medians). ratio = ours ops/s ÷ anchor ops/s. \
+         Ours goes through `Bank` (input checks included). Redis: our read is one HGETALL-like \
+         script call, our save one Lua script that also maintains the type's sorted set; raw is \
+         GET/SET on a `ConnectionManager`. MongoDB: raw `find_one`/`replace_one(upsert)` on \
+         `{{_id, v}}`. Disk: our durable save against a hand-written write-temp + fsync + \
+         rename + fsync-dir loop in `std::fs` (each in `spawn_blocking`, as ours).",
+        mode.reps()
+    ));
+    redis_pairs(mode, env, &mut section).await?;
+    mongo_pairs(mode, env, &mut section).await?;
+    disk_pair(mode, env, &mut section).await?;
+    let mut ceiling = Section::new(
+        "2b. redis-benchmark on the same server (the server's ceiling here)",
+        &["command", "concurrency", "requests", "ops/s"],
+    );
+    redis_benchmark(mode, env, &mut ceiling)?;
+    Ok(vec![section, ceiling])
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pair_row(
+    section: &mut Section,
+    backend: &str,
+    op: &str,
+    c: usize,
+    ours: Stats,
+    anchor_name: &str,
+    anchor: Stats,
+) {
+    let ratio = ours.per_sec / anchor.per_sec.max(f64::MIN_POSITIVE);
+    section.row(vec![
+        ("backend", json!(backend)),
+        ("operation", json!(op)),
+        ("concurrency", json!(c)),
+        ("ours ops/s", json!(ours.per_sec)),
+        ("ours p50 µs", json!(ours.p50_us)),
+        ("ours p99 µs", json!(ours.p99_us)),
+        ("anchor", json!(anchor_name)),
+        ("anchor ops/s", json!(anchor.per_sec)),
+        ("anchor p50 µs", json!(anchor.p50_us)),
+        ("anchor p99 µs", json!(anchor.p99_us)),
+        ("ratio", json!(ratio)),
+        ("target", json!(format!("≥ {TARGET}"))),
+        ("met", json!(ratio >= TARGET)),
+    ]);
+}
+
+async fn open(backend: &str, env: &Env) -> Result<(Arc<Bank>, Namespace), Error> {
+    let ns = Namespace::new(backend, env)?;
+    let bank = Arc::new(databank_core::open(&ns.url, Schema::new()).await?);
+    for i in 0..IDS {
+        bank.save(KIND, &format!("k{i}"), value(i), None).await?;
+    }
+    Ok((bank, ns))
+}
+
+/// Our read or save of id `k<i % IDS>`, `ops` times.
+async fn ours(bank: &Arc<Bank>, op: &'static str, c: usize, ops: usize) -> Result<Stats, Error> {
+    let b = bank.clone();
+    measure(c, ops, move |i| {
+        let b = b.clone();
+        async move {
+            let id = format!("k{}", i % IDS);
+            if op == "read" {
+                b.read(KIND, &id).await?;
+            } else {
+                b.save(KIND, &id, value(i % IDS), None).await?;
+            }
+            Ok(())
+        }
+    })
+    .await
+}
+
+async fn redis_pairs(mode: Mode, env: &Env, section: &mut Section) -> Result<(), Error> {
+    let (bank, ns) = open("redis", env).await?;
+    let client = redis::Client::open(env.redis.as_str())?;
+    let raw = client.get_connection_manager().await?;
+    let text = serde_json::to_string(&value(0))?;
+    let prefix = databank_bench::unique("rawbench");
+    {
+        let mut conn = raw.clone();
+        for i in 0..IDS {
+            redis::cmd("SET")
+                .arg(format!("{prefix}:{i}"))
+                .arg(&text)
+                .query_async::<()>(&mut conn)
+                .await?;
+        }
+    }
+    let ops = mode.pick(20_000, 500);
+    for op in ["read", "save"] {
+        for c in [1, 32] {
+            let (ours_stats, raw_stats) = side_by_side(
+                mode.reps(),
+                || ours(&bank, op, c, ops),
+                || {
+                    let (raw, prefix, text) = (raw.clone(), prefix.clone(), text.clone());
+                    measure(c, ops, move |i| {
+                        let (mut conn, prefix, text) = (raw.clone(), prefix.clone(), text.clone());
+                        async move {
+                            let key = format!("{prefix}:{}", i % IDS);
+                            if op == "read" {
+                                let got: Option<String> =
+                                    redis::cmd("GET").arg(key).query_async(&mut conn).await?;
+                                got.ok_or("raw GET found nothing")?;
+                            } else {
+                                redis::cmd("SET")
+                                    .arg(key)
+                                    .arg(text)
+                                    .query_async::<()>(&mut conn)
+                                    .await?;
+                            }
+                            Ok(())
+                        }
+                    })
+                },
+            )
+            .await?;
+            let anchor = if op == "read" {
+                "redis GET"
+            } else {
+                "redis SET"
+            };
+            pair_row(section, "redis", op, c, ours_stats, anchor, raw_stats);
+        }
+    }
+    bank.close().await?;
+    ns.remove().await;
+    Ok(())
+}
+
+async fn mongo_pairs(mode: Mode, env: &Env, section: &mut Section) -> Result<(), Error> {
+    let (bank, ns) = open("mongo", env).await?;
+    let client = mongodb::Client::with_uri_str(&env.mongo).await?;
+    let db_name = databank_bench::unique("rawbench");
+    let coll = client.database(&db_name).collection::<Document>("raw");
+    let doc_of = |i: usize| -> Result<Document, Error> {
+        let v = mongodb::bson::to_bson(&value(i))?;
+        Ok(doc! { "_id": format!("k{i}"), "v": v })
+    };
+    for i in 0..IDS {
+        coll.replace_one(doc! {"_id": format!("k{i}")}, doc_of(i)?)
+            .upsert(true)
+            .await?;
+    }
+    let ops = if env.secantus {
+        mode.pick(1_000, 100)
+    } else {
+        mode.pick(10_000, 200)
+    };
+    let docs: Arc<Vec<Document>> = Arc::new((0..IDS).map(doc_of).collect::<Result<_, _>>()?);
+    for op in ["read", "save"] {
+        for c in [1, 32] {
+            let (ours_stats, raw_stats) = side_by_side(
+                mode.reps(),
+                || ours(&bank, op, c, ops),
+                || {
+                    let (coll, docs) = (coll.clone(), docs.clone());
+                    measure(c, ops, move |i| {
+                        let (coll, docs) = (coll.clone(), docs.clone());
+                        async move {
+                            let id = format!("k{}", i % IDS);
+                            if op == "read" {
+                                coll.find_one(doc! {"_id": id})
+                                    .await?
+                                    .ok_or("raw find_one found nothing")?;
+                            } else {
+                                coll.replace_one(doc! {"_id": id}, &docs[i % IDS])
+                                    .upsert(true)
+                                    .await?;
+                            }
+                            Ok(())
+                        }
+                    })
+                },
+            )
+            .await?;
+            let anchor = if op == "read" {
+                "find_one"
+            } else {
+                "replace_one(upsert)"
+            };
+            pair_row(section, "mongo", op, c, ours_stats, anchor, raw_stats);
+        }
+    }
+    let _ = client.database(&db_name).drop().await;
+    bank.close().await?;
+    ns.remove().await;
+    Ok(())
+}
+
+/// The hand-written durable write: temp file, fsync, rename over the target, fsync the directory.
+fn durable_write(dir: &std::path::Path, name: &str, bytes: &[u8], n: u64) -> std::io::Result<()> {
+    let tmp = dir.join(format!(".tmp-{name}-{n}"));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+async fn disk_pair(mode: Mode, env: &Env, section: &mut Section) -> Result<(), Error> {
+    let (bank, ns) = open("disk", env).await?;
+    let dir: PathBuf = std::env::current_dir()?
+        .join("target")
+        .join("bench")
+        .join("tmp")
+        .join(databank_bench::unique("rawdisk"));
+    std::fs::create_dir_all(&dir)?;
+    let text = Arc::new(serde_json::to_vec(&value(0))?);
+    let seq = Arc::new(AtomicU64::new(0));
+    let ops = mode.pick(3_000, 100);
+    for c in [1, 32] {
+        let (ours_stats, raw_stats) = side_by_side(
+            mode.reps(),
+            || ours(&bank, "save", c, ops),
+            || {
+                let (dir, text, seq) = (dir.clone(), text.clone(), seq.clone());
+                measure(c, ops, move |i| {
+                    let (dir, text, seq) = (dir.clone(), text.clone(), seq.clone());
+                    async move {
+                        let n = seq.fetch_add(1, Ordering::Relaxed);
+                        let name = format!("k{}.json", i % IDS);
+                        tokio::task::spawn_blocking(move || durable_write(&dir, &name, &text, n))
+                            .await??;
+                        Ok(())
+                    }
+                })
+            },
+        )
+        .await?;
+        pair_row(
+            section,
+            "disk",
+            "save",
+            c,
+            ours_stats,
+            "std::fs write+fsync+rename+fsync dir",
+            raw_stats,
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    bank.close().await?;
+    ns.remove().await;
+    Ok(())
+}
+
+fn redis_benchmark(mode: Mode, env: &Env, section: &mut Section) -> Result<(), Error> {
+    let url = url_host_port(&env.redis);
+    let requests = mode.pick(100_000, 2_000);
+    for c in [1, 32] {
+        let out = std::process::Command::new("redis-benchmark")
+            .args([
+                "-h",
+                &url.0,
+                "-p",
+                &url.1.to_string(),
+                "-t",
+                "get,set",
+                "-d",
+                "130",
+                "--csv",
+            ])
+            .args(["-c", &c.to_string(), "-n", &requests.to_string()])
+            .output();
+        let out = match out {
+            Ok(out) if out.status.success() => out,
+            Ok(out) => return Err(String::from_utf8_lossy(&out.stderr).into_owned().into()),
+            Err(e) => {
+                section.note(format!("redis-benchmark could not run: {e}"));
+                return Ok(());
+            }
+        };
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let cells: Vec<&str> = line.split(',').map(|c| c.trim_matches('"')).collect();
+            if let [name, rps, ..] = cells.as_slice() {
+                if let Ok(rps) = rps.parse::<f64>() {
+                    section.row(vec![
+                        ("command", json!(name)),
+                        ("concurrency", json!(c)),
+                        ("requests", json!(requests)),
+                        ("ops/s", json!(rps)),
+                    ]);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Host and port of a `redis://host:port/...` URL.
+fn url_host_port(url: &str) -> (String, u16) {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let rest = rest.rsplit_once('@').map(|(_, r)| r).unwrap_or(rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    match authority.rsplit_once(':') {
+        Some((host, port)) => (host.to_owned(), port.parse().unwrap_or(6379)),
+        None => (authority.to_owned(), 6379),
+    }
+}

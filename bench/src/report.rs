@@ -1,0 +1,120 @@
+//! Report sections: a markdown table and the same rows as JSON.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+/// One table of the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Section {
+    /// The heading.
+    pub title: String,
+    /// Paragraphs shown under the heading (what was measured, sizes, targets).
+    pub notes: Vec<String>,
+    /// Column keys, in order; each row is an object with (some of) these keys.
+    pub columns: Vec<String>,
+    /// The rows.
+    pub rows: Vec<Map<String, Value>>,
+}
+
+impl Section {
+    /// A section with these columns.
+    pub fn new(title: &str, columns: &[&str]) -> Self {
+        Section {
+            title: title.into(),
+            notes: Vec::new(),
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a paragraph under the heading.
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.notes.push(text.into());
+    }
+
+    /// Adds a row from (column, value) pairs; prints it as it comes, so a long run shows
+    /// progress.
+    pub fn row(&mut self, cells: Vec<(&str, Value)>) {
+        let row: Map<String, Value> = cells.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let line: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| format!("{c}={}", cell(row.get(c))))
+            .collect();
+        println!("[{}] {}", self.title, line.join(" "));
+        self.rows.push(row);
+    }
+
+    /// The section as markdown.
+    pub fn markdown(&self) -> String {
+        let mut out = format!("## {}\n\n", self.title);
+        for note in &self.notes {
+            out.push_str(note);
+            out.push_str("\n\n");
+        }
+        out.push_str(&format!("| {} |\n", self.columns.join(" | ")));
+        out.push_str(&format!("|{}\n", "---|".repeat(self.columns.len())));
+        for row in &self.rows {
+            let cells: Vec<String> = self.columns.iter().map(|c| cell(row.get(c))).collect();
+            out.push_str(&format!("| {} |\n", cells.join(" | ")));
+        }
+        out.push('\n');
+        out
+    }
+}
+
+/// A value as a table cell: numbers rounded for reading.
+fn cell(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Bool(true)) => "yes".into(),
+        Some(Value::Bool(false)) => "**no**".into(),
+        Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+            (Some(u), _) => u.to_string(),
+            (None, Some(f)) if f.abs() >= 100.0 => format!("{f:.0}"),
+            (None, Some(f)) if f.abs() >= 10.0 => format!("{f:.1}"),
+            (None, Some(f)) => format!("{f:.2}"),
+            _ => n.to_string(),
+        },
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The sections one benchmark binary produced.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Report {
+    /// In order.
+    pub sections: Vec<Section>,
+}
+
+impl Report {
+    /// Writes `<name>.md` and `<name>.json` into `dir`.
+    pub fn write(&self, dir: &Path, name: &str) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let md: String = self.sections.iter().map(Section::markdown).collect();
+        std::fs::write(dir.join(format!("{name}.md")), md)?;
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join(format!("{name}.json")), json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn markdown_rounds_numbers_and_flags_misses() {
+        let mut s = Section::new("t", &["case", "ops/s", "ratio", "met"]);
+        s.row(vec![
+            ("case", json!("read")),
+            ("ops/s", json!(12345.678)),
+            ("ratio", json!(0.8765)),
+            ("met", json!(false)),
+        ]);
+        let md = s.markdown();
+        assert!(md.contains("| read | 12346 | 0.88 | **no** |"), "{md}");
+    }
+}
