@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 pub mod report;
 
-pub use report::{Report, Section};
+pub use report::{merge, Report, Section};
 
 /// A boxed error with a message: benchmarks stop on the first failed operation.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -168,6 +168,11 @@ impl Mode {
             Mode::Full => full,
             Mode::Quick => quick,
         }
+    }
+
+    /// `quick` or `full`, as the report names it.
+    pub fn name(self) -> &'static str {
+        self.pick("full", "quick")
     }
 
     /// Repetitions of each side-by-side comparison.

@@ -23,13 +23,21 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Error> {
+    if std::env::args().any(|a| a == "--merge") {
+        let md = databank_bench::merge(&out_dir(), &["core", "anchors"])?;
+        println!("{md}");
+        return Ok(());
+    }
     let mode = Mode::from_args();
     let env = backends::Env::from_env()?;
     databank_memory::register();
     databank_disk::register();
     databank_redis::register();
     databank_mongo::register();
-    let mut report = Report::default();
+    let mut report = Report {
+        mode: mode.name().into(),
+        ..Report::default()
+    };
     let only: Vec<String> = std::env::args()
         .skip_while(|a| a != "--only")
         .nth(1)

@@ -5,7 +5,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 /// One table of the report.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Section {
     /// The heading.
     pub title: String,
@@ -83,8 +83,10 @@ fn cell(value: Option<&Value>) -> String {
 }
 
 /// The sections one benchmark binary produced.
-#[derive(Debug, Default, serde::Serialize)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Report {
+    /// `quick` or `full`.
+    pub mode: String,
     /// In order.
     pub sections: Vec<Section>,
 }
@@ -98,6 +100,67 @@ impl Report {
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(dir.join(format!("{name}.json")), json)
     }
+}
+
+/// Merges the parts (`<part>.json` in `dir`) into `report.md` and `report.json`, sections in
+/// the order of their numbers, under a header naming the machine. Returns the markdown.
+pub fn merge(dir: &Path, parts: &[&str]) -> std::io::Result<String> {
+    let mut sections = Vec::new();
+    let mut mode = String::new();
+    for part in parts {
+        let text = std::fs::read_to_string(dir.join(format!("{part}.json")))?;
+        let report: Report = serde_json::from_str(&text).map_err(std::io::Error::other)?;
+        mode = report.mode;
+        sections.extend(report.sections);
+    }
+    sections.sort_by(|a, b| a.title.cmp(&b.title));
+    let machine = machine();
+    let mut md = format!(
+        "# databank benchmarks\n\nMode: **{mode}** (`cargo xtask bench{}`). Machine: {machine}. \
+         Medians of alternate runs; ratio = ours ÷ anchor (higher is better for ours). \
+         Benchmarks, not tests: no timing is asserted anywhere.\n\n",
+        if mode == "quick" { " --quick" } else { "" }
+    );
+    md.extend(sections.iter().map(Section::markdown));
+    std::fs::write(dir.join("report.md"), &md)?;
+    let json = serde_json::json!({ "mode": mode, "machine": machine, "sections": sections });
+    std::fs::write(
+        dir.join("report.json"),
+        serde_json::to_string_pretty(&json).map_err(std::io::Error::other)?,
+    )?;
+    Ok(md)
+}
+
+/// Cores, CPU model, memory and kernel of this machine, from `/proc` (Linux).
+pub fn machine() -> String {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem_kb: u64 = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("MemTotal:")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    let kernel = read("/proc/sys/kernel/osrelease");
+    format!(
+        "{cores} cores ({model}), {:.0} GiB, Linux {}",
+        mem_kb as f64 / 1024.0 / 1024.0,
+        kernel.trim()
+    )
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 //! - `cargo xtask services up|down|status [NAME...]`: start, stop or list servers for manual work.
 //! - `cargo xtask fuzz [--seconds N] [TARGET...]`: the fuzz targets, 10 minutes each by default.
 //! - `cargo xtask soak [--minutes N] [--backend disk|redis]`: the example app under load.
+//! - `cargo xtask bench [--quick]`: the benchmarks, report in `target/bench/report.md`.
 
+mod bench;
 mod couchbase;
 mod fuzz;
 mod services;
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
         Some("services") => services::command(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),
         Some("soak") => soak::command(&args[1..]),
+        Some("bench") => bench::command(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -49,7 +52,11 @@ const USAGE: &str = "usage:
   cargo xtask fuzz [--seconds N] [TARGET...]
       run the cargo-fuzz targets (default: all, 600 s each); the corpus lives in fuzz/corpus.
   cargo xtask soak [--minutes N] [--backend disk|redis]
-      the example app under a bounded wrk load: RSS at start and end, errors, session count.";
+      the example app under a bounded wrk load: RSS at start and end, errors, session count.
+  cargo xtask bench [--quick]
+      every driver against its raw client, the session store against tower-sessions' stores,
+      end to end under wrk, cleanup at scale, contention; writes target/bench/report.md and
+      report.json. --quick: small sizes, seconds, to prove the benchmarks build and run.";
 
 /// The workspace root (the parent of this crate's directory).
 pub fn root() -> std::path::PathBuf {

@@ -1,0 +1,267 @@
+//! `databank-bench-anchors`: our session store against the stores axum users pick today, in one
+//! process, on the same servers: sections 3 (load+save per request), 4 (end to end under
+//! `wrk`) and 6 (contention on one session). Run by `cargo xtask bench [--quick]`.
+
+mod e2e;
+mod stores;
+
+use std::process::ExitCode;
+
+use databank_bench::{measure, out_dir, side_by_side, unique, Error, Mode, Report, Section};
+use databank_session_store::DatabankStore;
+use serde_json::json;
+use stores::Subject;
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("databank-bench-anchors: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Env {
+    redis: String,
+    mongo: String,
+    secantus: bool,
+}
+
+fn env() -> Result<Env, Error> {
+    let var = |name: &str| {
+        std::env::var(name).map_err(|_| {
+            format!("{name} is not set: run `cargo xtask bench`, which starts the servers")
+        })
+    };
+    Ok(Env {
+        redis: var("DATABANK_TEST_REDIS_URL")?,
+        mongo: var("DATABANK_TEST_MONGO_URL")?,
+        secantus: std::env::var("DATABANK_TEST_MONGO_KIND").is_ok_and(|k| k == "secantus"),
+    })
+}
+
+async fn run() -> Result<(), Error> {
+    let mode = Mode::from_args();
+    let env = env()?;
+    databank_session_store::register_drivers();
+    let mut report = Report {
+        mode: mode.name().into(),
+        ..Report::default()
+    };
+    report.sections.push(per_request(mode, &env).await?);
+    report.sections.push(e2e::run(mode, &env.redis).await?);
+    report.sections.push(contention(mode, &env).await?);
+    report.write(&out_dir(), "anchors")?;
+    Ok(())
+}
+
+fn redis_url(env: &Env) -> String {
+    let sep = if env.redis.contains('?') { '&' } else { '?' };
+    format!("{}{sep}prefix={}", env.redis, unique("anchor"))
+}
+
+fn mongo_server(env: &Env) -> String {
+    let base = env.mongo.trim_end_matches('/');
+    match base.split_once("://") {
+        Some((scheme, rest)) => format!(
+            "{scheme}://{}",
+            rest.split(['/', '?']).next().unwrap_or(rest)
+        ),
+        None => base.to_owned(),
+    }
+}
+
+async fn ours(url: &str, sessions: usize) -> Result<Subject, Error> {
+    let store = DatabankStore::open(url).await?;
+    Ok(subject!(
+        "databank-session-store",
+        tower_sessions_core,
+        create,
+        store,
+        sessions
+    ))
+}
+
+async fn fred(env: &Env, sessions: usize) -> Result<Subject, Error> {
+    use tower_sessions_redis_store::fred::prelude::*;
+    let pool = Pool::new(Config::from_url(&env.redis)?, None, None, None, 6)?;
+    let _ = pool.connect();
+    pool.wait_for_connect().await?;
+    let store = tower_sessions_redis_store::RedisStore::new(pool);
+    Ok(subject!(
+        "tower-sessions-redis-store 0.16 (fred)",
+        tower_sessions_core_14,
+        create,
+        store,
+        sessions
+    ))
+}
+
+async fn mongo_anchor(env: &Env, sessions: usize) -> Result<Subject, Error> {
+    let client =
+        tower_sessions_mongodb_store::mongodb::Client::with_uri_str(&mongo_server(env)).await?;
+    let store = tower_sessions_mongodb_store::MongoDBStore::new(client, unique("anchor"));
+    Ok(subject!(
+        "tower-sessions-mongodb-store 0.11",
+        tower_sessions_core_11,
+        save,
+        store,
+        sessions
+    ))
+}
+
+async fn memory_store(sessions: usize) -> Result<Subject, Error> {
+    let store = tower_sessions_memory_store::MemoryStore::default();
+    Ok(subject!(
+        "tower-sessions MemoryStore 0.15",
+        tower_sessions_core,
+        create,
+        store,
+        sessions
+    ))
+}
+
+async fn moka_store(sessions: usize) -> Result<Subject, Error> {
+    let store = tower_sessions_moka_store::MokaStore::new(Some(1_000_000));
+    Ok(subject!(
+        "tower-sessions-moka-store 0.15",
+        tower_sessions_core_14,
+        create,
+        store,
+        sessions
+    ))
+}
+
+async fn per_request(mode: Mode, env: &Env) -> Result<Section, Error> {
+    let mut section = Section::new(
+        "3. Session store against the existing stores (load + save per request)",
+        &[
+            "backend",
+            "concurrency",
+            "ours ops/s",
+            "ours p50 µs",
+            "ours p99 µs",
+            "anchor",
+            "anchor ops/s",
+            "anchor p50 µs",
+            "anchor p99 µs",
+            "ratio",
+            "target",
+            "met",
+        ],
+    );
+    let sessions = mode.pick(1_000, 100);
+    section.note(format!(
+        "A request loads one of {sessions} sessions (10 keys, about 1 KiB of JSON), sets a key \
+         and saves it, through each store's own tower-sessions `SessionStore` (`load`, `save`): \
+         the calls `SessionManagerLayer` makes per request. Ours is `DatabankStore` through its \
+         tower-sessions 0.15 adapter, with optimistic concurrency on (the anchors have none). \
+         Same server, alternately measured ({} repetitions, medians); ratio = ours ÷ anchor.",
+        mode.reps()
+    ));
+    let slow_mongo = env.secantus;
+    if slow_mongo {
+        section.note("MongoDB is SecantusDB here (about 1k writes/s): fewer requests there.");
+    }
+    let memory_url = "memory://".to_string();
+    let mongo_url = format!("{}/{}", mongo_server(env), unique("ours"));
+    let cases: [(&str, String, usize); 3] = [
+        ("memory", memory_url, mode.pick(50_000, 500)),
+        ("redis", redis_url(env), mode.pick(10_000, 300)),
+        (
+            "mongo",
+            mongo_url,
+            if slow_mongo {
+                mode.pick(1_000, 100)
+            } else {
+                mode.pick(10_000, 200)
+            },
+        ),
+    ];
+    for (backend, url, ops) in cases {
+        let ours = ours(&url, sessions).await?;
+        let anchors = match backend {
+            "memory" => vec![memory_store(sessions).await?, moka_store(sessions).await?],
+            "redis" => vec![fred(env, sessions).await?],
+            _ => vec![mongo_anchor(env, sessions).await?],
+        };
+        for anchor in &anchors {
+            for concurrency in [1, 32] {
+                let (a, b) = side_by_side(
+                    mode.reps(),
+                    || {
+                        let op = ours.request.clone();
+                        measure(concurrency, ops, move |i| op(i))
+                    },
+                    || {
+                        let op = anchor.request.clone();
+                        measure(concurrency, ops, move |i| op(i))
+                    },
+                )
+                .await?;
+                let ratio = a.per_sec / b.per_sec.max(f64::MIN_POSITIVE);
+                section.row(vec![
+                    ("backend", json!(backend)),
+                    ("concurrency", json!(concurrency)),
+                    ("ours ops/s", json!(a.per_sec)),
+                    ("ours p50 µs", json!(a.p50_us)),
+                    ("ours p99 µs", json!(a.p99_us)),
+                    ("anchor", json!(anchor.name)),
+                    ("anchor ops/s", json!(b.per_sec)),
+                    ("anchor p50 µs", json!(b.p50_us)),
+                    ("anchor p99 µs", json!(b.p99_us)),
+                    ("ratio", json!(ratio)),
+                    ("target", json!("≥ 1.0")),
+                    ("met", json!(ratio >= 1.0)),
+                ]);
+            }
+        }
+    }
+    Ok(section)
+}
+
+async fn contention(mode: Mode, env: &Env) -> Result<Section, Error> {
+    let mut section = Section::new(
+        "6. Contention: 32 concurrent requests on one session",
+        &[
+            "backend",
+            "store",
+            "requests",
+            "ops/s",
+            "p50 µs",
+            "p99 µs",
+            "keys kept",
+            "lost updates",
+        ],
+    );
+    let requests = mode.pick(2_000, 200);
+    section.note(format!(
+        "{requests} requests, 32 at a time, all on one session: each loads it, adds its own key \
+         `r<i>`, and saves. Afterwards the session should hold all {requests} keys; every \
+         missing key is a lost update. Target for ours: 0 lost."
+    ));
+    let subjects = vec![
+        ("memory", ours("memory://", 1).await?),
+        ("memory", memory_store(1).await?),
+        ("redis", ours(&redis_url(env), 1).await?),
+        ("redis", fred(env, 1).await?),
+    ];
+    for (backend, subject) in subjects {
+        let op = subject.contend.clone();
+        let stats = measure(32, requests, move |i| op(i)).await?;
+        let kept = (subject.contended_keys)().await?;
+        section.row(vec![
+            ("backend", json!(backend)),
+            ("store", json!(subject.name)),
+            ("requests", json!(requests)),
+            ("ops/s", json!(stats.per_sec)),
+            ("p50 µs", json!(stats.p50_us)),
+            ("p99 µs", json!(stats.p99_us)),
+            ("keys kept", json!(kept)),
+            ("lost updates", json!(requests.saturating_sub(kept))),
+        ]);
+    }
+    Ok(section)
+}

@@ -1,0 +1,107 @@
+//! `cargo xtask bench [--quick]`: the benchmarks, on the servers `cargo xtask test` would use,
+//! written to `target/bench/report.md` and `target/bench/report.json`.
+//!
+//! Two binaries, both release builds into the one `target/`: `databank-bench` (core
+//! operations, raw-client overhead, cleanup at scale) and `bench-anchors/` (its own workspace:
+//! our session store beside tower-sessions' stores, end to end under `wrk`, contention).
+
+use std::process::Command;
+
+use crate::services::{self, SPECS};
+use crate::Error;
+
+pub fn command(args: &[String]) -> Result<(), Error> {
+    let quick = args.iter().any(|a| a == "--quick");
+    if let Some(other) = args.iter().find(|a| *a != "--quick") {
+        return Err(
+            format!("unknown argument {other:?}; usage: cargo xtask bench [--quick]").into(),
+        );
+    }
+    let root = crate::root();
+    let out = root.join("target").join("bench");
+    std::fs::create_dir_all(&out)?;
+    let provided: Vec<services::Provided> = SPECS
+        .into_iter()
+        .filter(|s| s.required_in_ci)
+        .map(services::provide)
+        .collect();
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut disposable = true;
+    for p in &provided {
+        match &p.url {
+            Ok(url) => {
+                println!("xtask: {} at {url} ({})", p.spec.name, p.source);
+                env.push((p.spec.env.to_string(), url.clone()));
+                disposable &= !p.source.starts_with('$');
+                if p.spec.name == "mongo" {
+                    let kind = if p.source.contains("SecantusDB") {
+                        "secantus"
+                    } else {
+                        "mongo"
+                    };
+                    env.push((services::MONGO_KIND_ENV.into(), kind.into()));
+                }
+            }
+            Err(why) => return Err(format!("the benchmarks need {}: {why}", p.spec.name).into()),
+        }
+    }
+    // Servers this run started may be flushed between large runs; a user's may not.
+    env.push((
+        "DATABANK_BENCH_DISPOSABLE".into(),
+        if disposable { "1" } else { "0" }.into(),
+    ));
+    let mode: &[&str] = if quick { &["--quick"] } else { &[] };
+    let out_arg = out.display().to_string();
+    run(
+        "databank-bench",
+        Command::new(cargo())
+            .args(["run", "--release", "--package", "databank-bench", "--"])
+            .args(mode)
+            .args(["--out", &out_arg])
+            .envs(env.iter().cloned()),
+    )?;
+    run(
+        "bench-anchors",
+        Command::new(cargo())
+            .args(["run", "--release", "--manifest-path"])
+            .arg(root.join("bench-anchors").join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(root.join("target"))
+            .arg("--")
+            .args(mode)
+            .args(["--out", &out_arg])
+            .envs(env.iter().cloned()),
+    )?;
+    drop(provided);
+    run(
+        "merge",
+        Command::new(cargo())
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "--package",
+                "databank-bench",
+                "--",
+            ])
+            .args(["--merge", "--out", &out_arg]),
+    )?;
+    println!(
+        "xtask: wrote {0}/report.md and {0}/report.json",
+        out.display()
+    );
+    Ok(())
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn run(what: &str, cmd: &mut Command) -> Result<(), Error> {
+    let status = cmd.current_dir(crate::root()).status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})").into())
+    }
+}
