@@ -50,9 +50,26 @@ async fn run() -> Result<(), Error> {
         mode: mode.name().into(),
         ..Report::default()
     };
-    report.sections.push(per_request(mode, &env).await?);
-    report.sections.push(e2e::run(mode, &env.redis).await?);
-    report.sections.push(contention(mode, &env).await?);
+    // `--only per-request,e2e,contention` and `--backend memory,redis,mongo` narrow a run (for
+    // profiling one case); the report is then partial.
+    let list = |flag: &str| -> Vec<String> {
+        std::env::args()
+            .skip_while(|a| a != flag)
+            .nth(1)
+            .map(|l| l.split(',').map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let (only, backends) = (list("--only"), list("--backend"));
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    if wanted("per-request") {
+        report.sections.push(per_request(mode, &env, &backends).await?);
+    }
+    if wanted("e2e") {
+        report.sections.push(e2e::run(mode, &env.redis).await?);
+    }
+    if wanted("contention") {
+        report.sections.push(contention(mode, &env).await?);
+    }
     report.write(&out_dir(), "anchors")?;
     Ok(())
 }
@@ -134,7 +151,7 @@ async fn moka_store(sessions: usize) -> Result<Subject, Error> {
     ))
 }
 
-async fn per_request(mode: Mode, env: &Env) -> Result<Section, Error> {
+async fn per_request(mode: Mode, env: &Env, backends: &[String]) -> Result<Section, Error> {
     let mut section = Section::new(
         "3. Session store against the existing stores (load + save per request)",
         &[
@@ -181,6 +198,9 @@ async fn per_request(mode: Mode, env: &Env) -> Result<Section, Error> {
         ),
     ];
     for (backend, url, ops) in cases {
+        if !backends.is_empty() && !backends.iter().any(|b| b == backend) {
+            continue;
+        }
         let ours = ours(&url, sessions).await?;
         let anchors = match backend {
             "memory" => vec![memory_store(sessions).await?, moka_store(sessions).await?],

@@ -76,6 +76,19 @@ pub fn value(value: &Value) -> Result<()> {
     measure(value).map(|_| ())
 }
 
+/// The size of a value as compact JSON, counted without serializing it; fails like
+/// [`value`] past the depth or size limit.
+///
+/// ```
+/// use databank_core::validate::json_size;
+/// let v = serde_json::json!({"a": [1, "x\n"], "b": null});
+/// assert_eq!(json_size(&v)?, serde_json::to_vec(&v).map(|b| b.len()).unwrap_or(0));
+/// # Ok::<(), databank_core::Error>(())
+/// ```
+pub fn json_size(value: &Value) -> Result<usize> {
+    measure(value)
+}
+
 /// The compact JSON size of a value, failing past the depth or size limit.
 fn measure(value: &Value) -> Result<usize> {
     let mut size = 0usize;

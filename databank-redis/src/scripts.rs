@@ -58,9 +58,17 @@ if (mode == 'update' or mode == 'update_if') and not live then return -2 end
 if mode == 'update_if' and rev ~= ARGV[5] then return -3 end
 unindex(KEYS[3], id)
 local new = redis.call('INCR', KEYS[4])
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'v', ARGV[3], 'r', new)
-expire(KEYS[1], KEYS[2], id, ARGV[4])
+-- Overwrite in place (no DEL: the hash's fields are exactly v, r and e, all set or cleared here).
+if ARGV[4] == '' then
+  redis.call('HSET', KEYS[1], 'v', ARGV[3], 'r', new)
+  redis.call('HDEL', KEYS[1], 'e')
+  redis.call('PERSIST', KEYS[1])
+  redis.call('ZADD', KEYS[2], '+inf', id)
+else
+  redis.call('HSET', KEYS[1], 'v', ARGV[3], 'r', new, 'e', ARGV[4])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+  redis.call('ZADD', KEYS[2], ARGV[4], id)
+end
 index(KEYS[3], id, KEYS, 5)
 return new
 "#;

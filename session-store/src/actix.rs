@@ -60,7 +60,7 @@ impl SessionStore for DatabankStore {
             Err(e) => return Err(LoadError::Other(other(e))),
         };
         session
-            .data_with_origin()
+            .into_data_with_origin()
             .into_iter()
             .map(|(k, v)| Ok((k, serde_json::to_string(&v)?)))
             .collect::<Result<_, serde_json::Error>>()

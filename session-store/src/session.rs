@@ -60,7 +60,7 @@ impl Origin {
         let fingerprints: Map<String, Value> = self
             .fingerprints
             .iter()
-            .map(|(k, f)| (k.clone(), Value::String(format!("{f:016x}"))))
+            .map(|(k, f)| (k.clone(), Value::from(*f)))
             .collect();
         json!({"revision": self.revision.get().to_string(), "keys": fingerprints})
     }
@@ -76,7 +76,7 @@ impl Origin {
             .get("keys")?
             .as_object()?
             .iter()
-            .map(|(k, f)| Some((k.clone(), u64::from_str_radix(f.as_str()?, 16).ok()?)))
+            .map(|(k, f)| Some((k.clone(), f.as_u64()?)))
             .collect::<Option<BTreeMap<_, _>>>()?;
         Some(Origin {
             revision: Revision::new(revision),
@@ -85,11 +85,45 @@ impl Origin {
     }
 }
 
-/// A hash of a value's canonical JSON, stable within this process.
+/// A hash of a value, equal for equal JSON values (object keys in any order, `-0.0` and `0.0`),
+/// stable within this process. Walks the value: no canonical text is built.
 fn fingerprint(value: &Value) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    databank_core::criteria::canonical(value).hash(&mut hasher);
+    hash_value(value, &mut hasher);
     hasher.finish()
+}
+
+fn hash_value(value: &Value, h: &mut impl Hasher) {
+    match value {
+        Value::Null => 0u8.hash(h),
+        Value::Bool(b) => (1u8, b).hash(h),
+        Value::Number(n) => {
+            2u8.hash(h);
+            match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                (Some(u), _, _) => (0u8, u).hash(h),
+                (None, Some(i), _) => (1u8, i).hash(h),
+                // `+ 0.0` turns -0.0 into 0.0, which equals it as a JSON value.
+                (None, None, Some(f)) => (2u8, (f + 0.0).to_bits()).hash(h),
+                _ => n.to_string().hash(h),
+            }
+        }
+        Value::String(s) => (3u8, s).hash(h),
+        Value::Array(items) => {
+            (4u8, items.len()).hash(h);
+            items.iter().for_each(|item| hash_value(item, h));
+        }
+        Value::Object(map) => {
+            (5u8, map.len()).hash(h);
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_unstable();
+            for key in keys {
+                key.hash(h);
+                if let Some(v) = map.get(key) {
+                    hash_value(v, h);
+                }
+            }
+        }
+    }
 }
 
 impl Session {
@@ -155,8 +189,8 @@ pub const ORIGIN_KEY: &str = "__databank_origin";
 #[cfg(any(feature = "tower-sessions", feature = "actix"))]
 impl Session {
     /// The data with the origin added under [`ORIGIN_KEY`], for a framework's load.
-    pub(crate) fn data_with_origin(&self) -> Map<String, Value> {
-        let mut data = self.data.clone();
+    pub(crate) fn into_data_with_origin(self) -> Map<String, Value> {
+        let mut data = self.data;
         if let Some(origin) = &self.origin {
             data.insert(ORIGIN_KEY.to_owned(), origin.to_value());
         }
@@ -211,6 +245,20 @@ pub fn decode(value: Value) -> Result<Map<String, Value>, SessionError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fingerprints_follow_json_equality() {
+        let f = |v: serde_json::Value| fingerprint(&v);
+        assert_eq!(f(json!(-0.0)), f(json!(0.0)));
+        assert_eq!(
+            f(json!({"a": 1, "b": [true, null]})),
+            f(json!({"b": [true, null], "a": 1}))
+        );
+        assert_ne!(f(json!(1)), f(json!("1")));
+        assert_ne!(f(json!(1)), f(json!(1.0)));
+        assert_ne!(f(json!(["a", "b"])), f(json!(["ab"])));
+        assert_ne!(f(json!({"a": "b"})), f(json!(["a", "b"])));
+    }
+
     use super::*;
 
     #[test]

@@ -225,9 +225,9 @@ impl DatabankStore {
 
     fn checked(&self, session: &Session) -> Result<Value> {
         let value = encode(session);
-        let size = serde_json::to_vec(&value)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
+        // Counted, not serialized (one allocation less per save); past the bank's own limits
+        // this is the bank's InvalidInput.
+        let size = databank_core::validate::json_size(&value)?;
         let limit = self.inner.options.max_session_bytes;
         if size > limit {
             return Err(SessionError::TooLarge { size, limit });

@@ -92,11 +92,14 @@ impl SessionStore for DatabankStore {
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
         let sid = session_id.to_string();
         match self.get(&sid).await {
-            Ok(Some(session)) => Ok(Some(Record {
-                id: *session_id,
-                data: session.data_with_origin().into_iter().collect(),
-                expiry_date: to_time(session.expires_at),
-            })),
+            Ok(Some(session)) => {
+                let expiry_date = to_time(session.expires_at);
+                Ok(Some(Record {
+                    id: *session_id,
+                    data: session.into_data_with_origin().into_iter().collect(),
+                    expiry_date,
+                }))
+            }
             Ok(None) => Ok(None),
             Err(SessionError::Corrupt(why)) => {
                 tracing::warn!(sid = %tag(&sid), %why, "unreadable session; starting a new one");
