@@ -70,7 +70,8 @@ pub async fn run(mode: Mode, redis: &str) -> Result<Section, Error> {
     let anchor_app = {
         use tower_sessions_redis_store::fred::prelude::*;
         let pool = Pool::new(Config::from_url(redis)?, None, None, None, 6)?;
-        let _ = pool.connect();
+        // The connection task runs on; its handle is not needed.
+        drop(pool.connect());
         pool.wait_for_connect().await?;
         app!(
             tower_sessions_14,

@@ -62,7 +62,9 @@ async fn run() -> Result<(), Error> {
     let (only, backends) = (list("--only"), list("--backend"));
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     if wanted("per-request") {
-        report.sections.push(per_request(mode, &env, &backends).await?);
+        report
+            .sections
+            .push(per_request(mode, &env, &backends).await?);
     }
     if wanted("e2e") {
         report.sections.push(e2e::run(mode, &env.redis).await?);
@@ -104,7 +106,8 @@ async fn ours(url: &str, sessions: usize) -> Result<Subject, Error> {
 async fn fred(env: &Env, sessions: usize) -> Result<Subject, Error> {
     use tower_sessions_redis_store::fred::prelude::*;
     let pool = Pool::new(Config::from_url(&env.redis)?, None, None, None, 6)?;
-    let _ = pool.connect();
+    // The connection task runs on; its handle is not needed.
+    drop(pool.connect());
     pool.wait_for_connect().await?;
     let store = tower_sessions_redis_store::RedisStore::new(pool);
     Ok(subject!(

@@ -9,8 +9,13 @@ use databank_bench::Error;
 use serde_json::{json, Value};
 
 /// One simulated request on session number `i`.
-pub type Op =
-    Arc<dyn Fn(usize) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send>> + Send + Sync>;
+pub type Op = Arc<dyn Fn(usize) -> Pending<()> + Send + Sync>;
+
+/// A boxed future of a result.
+pub type Pending<T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send>>;
+
+/// Counts the keys of the contended session.
+pub type Count = Arc<dyn Fn() -> Pending<usize> + Send + Sync>;
 
 /// A store under test: its requests, and a way to read one session's data back.
 pub struct Subject {
@@ -20,8 +25,7 @@ pub struct Subject {
     /// Load the contended session, add key `r<i>`, save (section 6).
     pub contend: Op,
     /// The keys of the contended session now.
-    pub contended_keys:
-        Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<usize, Error>> + Send>> + Send + Sync>,
+    pub contended_keys: Count,
 }
 
 /// The session data every request carries: 10 keys, about 1 KiB of JSON.
@@ -101,11 +105,7 @@ macro_rules! subject {
             })
         });
         let s = store.clone();
-        let contended_keys: std::sync::Arc<
-            dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize, databank_bench::Error>> + Send>>
-                + Send
-                + Sync,
-        > = std::sync::Arc::new(move || {
+        let contended_keys: $crate::stores::Count = std::sync::Arc::new(move || {
             let store = s.clone();
             Box::pin(async move {
                 let record = SessionStore::load(&*store, &hot).await?.ok_or("the contended session was missing")?;

@@ -59,6 +59,30 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             "cargo fmt --check",
             cargo(&["fmt", "--all", "--check"]),
         );
+        // The benchmark anchors are their own workspace (older tower-sessions): linted here too.
+        let anchors = root.join("bench-anchors").join("Cargo.toml");
+        let anchors = anchors.to_string_lossy().to_string();
+        let target = root.join("target").to_string_lossy().to_string();
+        step(
+            &mut problems,
+            "cargo fmt --check (bench-anchors)",
+            cargo(&["fmt", "--manifest-path", &anchors, "--check"]),
+        );
+        step(
+            &mut problems,
+            "cargo clippy -D warnings (bench-anchors)",
+            cargo(&[
+                "clippy",
+                "--manifest-path",
+                &anchors,
+                "--target-dir",
+                &target,
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        );
         step(
             &mut problems,
             "cargo clippy -D warnings",
