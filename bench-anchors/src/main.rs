@@ -186,7 +186,7 @@ async fn per_request(mode: Mode, env: &Env, backends: &[String]) -> Result<Secti
         section.note("MongoDB is SecantusDB here (about 1k writes/s): fewer requests there.");
     }
     let memory_url = "memory://".to_string();
-    let mongo_url = format!("{}/{}", mongo_server(env), unique("ours"));
+    let mongo_url = format!("{}/{}?timeout_ms=120000", mongo_server(env), unique("ours"));
     let cases: [(&str, String, usize); 3] = [
         ("memory", memory_url, mode.pick(50_000, 500)),
         ("redis", redis_url(env), mode.pick(10_000, 300)),

@@ -78,10 +78,12 @@ impl Namespace {
                     _ => server.to_owned(),
                 };
                 ns.mongo_db = Some((server.clone(), name.clone()));
+                // A long bound per call: a benchmark saturates the server on purpose, and
+                // SecantusDB then answers some calls after more than the default 5 s.
                 if query.is_empty() {
-                    format!("{server}/{name}")
+                    format!("{server}/{name}?timeout_ms=120000")
                 } else {
-                    format!("{server}/{name}?{query}")
+                    format!("{server}/{name}?{query}&timeout_ms=120000")
                 }
             }
             other => return Err(format!("unknown backend {other}").into()),
