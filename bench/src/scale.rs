@@ -60,7 +60,7 @@ fn soon() -> Option<chrono::DateTime<Utc>> {
 }
 
 /// Writes `n` sessions that expire 1.5 s after their write, waits until all have expired, and
-/// times one cleanup. Returns (seconds, removed).
+/// times one cleanup. Returns (milliseconds, removed).
 async fn expire_and_clean(
     store: &DatabankStore,
     prefix: &'static str,
@@ -70,7 +70,18 @@ async fn expire_and_clean(
     tokio::time::sleep(Duration::from_millis(1_700)).await;
     let started = Instant::now();
     let removed = store.cleanup().await?;
-    Ok((started.elapsed().as_secs_f64(), removed))
+    Ok((started.elapsed().as_secs_f64() * 1e3, removed))
+}
+
+/// [`expire_and_clean`] of a fixed count, `reps` times (fresh ids each time); the median time.
+async fn fixed_rounds(store: &DatabankStore, reps: usize) -> Result<f64, Error> {
+    const PREFIXES: [&str; 3] = ["f0-", "f1-", "f2-"];
+    let mut times = Vec::new();
+    for prefix in PREFIXES.iter().take(reps.clamp(1, PREFIXES.len())) {
+        times.push(expire_and_clean(store, prefix, FIXED_EXPIRED).await?.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
 }
 
 pub async fn run(mode: Mode, env: &Env) -> Result<Section, Error> {
