@@ -44,11 +44,19 @@ async fn run() -> Result<(), Error> {
         .map(|list| list.split(',').map(str::to_owned).collect())
         .unwrap_or_default();
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    // `--backend redis,mongo,disk` narrows section 2 (for profiling one pair).
+    let backends: Vec<String> = std::env::args()
+        .skip_while(|a| a != "--backend")
+        .nth(1)
+        .map(|list| list.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
     if wanted("core") {
         report.sections.push(core_ops::run(mode, &env).await?);
     }
     if wanted("overhead") {
-        report.sections.extend(overhead::run(mode, &env).await?);
+        report
+            .sections
+            .extend(overhead::run(mode, &env, &backends).await?);
     }
     if wanted("scale") {
         report.sections.push(scale::run(mode, &env).await?);

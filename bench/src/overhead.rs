@@ -17,7 +17,8 @@ const KIND: &str = "raw";
 const IDS: usize = 1_000;
 const TARGET: f64 = 0.9;
 
-pub async fn run(mode: Mode, env: &Env) -> Result<Vec<Section>, Error> {
+pub async fn run(mode: Mode, env: &Env, backends: &[String]) -> Result<Vec<Section>, Error> {
+    let want = |b: &str| backends.is_empty() || backends.iter().any(|x| x == b);
     let mut section = Section::new(
         "2. Overhead against the raw client",
         &[
@@ -46,14 +47,22 @@ pub async fn run(mode: Mode, env: &Env) -> Result<Vec<Section>, Error> {
          rename + fsync-dir loop in `std::fs` (each in `spawn_blocking`, as ours).",
         mode.reps()
     ));
-    redis_pairs(mode, env, &mut section).await?;
-    mongo_pairs(mode, env, &mut section).await?;
-    disk_pair(mode, env, &mut section).await?;
+    if want("redis") {
+        redis_pairs(mode, env, &mut section).await?;
+    }
+    if want("mongo") {
+        mongo_pairs(mode, env, &mut section).await?;
+    }
+    if want("disk") {
+        disk_pair(mode, env, &mut section).await?;
+    }
     let mut ceiling = Section::new(
         "2b. redis-benchmark on the same server (the server's ceiling here)",
         &["command", "concurrency", "requests", "ops/s"],
     );
-    redis_benchmark(mode, env, &mut ceiling)?;
+    if want("redis") {
+        redis_benchmark(mode, env, &mut ceiling)?;
+    }
     Ok(vec![section, ceiling])
 }
 
