@@ -111,7 +111,12 @@ pub async fn flush_redis(env: &Env) -> Result<(), Error> {
         return Ok(());
     }
     let client = redis::Client::open(env.redis.as_str())?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
+    // Flushing a million keys takes longer than the client's default response timeout.
+    let config = redis::AsyncConnectionConfig::new()
+        .set_response_timeout(Some(std::time::Duration::from_secs(300)));
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
     redis::cmd("FLUSHDB").query_async::<()>(&mut conn).await?;
     Ok(())
 }

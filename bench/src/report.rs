@@ -37,6 +37,12 @@ impl Section {
     /// progress.
     pub fn row(&mut self, cells: Vec<(&str, Value)>) {
         let row: Map<String, Value> = cells.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        // A key the columns do not name becomes a column, so no figure is silently dropped.
+        for key in row.keys() {
+            if !self.columns.contains(key) {
+                self.columns.push(key.clone());
+            }
+        }
         let line: Vec<String> = self
             .columns
             .iter()
@@ -179,5 +185,7 @@ mod tests {
         ]);
         let md = s.markdown();
         assert!(md.contains("| read | 12346 | 0.88 | **no** |"), "{md}");
+        s.row(vec![("case", json!("x")), ("extra", json!(1))]);
+        assert_eq!(s.columns.last().map(String::as_str), Some("extra"));
     }
 }
