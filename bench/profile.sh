@@ -19,27 +19,48 @@ trap 'cargo xtask services down >/dev/null' EXIT
 state=target/xtask/services.txt
 redis_pid=$(awk '$1=="redis" && $4=="pid" {print $5}' "$state" | tail -1)
 mongo_pid=$(awk '$1=="mongo" && $4=="pid" {print $5}' "$state" | tail -1)
+redis_port=${DATABANK_TEST_REDIS_URL##*:}
+redis_port=${redis_port%%/*}
+commandstats() { # server time per call of each command since the last reset
+  redis-cli -p "$redis_port" INFO commandstats | tr -d '\r' | grep '^cmdstat_' |
+    sed 's/^cmdstat_//; s/:calls=/  calls=/' | sort -t= -k3 -rn
+}
 
 top() { # top symbols of a perf data file, by self time
   perf report -i "$1" --stdio --no-children --sort dso,sym 2>/dev/null |
-    grep -E '^ +[0-9]+\.[0-9]+%' | head -"${2:-25}"
+    grep -E '^ +[0-9]+\.[0-9]+%' | head -"${2:-25}" || true
 }
 
-# 1. Redis: our read/save against GET/SET; the server is the shared resource, so profile it.
+# 1. Redis: our read/save against GET/SET; the server is the shared resource, so profile it
+#    (perf for where its CPU goes, INFO commandstats for the time each command costs it).
+redis-cli -p "$redis_port" CONFIG RESETSTAT >/dev/null
 perf record -q -e cpu-clock -g -p "$redis_pid" -o /tmp/redis-server.data &
 rec=$!
 "$bench" --only overhead --backend redis --out /tmp/profile-run >/dev/null
 kill -INT $rec; wait $rec || true
-{ echo "# redis-server during section 2 (ours read/save vs GET/SET, c=1 and c=32)"; top /tmp/redis-server.data 30; } >"$out/redis-overhead-server.txt"
+{
+  echo "# redis-server during section 2 (ours read/save vs GET/SET, c=1 and c=32)"
+  echo "## INFO commandstats (usec_per_call = server time per call)"
+  commandstats
+  echo "## perf, redis-server CPU by symbol"
+  top /tmp/redis-server.data 30
+} >"$out/redis-overhead-server.txt"
 
 # 2. Session store on memory and Redis against the tower-sessions stores: our process.
 perf record -q -e cpu-clock -g -o /tmp/anchors-memory.data -- "$anchors" --only per-request --backend memory --out /tmp/profile-run >/dev/null
 { echo "# databank-bench-anchors, section 3 on memory (ours and MemoryStore/moka alternate)"; top /tmp/anchors-memory.data 40; } >"$out/session-memory-client.txt"
+redis-cli -p "$redis_port" CONFIG RESETSTAT >/dev/null
 perf record -q -e cpu-clock -g -p "$redis_pid" -o /tmp/redis-sessions.data &
 rec=$!
 "$anchors" --only per-request,e2e --backend redis --out /tmp/profile-run >/dev/null
 kill -INT $rec; wait $rec || true
-{ echo "# redis-server during section 3 (redis) and section 4 (ours and fred alternate)"; top /tmp/redis-sessions.data 30; } >"$out/session-redis-server.txt"
+{
+  echo "# redis-server during section 3 (redis) and section 4 (ours and fred alternate)"
+  echo "## INFO commandstats (ours: hmget + evalsha; fred: get + set)"
+  commandstats
+  echo "## perf, redis-server CPU by symbol"
+  top /tmp/redis-sessions.data 30
+} >"$out/session-redis-server.txt"
 
 # 3. MongoDB save against replace_one(upsert): SecantusDB is Python; py-spy shows its time.
 py=target/xtask/venv/bin/py-spy
