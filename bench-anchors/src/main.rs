@@ -155,22 +155,9 @@ async fn moka_store(sessions: usize) -> Result<Subject, Error> {
 }
 
 async fn per_request(mode: Mode, env: &Env, backends: &[String]) -> Result<Section, Error> {
-    let mut section = Section::new(
+    let mut section = Section::comparison(
         "3. Session store against the existing stores (load + save per request)",
-        &[
-            "backend",
-            "concurrency",
-            "ours ops/s",
-            "ours p50 µs",
-            "ours p99 µs",
-            "anchor",
-            "anchor ops/s",
-            "anchor p50 µs",
-            "anchor p99 µs",
-            "ratio",
-            "target",
-            "met",
-        ],
+        &["backend", "concurrency"],
     );
     let sessions = mode.pick(1_000, 100);
     section.note(format!(
@@ -224,21 +211,11 @@ async fn per_request(mode: Mode, env: &Env, backends: &[String]) -> Result<Secti
                     },
                 )
                 .await?;
-                let ratio = a.per_sec / b.per_sec.max(f64::MIN_POSITIVE);
-                section.row(vec![
+                let leading = vec![
                     ("backend", json!(backend)),
                     ("concurrency", json!(concurrency)),
-                    ("ours ops/s", json!(a.per_sec)),
-                    ("ours p50 µs", json!(a.p50_us)),
-                    ("ours p99 µs", json!(a.p99_us)),
-                    ("anchor", json!(anchor.name)),
-                    ("anchor ops/s", json!(b.per_sec)),
-                    ("anchor p50 µs", json!(b.p50_us)),
-                    ("anchor p99 µs", json!(b.p99_us)),
-                    ("ratio", json!(ratio)),
-                    ("target", json!("≥ 1.0")),
-                    ("met", json!(ratio >= 1.0)),
-                ]);
+                ];
+                section.compare(leading, a, &anchor.name, b, 1.0);
             }
         }
     }

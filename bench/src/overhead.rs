@@ -19,23 +19,9 @@ const TARGET: f64 = 0.9;
 
 pub async fn run(mode: Mode, env: &Env, backends: &[String]) -> Result<Vec<Section>, Error> {
     let want = |b: &str| backends.is_empty() || backends.iter().any(|x| x == b);
-    let mut section = Section::new(
+    let mut section = Section::comparison(
         "2. Overhead against the raw client",
-        &[
-            "backend",
-            "operation",
-            "concurrency",
-            "ours ops/s",
-            "ours p50 µs",
-            "ours p99 µs",
-            "anchor",
-            "anchor ops/s",
-            "anchor p50 µs",
-            "anchor p99 µs",
-            "ratio",
-            "target",
-            "met",
-        ],
+        &["backend", "operation", "concurrency"],
     );
     section.note(format!(
         "Same server, same connection setup, same ~130-byte JSON value, {IDS} ids; each pair \
@@ -66,32 +52,20 @@ pub async fn run(mode: Mode, env: &Env, backends: &[String]) -> Result<Vec<Secti
     Ok(vec![section, ceiling])
 }
 
-#[allow(clippy::too_many_arguments)]
 fn pair_row(
     section: &mut Section,
     backend: &str,
     op: &str,
     c: usize,
-    ours: Stats,
-    anchor_name: &str,
-    anchor: Stats,
+    pair: (Stats, Stats),
+    anchor: &str,
 ) {
-    let ratio = ours.per_sec / anchor.per_sec.max(f64::MIN_POSITIVE);
-    section.row(vec![
+    let leading = vec![
         ("backend", json!(backend)),
         ("operation", json!(op)),
         ("concurrency", json!(c)),
-        ("ours ops/s", json!(ours.per_sec)),
-        ("ours p50 µs", json!(ours.p50_us)),
-        ("ours p99 µs", json!(ours.p99_us)),
-        ("anchor", json!(anchor_name)),
-        ("anchor ops/s", json!(anchor.per_sec)),
-        ("anchor p50 µs", json!(anchor.p50_us)),
-        ("anchor p99 µs", json!(anchor.p99_us)),
-        ("ratio", json!(ratio)),
-        ("target", json!(format!("≥ {TARGET}"))),
-        ("met", json!(ratio >= TARGET)),
-    ]);
+    ];
+    section.compare(leading, pair.0, anchor, pair.1, TARGET);
 }
 
 async fn open(backend: &str, env: &Env) -> Result<(Arc<Bank>, Namespace), Error> {
@@ -171,7 +145,7 @@ async fn redis_pairs(mode: Mode, env: &Env, section: &mut Section) -> Result<(),
             } else {
                 "redis SET"
             };
-            pair_row(section, "redis", op, c, ours_stats, anchor, raw_stats);
+            pair_row(section, "redis", op, c, (ours_stats, raw_stats), anchor);
         }
     }
     bank.close().await?;
@@ -230,7 +204,7 @@ async fn mongo_pairs(mode: Mode, env: &Env, section: &mut Section) -> Result<(),
             } else {
                 "replace_one(upsert)"
             };
-            pair_row(section, "mongo", op, c, ours_stats, anchor, raw_stats);
+            pair_row(section, "mongo", op, c, (ours_stats, raw_stats), anchor);
         }
     }
     let _ = client.database(&db_name).drop().await;
@@ -282,15 +256,8 @@ async fn disk_pair(mode: Mode, env: &Env, section: &mut Section) -> Result<(), E
             },
         )
         .await?;
-        pair_row(
-            section,
-            "disk",
-            "save",
-            c,
-            ours_stats,
-            "std::fs write+fsync+rename+fsync dir",
-            raw_stats,
-        );
+        let anchor = "std::fs write+fsync+rename+fsync dir";
+        pair_row(section, "disk", "save", c, (ours_stats, raw_stats), anchor);
     }
     let _ = std::fs::remove_dir_all(&dir);
     bank.close().await?;

@@ -28,6 +28,39 @@ impl Section {
         }
     }
 
+    /// A section comparing ours with an anchor: the `leading` columns, then ours and the
+    /// anchor's ops/s, p50 and p99, the ratio ours ÷ anchor, the target and whether it was met.
+    pub fn comparison(title: &str, leading: &[&str]) -> Self {
+        let mut columns = leading.to_vec();
+        columns.extend(COMPARISON);
+        Section::new(title, &columns)
+    }
+
+    /// Adds a [`comparison`](Section::comparison) row: `leading` cells, then the two runs.
+    pub fn compare(
+        &mut self,
+        mut leading: Vec<(&str, Value)>,
+        ours: crate::Stats,
+        anchor_name: &str,
+        anchor: crate::Stats,
+        target: f64,
+    ) {
+        let ratio = ours.per_sec / anchor.per_sec.max(f64::MIN_POSITIVE);
+        leading.extend([
+            ("ours ops/s", Value::from(ours.per_sec)),
+            ("ours p50 µs", Value::from(ours.p50_us)),
+            ("ours p99 µs", Value::from(ours.p99_us)),
+            ("anchor", Value::from(anchor_name)),
+            ("anchor ops/s", Value::from(anchor.per_sec)),
+            ("anchor p50 µs", Value::from(anchor.p50_us)),
+            ("anchor p99 µs", Value::from(anchor.p99_us)),
+            ("ratio", Value::from(ratio)),
+            ("target", Value::from(format!("≥ {target:.1}"))),
+            ("met", Value::from(ratio >= target)),
+        ]);
+        self.row(leading);
+    }
+
     /// Adds a paragraph under the heading.
     pub fn note(&mut self, text: impl Into<String>) {
         self.notes.push(text.into());
@@ -87,6 +120,20 @@ fn cell(value: Option<&Value>) -> String {
         Some(other) => other.to_string(),
     }
 }
+
+/// The columns [`Section::compare`] fills.
+const COMPARISON: [&str; 10] = [
+    "ours ops/s",
+    "ours p50 µs",
+    "ours p99 µs",
+    "anchor",
+    "anchor ops/s",
+    "anchor p50 µs",
+    "anchor p99 µs",
+    "ratio",
+    "target",
+    "met",
+];
 
 /// The sections one benchmark binary produced.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]

@@ -260,6 +260,34 @@ impl CouchbaseBank {
         }
     }
 
+    /// Replaces a live record (at revision `expected`, when given) with CAS; `update` and
+    /// `update_if`. A CAS mismatch may be a `touch` (which keeps the revision): look again.
+    async fn replace_live(
+        &self,
+        kind: &str,
+        id: &str,
+        value: Value,
+        expected: Option<Revision>,
+        expires_at: Expiry,
+    ) -> Result<Revision> {
+        let revision = Revision::random();
+        let document = self.document(kind, id, &value, revision, expires_at);
+        let key = self.key(kind, id);
+        loop {
+            let found = self.fetch_live(kind, id).await?;
+            if let Some(expected) = expected {
+                if found.stored.record.revision != expected {
+                    return Err(Error::conflict(kind, id, expected));
+                }
+            }
+            match self.replace(&key, &document, found.cas, expires_at).await {
+                Ok(()) => return Ok(revision),
+                Err(Outcome::Changed) => continue,
+                Err(o) => return Err(o.into_error(kind, id, "a document")),
+            }
+        }
+    }
+
     /// Runs a sub-document mutation on a live record read as `found`, keeping its expiry.
     async fn mutate(
         &self,
@@ -437,19 +465,7 @@ impl Databank for CouchbaseBank {
         value: Value,
         expires_at: Expiry,
     ) -> Result<Revision> {
-        let revision = Revision::random();
-        let document = self.document(kind, id, &value, revision, expires_at);
-        loop {
-            let found = self.fetch_live(kind, id).await?;
-            match self
-                .replace(&self.key(kind, id), &document, found.cas, expires_at)
-                .await
-            {
-                Ok(()) => return Ok(revision),
-                Err(Outcome::Changed) => continue,
-                Err(o) => return Err(o.into_error(kind, id, "a document")),
-            }
-        }
+        self.replace_live(kind, id, value, None, expires_at).await
     }
 
     async fn update_if(
@@ -460,23 +476,8 @@ impl Databank for CouchbaseBank {
         expected: Revision,
         expires_at: Expiry,
     ) -> Result<Revision> {
-        let revision = Revision::random();
-        let document = self.document(kind, id, &value, revision, expires_at);
-        loop {
-            let found = self.fetch_live(kind, id).await?;
-            if found.stored.record.revision != expected {
-                return Err(Error::conflict(kind, id, expected));
-            }
-            // A CAS mismatch may be a touch (which keeps the revision): look again.
-            match self
-                .replace(&self.key(kind, id), &document, found.cas, expires_at)
-                .await
-            {
-                Ok(()) => return Ok(revision),
-                Err(Outcome::Changed) => continue,
-                Err(o) => return Err(o.into_error(kind, id, "a document")),
-            }
-        }
+        self.replace_live(kind, id, value, Some(expected), expires_at)
+            .await
     }
 
     async fn save(
