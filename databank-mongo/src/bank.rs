@@ -190,33 +190,49 @@ impl MongoBank {
 
     /// Inserts a record, replacing an expired one the TTL monitor has not removed yet. False
     /// when a live record holds the id.
+    ///
+    /// The server may purge the expired holder between our insert and our replace (its TTL
+    /// monitor runs on its own schedule), so "the replace matched nothing" is not "a live record
+    /// exists": we look, and insert again when the id has become free.
     async fn insert(&self, kind: &str, id: &str, document: &Document) -> Result<bool> {
         self.prepare(kind).await?;
-        match tokio::time::timeout(
-            self.config.timeout,
-            self.collection(kind).insert_one(document).into_future(),
-        )
-        .await
-        {
-            Ok(Ok(_)) => return Ok(true),
-            Ok(Err(e)) if is_duplicate(&e) => {}
-            Ok(Err(e)) => return Err(map_err(e)),
-            Err(_) => {
-                return Err(Error::NotConnected {
-                    driver: "mongo",
-                    message: format!("no answer within {:?}", self.config.timeout),
-                })
+        loop {
+            match tokio::time::timeout(
+                self.config.timeout,
+                self.collection(kind).insert_one(document).into_future(),
+            )
+            .await
+            {
+                Ok(Ok(_)) => return Ok(true),
+                Ok(Err(e)) if is_duplicate(&e) => {}
+                Ok(Err(e)) => return Err(map_err(e)),
+                Err(_) => {
+                    return Err(Error::NotConnected {
+                        driver: "mongo",
+                        message: format!("no answer within {:?}", self.config.timeout),
+                    })
+                }
+            }
+            let expired = doc! { "_id": id, "e": { "$lte": bson_date(Utc::now()) } };
+            let result = self
+                .timed(
+                    self.collection(kind)
+                        .replace_one(expired, document)
+                        .into_future(),
+                )
+                .await?;
+            if result.matched_count == 1 {
+                return Ok(true);
+            }
+            match self.read(kind, id).await {
+                Ok(_) => return Ok(false),
+                // Purged (or expired) meanwhile: the id is free again, so insert again.
+                Err(e) if e.is_not_found() => {
+                    tracing::debug!(kind, id, "expired holder vanished during create; retrying");
+                }
+                Err(e) => return Err(e),
             }
         }
-        let expired = doc! { "_id": id, "e": { "$lte": bson_date(Utc::now()) } };
-        let result = self
-            .timed(
-                self.collection(kind)
-                    .replace_one(expired, document)
-                    .into_future(),
-            )
-            .await?;
-        Ok(result.matched_count == 1)
     }
 
     async fn find(&self, kind: &str, filter: Document) -> Result<Vec<(String, Record)>> {
