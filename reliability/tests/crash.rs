@@ -1,6 +1,13 @@
 //! Crash safety of the disk driver: a writer killed with SIGKILL at random moments, 50 times.
 //! After each kill the bank reopens with every acknowledged record at its last acknowledged
 //! version or the one being written, never torn or missing, and no temporary file left.
+//!
+//! The model: a record's durable value after round `k` is what the reopened bank holds, once
+//! checked against (acknowledged, in flight). A write in flight when the child died may have
+//! reached the disk without its acknowledgement reaching us; it is then the record's value
+//! from that round on, exactly as if it had been acknowledged. (Seed 1795790469060642452 failed
+//! on this: round 47's in-flight `r3 = 9903` landed unacknowledged, and round 48 compared the
+//! record with the older acknowledged 9883.)
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -121,6 +128,7 @@ async fn disk_survives_sigkill_at_random_moments() -> TestResult {
                 Err(e) => panic!("round {round}: {key} unreadable after a crash: {e}"),
             };
             check(round, &key, stored, acked.get(&key).copied(), in_flight);
+            durable(&mut acked, &key, stored);
         }
         let store = DatabankStore::new(bank.clone());
         let session = store.get("crash-session").await?;
@@ -132,6 +140,7 @@ async fn disk_survives_sigkill_at_random_moments() -> TestResult {
             acked.get("session").copied(),
             in_flight,
         );
+        durable(&mut acked, "session", stored);
         bank.close().await?;
         start = in_flight + 1;
     }
@@ -141,6 +150,14 @@ async fn disk_survives_sigkill_at_random_moments() -> TestResult {
         "the writer barely wrote anything ({total_acks} acks)"
     );
     Ok(())
+}
+
+/// After a checked reopen, what the bank holds is the record's durable value: an in-flight
+/// write that landed counts as acknowledged from now on.
+fn durable(acked: &mut HashMap<String, u64>, key: &str, stored: Option<u64>) {
+    if let Some(stored) = stored {
+        acked.insert(key.to_string(), stored);
+    }
 }
 
 /// A record holds its last acknowledged value, or the write in flight when the child died.
