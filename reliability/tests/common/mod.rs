@@ -10,8 +10,13 @@ pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 /// A bank on one backend, plus whatever must outlive it.
 pub struct Fixture {
     pub bank: Bank,
+    /// For disk: a directory this test alone owns, holding the bank in [`BANK_DIR`] and
+    /// nothing else, so a test can check that nothing was written beside the bank.
     pub dir: Option<tempfile::TempDir>,
 }
+
+/// The bank's directory inside [`Fixture::dir`].
+pub const BANK_DIR: &str = "bank";
 
 pub fn env(name: &str) -> String {
     match std::env::var(name) {
@@ -43,7 +48,8 @@ pub async fn open(backend: &str, schema: Schema) -> Fixture {
         "memory" => ("memory://".to_string(), None),
         "disk" => {
             let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-            (format!("disk://{}", dir.path().display()), Some(dir))
+            let bank = dir.path().join(BANK_DIR);
+            (format!("disk://{}", bank.display()), Some(dir))
         }
         "redis" => (redis_url(""), None),
         "mongo" => (mongo_url(), None),
