@@ -1,4 +1,8 @@
-//! `cargo xtask fuzz`: runs every cargo-fuzz target for a while, keeping its corpus in the repo.
+//! `cargo xtask fuzz`: runs every cargo-fuzz target for a while.
+//!
+//! The committed corpus in `fuzz/corpus/<target>/` is read, never written: libFuzzer writes
+//! the inputs it finds into the first corpus directory it is given, and that is a scratch
+//! directory under `target/fuzz-corpus/`, so no run changes a tracked file.
 
 use std::process::Command;
 
@@ -31,14 +35,22 @@ pub fn run_targets(targets: &[&str], seconds: u64) -> Result<(), Error> {
     let mut crashed = Vec::new();
     for target in targets {
         let corpus = fuzz_dir.join("corpus").join(target);
-        std::fs::create_dir_all(&corpus)?;
+        let finds = crate::root()
+            .join("target")
+            .join("fuzz-corpus")
+            .join(target);
+        std::fs::create_dir_all(&finds)?;
         println!("xtask: fuzzing {target} for {seconds} s");
         // cargo-fuzz passes nightly-only flags; the stable toolchain accepts them when told to.
-        let status = Command::new("cargo")
-            .current_dir(&fuzz_dir)
+        let mut cmd = Command::new("cargo");
+        cmd.current_dir(&fuzz_dir)
             .env("RUSTC_BOOTSTRAP", "1")
             .args(["fuzz", "run", target])
-            .arg(&corpus)
+            .arg(&finds);
+        if corpus.is_dir() {
+            cmd.arg(&corpus);
+        }
+        let status = cmd
             .args([
                 "--",
                 &format!("-max_total_time={seconds}"),
