@@ -16,8 +16,13 @@ use common::TestResult;
 
 const TASKS: usize = 16;
 const OUTAGE: Duration = Duration::from_secs(5);
-/// How soon after the server is back calls must succeed again.
-const RECOVERY: Duration = Duration::from_secs(2);
+/// Headroom for a loaded machine in every bound below: with both cores busy elsewhere, a task
+/// may wake hundreds of milliseconds late and a restarted server may answer its first calls
+/// slowly.
+const LOADED_MACHINE: Duration = Duration::from_secs(2);
+/// How often the drivers look for a restarted server: the MongoDB driver's heartbeat as we set
+/// it (1 s); Redis reconnects on the next call.
+const HEARTBEAT: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 struct Log {
@@ -145,14 +150,19 @@ async fn load_through_an_outage(
         "{name}: errors that are not retryable: {:?}",
         &log.not_retryable[..log.not_retryable.len().min(5)]
     );
+    // Time is the subject here: a failing call ends at the configured timeout (one retry of a
+    // dropped connection may add a second one), plus headroom.
+    let slowest_allowed = timeout * 2 + LOADED_MACHINE;
     assert!(
-        log.slowest_error <= timeout * 3,
-        "{name}: a failing call took {:?} (timeout {timeout:?})",
+        log.slowest_error <= slowest_allowed,
+        "{name}: a failing call took {:?} (timeout {timeout:?}, allowed {slowest_allowed:?})",
         log.slowest_error
     );
+    // Back within one heartbeat and one call, plus headroom.
+    let recovery_allowed = HEARTBEAT + timeout + LOADED_MACHINE;
     assert!(
-        recovered <= RECOVERY,
-        "{name}: took {recovered:?} to recover"
+        recovered <= recovery_allowed,
+        "{name}: took {recovered:?} to recover (allowed {recovery_allowed:?})"
     );
 
     // Nothing acknowledged is lost: each key holds its last acknowledged value, or a later

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Utc;
-use databank_core::testkit::unique_name;
+use databank_core::testkit::{in_ms, sleep_past, unique_name, SHORT_LIFE_MS};
 use databank_core::{json, Databank, Value};
 use databank_session_store::{ConflictPolicy, DatabankStore, Session, SessionError, StoreOptions};
 
@@ -191,20 +191,17 @@ async fn sessions_without_expiry_are_never_cleaned(f: Fixture) -> TestResult {
 }
 
 async fn expired_sessions_are_neither_returned_nor_counted(f: Fixture) -> TestResult {
+    // "soon" must still count after two more calls, so it lives SHORT_LIFE_MS (room for a
+    // loaded machine); the check after its expiry waits from the expiry itself.
+    let soon = in_ms(SHORT_LIFE_MS);
     f.store
-        .set(
-            "soon",
-            &mut session(
-                &[("a", json!(1))],
-                Some(Utc::now() + chrono::Duration::milliseconds(2000)),
-            ),
-        )
+        .set("soon", &mut session(&[("a", json!(1))], soon))
         .await?;
     f.store
         .set("later", &mut session(&[("a", json!(1))], in_secs(3600)))
         .await?;
     assert_eq!(f.store.length().await?, 2);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    sleep_past(soon).await;
     assert!(f.store.get("soon").await?.is_none());
     assert_eq!(f.store.length().await?, 1);
     assert_eq!(f.store.all().await?.len(), 1);
@@ -223,13 +220,11 @@ async fn destroy_succeeds_whether_or_not_it_exists(f: Fixture) -> TestResult {
 }
 
 async fn touch_moves_the_expiry_and_keeps_the_data(f: Fixture) -> TestResult {
-    let mut s = session(
-        &[("a", json!(1))],
-        Some(Utc::now() + chrono::Duration::milliseconds(1500)),
-    );
+    let soon = in_ms(SHORT_LIFE_MS);
+    let mut s = session(&[("a", json!(1))], soon);
     f.store.set("t", &mut s).await?;
     assert!(f.store.touch("t", in_secs(3600)).await?);
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    sleep_past(soon).await;
     let got = f.store.get("t").await?.unwrap_or_default();
     assert_eq!(got.get("a"), Some(&json!(1)));
     assert_eq!(got.revision(), s.revision(), "touch rewrote the session");
@@ -431,7 +426,14 @@ async fn cleanup_task_survives_errors_and_stops_when_dropped(f: Fixture) -> Test
     drop(task);
     let second = store.start_cleanup(Duration::from_millis(50));
     store.close().await?;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The task stops at its next tick (50 ms); a loaded machine may delay that, so wait up to
+    // 100 ticks before calling it a failure.
+    for _ in 0..100 {
+        if !second.is_running() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(!second.is_running(), "close did not stop the cleanup task");
     Ok(())
 }

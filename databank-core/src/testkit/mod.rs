@@ -112,6 +112,22 @@ pub fn in_ms(ms: i64) -> Expiry {
     Some(Utc::now() + chrono::Duration::milliseconds(ms))
 }
 
+/// The lifetime (ms) of a record a behaviour must still find live after a few more calls:
+/// long enough for those calls on a loaded machine against a slow server (a busy SecantusDB
+/// answers a write in up to a second), short enough to wait out.
+pub const SHORT_LIFE_MS: i64 = 3_000;
+
+/// Sleeps until `expiry` has passed, plus a margin for the server's clock granularity.
+/// Time is the subject of the behaviours that call it: they check what happens after an
+/// expiry, so they wait from the expiry itself, never a fixed time from an earlier call.
+pub async fn sleep_past(expiry: Expiry) {
+    const MARGIN: chrono::Duration = chrono::Duration::milliseconds(100);
+    if let Some(at) = expiry {
+        let wait = (at + MARGIN - Utc::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(wait).await;
+    }
+}
+
 /// Defines one `#[test]` per conformance behaviour, each running against a bank from `$harness`
 /// (a function or closure returning a [`Harness`](crate::testkit::Harness)).
 #[macro_export]

@@ -1,9 +1,7 @@
-use std::time::Duration;
-
 use serde_json::json;
 
 use super::{assert_err, ids, scan_ids};
-use crate::testkit::{in_ms, Kit};
+use crate::testkit::{in_ms, sleep_past, Kit, SHORT_LIFE_MS};
 use crate::{Criteria, Databank, DatabankExt, Error, Result};
 
 /// A record written with an expiry in the past is never readable.
@@ -30,10 +28,11 @@ pub async fn expired_records_are_invisible_to_search_scan_and_count(kit: Kit) ->
     kit.bank
         .create("person", "gone", json!({"email": "same@x"}), in_ms(-1_000))
         .await?;
+    let soon = in_ms(1_500);
     kit.bank
-        .save("person", "soon", json!({"email": "same@x"}), in_ms(1_500))
+        .save("person", "soon", json!({"email": "same@x"}), soon)
         .await?;
-    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    sleep_past(soon).await;
     let hits = kit
         .bank
         .search("person", &Criteria::new().eq("email", "same@x"))
@@ -56,11 +55,9 @@ pub async fn create_over_an_expired_record_succeeds(kit: Kit) -> Result<()> {
 
 /// `update`, `update_if`, `delete` and `touch` treat an expired record as missing.
 pub async fn update_of_an_expired_record_is_not_found(kit: Kit) -> Result<()> {
-    let revision = kit
-        .bank
-        .create("thing", "x", json!({"v": 1}), in_ms(200))
-        .await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let soon = in_ms(200);
+    let revision = kit.bank.create("thing", "x", json!({"v": 1}), soon).await?;
+    sleep_past(soon).await;
     assert_err!(
         kit.bank.update("thing", "x", json!({"v": 2}), None).await,
         Error::NotFound { .. }
@@ -93,12 +90,11 @@ pub async fn read_reports_the_expiry(kit: Kit) -> Result<()> {
 
 /// `touch` moves the expiry later and keeps the value.
 pub async fn touch_extends_the_expiry(kit: Kit) -> Result<()> {
-    kit.bank
-        .create("thing", "x", json!({"v": 1}), in_ms(1_500))
-        .await?;
+    let soon = in_ms(SHORT_LIFE_MS);
+    kit.bank.create("thing", "x", json!({"v": 1}), soon).await?;
     let later = in_ms(3_600_000);
     kit.bank.touch("thing", "x", later).await?;
-    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    sleep_past(soon).await;
     let record = kit.bank.read("thing", "x").await?;
     assert_eq!(record.value, json!({"v": 1}));
     assert_eq!(
@@ -124,11 +120,10 @@ pub async fn touch_keeps_the_revision(kit: Kit) -> Result<()> {
 
 /// `touch` with `None` makes a record permanent.
 pub async fn touch_can_clear_the_expiry(kit: Kit) -> Result<()> {
-    kit.bank
-        .create("thing", "x", json!({"v": 1}), in_ms(1_500))
-        .await?;
+    let soon = in_ms(SHORT_LIFE_MS);
+    kit.bank.create("thing", "x", json!({"v": 1}), soon).await?;
     kit.bank.touch("thing", "x", None).await?;
-    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    sleep_past(soon).await;
     let record = kit.bank.read("thing", "x").await?;
     assert_eq!(record.expires_at, None);
     assert_eq!(kit.bank.purge_expired("thing").await?, 0);
