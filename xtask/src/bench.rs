@@ -4,6 +4,10 @@
 //! Two binaries, both release builds into the one `target/`: `databank-bench` (core
 //! operations, raw-client overhead, cleanup at scale) and `bench-anchors/` (its own workspace:
 //! our session store beside tower-sessions' stores, end to end under `wrk`, contention).
+//!
+//! `--quick` (what CI runs) proves the benchmarks build and run at small sizes and judges no
+//! timing, so it builds them in the dev profile the tests already built most of, instead of
+//! two release builds of every dependency.
 
 use std::process::Command;
 
@@ -51,11 +55,14 @@ pub fn command(args: &[String]) -> Result<(), Error> {
         if disposable { "1" } else { "0" }.into(),
     ));
     let mode: &[&str] = if quick { &["--quick"] } else { &[] };
+    let profile: &[&str] = if quick { &[] } else { &["--release"] };
     let out_arg = out.display().to_string();
     run(
         "databank-bench",
         Command::new(cargo())
-            .args(["run", "--release", "--package", "databank-bench", "--"])
+            .arg("run")
+            .args(profile)
+            .args(["--package", "databank-bench", "--"])
             .args(mode)
             .args(["--out", &out_arg])
             .envs(env.iter().cloned()),
@@ -63,7 +70,9 @@ pub fn command(args: &[String]) -> Result<(), Error> {
     run(
         "bench-anchors",
         Command::new(cargo())
-            .args(["run", "--release", "--manifest-path"])
+            .arg("run")
+            .args(profile)
+            .arg("--manifest-path")
             .arg(root.join("bench-anchors").join("Cargo.toml"))
             .arg("--target-dir")
             .arg(root.join("target"))
@@ -76,14 +85,9 @@ pub fn command(args: &[String]) -> Result<(), Error> {
     run(
         "merge",
         Command::new(cargo())
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "--package",
-                "databank-bench",
-                "--",
-            ])
+            .arg("run")
+            .args(profile)
+            .args(["--quiet", "--package", "databank-bench", "--"])
             .args(["--merge", "--out", &out_arg]),
     )?;
     println!(
