@@ -45,7 +45,7 @@ fn env() -> Result<Env, Error> {
 async fn run() -> Result<(), Error> {
     let mode = Mode::from_args();
     let env = env()?;
-    databank_session_store::register_drivers();
+    databank_session_store::register_drivers()?;
     let mut report = Report {
         mode: mode.name().into(),
         ..Report::default()

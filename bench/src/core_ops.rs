@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use databank_bench::{measure, Error, Mode, Section, Stats};
-use databank_core::{json, Bank, Criteria, Databank, DatabankExt, Schema, Value};
+use databank_core::{json, Bank, Criteria, Schema, Value};
 use futures_util::StreamExt;
 use serde_json::Value as Json;
 
@@ -55,7 +55,7 @@ async fn load(bank: &Arc<Bank>, n: usize) -> Result<Stats, Error> {
     measure(32, n, move |i| {
         let b = b.clone();
         async move {
-            b.save(KIND, &format!("r{i}"), value(i), None).await?;
+            b.save(KIND, &format!("r{i}"), value(i)).await?;
             Ok(())
         }
     })
@@ -188,10 +188,10 @@ async fn case(
                 }
                 "save" => {
                     let at = spread(i, records);
-                    b.save(KIND, &format!("r{at}"), value(at), None).await?;
+                    b.save(KIND, &format!("r{at}"), value(at)).await?;
                 }
                 "create" => {
-                    b.create(KIND, &format!("new-{run}-{i}"), value(records + i), None)
+                    b.create(KIND, &format!("new-{run}-{i}"), value(records + i))
                         .await?;
                 }
                 "incr" => {

@@ -30,10 +30,10 @@ async fn run() -> Result<(), Error> {
     }
     let mode = Mode::from_args();
     let env = backends::Env::from_env()?;
-    databank_memory::register();
-    databank_disk::register();
-    databank_redis::register();
-    databank_mongo::register();
+    databank_memory::register()?;
+    databank_disk::register()?;
+    databank_redis::register()?;
+    databank_mongo::register()?;
     let mut report = Report {
         mode: mode.name().into(),
         ..Report::default()

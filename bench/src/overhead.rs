@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use databank_bench::{measure, side_by_side, Error, Mode, Section, Stats};
-use databank_core::{json, Bank, Databank, Schema};
+use databank_core::{json, Bank, Schema};
 use mongodb::bson::{doc, Document};
 
 use crate::backends::{Env, Namespace};
@@ -72,7 +72,7 @@ async fn open(backend: &str, env: &Env) -> Result<(Arc<Bank>, Namespace), Error>
     let ns = Namespace::new(backend, env)?;
     let bank = Arc::new(databank_core::open(&ns.url, Schema::new()).await?);
     for i in 0..IDS {
-        bank.save(KIND, &format!("k{i}"), value(i), None).await?;
+        bank.save(KIND, &format!("k{i}"), value(i)).await?;
     }
     Ok((bank, ns))
 }
@@ -87,7 +87,7 @@ async fn ours(bank: &Arc<Bank>, op: &'static str, c: usize, ops: usize) -> Resul
             if op == "read" {
                 b.read(KIND, &id).await?;
             } else {
-                b.save(KIND, &id, value(i % IDS), None).await?;
+                b.save(KIND, &id, value(i % IDS)).await?;
             }
             Ok(())
         }

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::{Error, Result};
 
-/// What [`search`](crate::Databank::search) looks for: every field equal to its value.
+/// What [`search`](crate::Bank::search) looks for: every field equal to its value.
 ///
 /// Equality is exact JSON equality: `1` does not equal `"1"` nor `true`, objects compare by
 /// content. A field is a dotted path into nested objects (`name.last`); a record whose path is

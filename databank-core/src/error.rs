@@ -8,7 +8,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong in a databank call.
 ///
 /// Match on the variant to react to a condition (`NotFound`, `AlreadyExists`, `Conflict`, ...);
-/// use [`Error::is_retryable`] to tell a passing fault (server down, timeout) from a permanent one.
+/// use [`Error::is_retryable`] to tell a call that certainly did not apply (server down) from
+/// one whose outcome is unknown (a timeout) or a permanent failure.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -70,20 +71,28 @@ pub enum Error {
         /// The schemes drivers have registered.
         registered: Vec<String>,
     },
-    /// The backend cannot be reached now (connection refused, timed out, server restarting).
+    /// The call did not reach the backend (connection refused or dropped before the request
+    /// was sent, server restarting): nothing was applied, and the same call is safe to retry.
     #[error("{driver} is not reachable: {message}")]
-    NotConnected {
+    Unavailable {
         /// The driver name, such as `"redis"`.
         driver: &'static str,
         /// What happened.
         message: String,
     },
-    /// The bank was closed with [`crate::Databank::close`]; it accepts no more calls.
+    /// The request may or may not have been applied: it timed out after it was sent, the
+    /// backend's durability answer was ambiguous, or a contention loop gave up. Retrying a
+    /// counter or list operation after this may apply it twice; read before retrying.
+    #[error("{driver}: the outcome is unknown: {message}")]
+    OutcomeUnknown {
+        /// The driver name, such as `"redis"`.
+        driver: &'static str,
+        /// What happened.
+        message: String,
+    },
+    /// The bank was closed with [`Bank::close`](crate::Bank::close); it accepts no more calls.
     #[error("the bank is closed")]
     Closed,
-    /// The driver does not offer this operation.
-    #[error("{0} is not supported by this driver")]
-    Unsupported(&'static str),
     /// A stored record could not be decoded; `location` names the file or key.
     #[error("corrupt record at {location}: {reason}")]
     Corrupt {
@@ -106,14 +115,39 @@ pub enum Error {
 }
 
 impl Error {
-    /// True when the same call may succeed if tried again later (the backend was unreachable or
-    /// timed out). A conflict is not retryable as such: read the record again and redo the change.
+    /// True when the call was not applied and may succeed if tried again later
+    /// ([`Error::Unavailable`], or a backend error its driver marks so). False for
+    /// [`Error::OutcomeUnknown`]: a timed-out `incr_by` may already have counted. A conflict is
+    /// not retryable as such either: read the record again and redo the change.
+    ///
+    /// ```
+    /// use databank_core::Error;
+    /// let down = Error::Unavailable { driver: "redis", message: "connection refused".into() };
+    /// let timed_out = Error::OutcomeUnknown { driver: "redis", message: "no answer".into() };
+    /// assert!(down.is_retryable());
+    /// assert!(!timed_out.is_retryable());
+    /// assert!(timed_out.is_outcome_unknown());
+    /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::NotConnected { .. } => true,
+            Error::Unavailable { .. } => true,
             Error::Backend { retryable, .. } => *retryable,
             _ => false,
         }
+    }
+
+    /// True for [`Error::OutcomeUnknown`]: the backend may have applied the call.
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Error::OutcomeUnknown { .. })
+    }
+
+    /// True when the backend could not answer ([`Error::Unavailable`] or
+    /// [`Error::OutcomeUnknown`]): what a server outage produces.
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            Error::Unavailable { .. } | Error::OutcomeUnknown { .. }
+        )
     }
 
     /// Builds [`Error::NotFound`].
@@ -159,6 +193,15 @@ impl Error {
             driver,
             retryable: false,
             source: source.into(),
+        }
+    }
+
+    /// The same error, with an unknown outcome read as "not applied": for calls that change
+    /// nothing (connecting, a ping), where a timeout cannot have done anything.
+    pub fn nothing_applied(self) -> Self {
+        match self {
+            Error::OutcomeUnknown { driver, message } => Error::Unavailable { driver, message },
+            other => other,
         }
     }
 

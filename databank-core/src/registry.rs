@@ -6,25 +6,35 @@ use std::sync::RwLock;
 
 use url::Url;
 
-use crate::{Bank, Databank, Error, Result, Schema};
+use crate::driver::Driver;
+use crate::{Bank, Error, Result, Schema};
 
 /// The future a driver's open function returns.
-pub type OpenFuture = Pin<Box<dyn Future<Output = Result<Box<dyn Databank>>> + Send>>;
+pub type OpenFuture = Pin<Box<dyn Future<Output = Result<Box<dyn Driver>>> + Send>>;
 
 /// What a driver crate registers: its name, its URL schemes and how to open it.
 ///
 /// ```
-/// use databank_core::registry::{Driver, OpenFuture};
-/// use databank_core::{Schema, Error};
+/// use databank_core::driver::{register, OpenFuture, Registration, Url};
+/// use databank_core::{Error, Schema};
 ///
-/// fn open_nothing(_url: url::Url, _schema: Schema) -> OpenFuture {
-///     Box::pin(async { Err(Error::Unsupported("open")) })
+/// fn open_nothing(_url: Url, _schema: Schema) -> OpenFuture {
+///     Box::pin(async { Err(Error::InvalidInput("nothing opens".into())) })
 /// }
-/// databank_core::register(Driver { name: "nothing", schemes: &["nothing"], open: open_nothing });
+/// let nothing = Registration { name: "nothing", schemes: &["nothing"], open: open_nothing };
+/// register(nothing)?;
+/// register(nothing)?; // the same driver again: no change
 /// assert!(databank_core::registry::schemes().contains(&"nothing".to_string()));
+///
+/// // Another driver may not take a scheme that is taken, nor one that no URL can carry.
+/// let thief = Registration { name: "thief", schemes: &["nothing"], open: open_nothing };
+/// assert!(register(thief).is_err());
+/// let upper = Registration { name: "upper", schemes: &["Upper"], open: open_nothing };
+/// assert!(register(upper).is_err());
+/// # Ok::<(), Error>(())
 /// ```
 #[derive(Debug, Clone, Copy)]
-pub struct Driver {
+pub struct Registration {
     /// The driver's name, for messages.
     pub name: &'static str,
     /// The URL schemes it handles, such as `["redis", "rediss"]`.
@@ -33,14 +43,38 @@ pub struct Driver {
     pub open: fn(Url, Schema) -> OpenFuture,
 }
 
-static DRIVERS: RwLock<Vec<Driver>> = RwLock::new(Vec::new());
+static DRIVERS: RwLock<Vec<Registration>> = RwLock::new(Vec::new());
 
-/// Registers a driver; registering the same name again replaces it. Driver crates offer a
-/// `register()` function that calls this.
-pub fn register(driver: Driver) {
+/// Registers a driver for its URL schemes. Registering the same driver (by name) again replaces
+/// it. Fails with `InvalidInput` when a scheme is not a lower-case URL scheme (URL parsing
+/// lower-cases schemes, so `Redis` could never be opened) or another driver holds it already.
+/// Driver crates offer a `register()` that calls this.
+pub fn register(driver: Registration) -> Result<()> {
+    for scheme in driver.schemes {
+        let valid = scheme.starts_with(|c: char| c.is_ascii_lowercase())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+        if !valid {
+            return Err(Error::InvalidInput(format!(
+                "driver {:?}: scheme {scheme:?} must be lower-case letters, digits, '+', '-' or '.', starting with a letter",
+                driver.name
+            )));
+        }
+    }
     let mut drivers = DRIVERS.write().unwrap_or_else(|poison| poison.into_inner());
+    if let Some(holder) = drivers
+        .iter()
+        .find(|d| d.name != driver.name && d.schemes.iter().any(|s| driver.schemes.contains(s)))
+    {
+        return Err(Error::InvalidInput(format!(
+            "driver {:?} cannot register schemes {:?}: driver {:?} holds {:?}",
+            driver.name, driver.schemes, holder.name, holder.schemes
+        )));
+    }
     drivers.retain(|d| d.name != driver.name);
     drivers.push(driver);
+    Ok(())
 }
 
 /// Every registered scheme, sorted.
@@ -51,6 +85,7 @@ pub fn schemes() -> Vec<String> {
         .flat_map(|d| d.schemes.iter().map(|s| (*s).to_owned()))
         .collect();
     schemes.sort();
+    schemes.dedup();
     schemes
 }
 

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use databank_core::driver::{percent_decode, timeout_ms, url};
 use databank_core::Error;
 
 /// The scope and collection used when the URL names none.
@@ -55,7 +56,7 @@ pub struct CouchbaseConfig {
     pub username: String,
     /// The user's password (never printed).
     pub password: String,
-    /// How long one call may take before it fails with a retryable `NotConnected` error.
+    /// How long one call may take (past it: `OutcomeUnknown`).
     pub timeout: Duration,
     /// Keeps several banks apart in one collection (`?prefix=`, default none): keys become
     /// `<prefix>:<type>::<id>` and the type tag `<prefix>:<type>`.
@@ -78,6 +79,81 @@ impl fmt::Debug for CouchbaseConfig {
 }
 
 impl CouchbaseConfig {
+    /// A config built in code: the SDK connection string (`couchbase://host1,host2`, no
+    /// credentials), the bucket and the credentials; the default scope, collection, timeout
+    /// and no prefix. Every URL parameter has a setter.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use databank_couchbase::CouchbaseConfig;
+    /// let c = CouchbaseConfig::new("couchbase://cb1,cb2", "sessions", "app", "secret")
+    ///     .scope("web")
+    ///     .timeout(Duration::from_millis(700));
+    /// c.validate()?;
+    /// assert_eq!(c.keyspace(), "`sessions`.`web`.`_default`");
+    /// # Ok::<(), databank_core::Error>(())
+    /// ```
+    pub fn new(
+        connection_string: impl Into<String>,
+        bucket: impl Into<String>,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        CouchbaseConfig {
+            connection_string: connection_string.into(),
+            bucket: bucket.into(),
+            scope: DEFAULT_SCOPE.to_owned(),
+            collection: DEFAULT_COLLECTION.to_owned(),
+            username: username.into(),
+            password: password.into(),
+            timeout: DEFAULT_TIMEOUT,
+            prefix: String::new(),
+        }
+    }
+
+    /// Sets the scope (URL `scope`).
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = scope.into();
+        self
+    }
+
+    /// Sets the collection (URL `collection`).
+    pub fn collection(mut self, collection: impl Into<String>) -> Self {
+        self.collection = collection.into();
+        self
+    }
+
+    /// Sets the prefix that keeps several banks apart in one collection (URL `prefix`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets how long one call may take (URL `timeout_ms`).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Checks the names (Couchbase's rules; above all no backtick, since they are spliced into
+    /// SQL++), the user and the timeout.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |why: String| Error::InvalidInput(format!("Couchbase config: {why}"));
+        check_name("bucket", &self.bucket, b"._%-", 100).map_err(bad)?;
+        check_name("scope", &self.scope, b"_%-", 251).map_err(bad)?;
+        check_name("collection", &self.collection, b"_%-", 251).map_err(bad)?;
+        if !self.prefix.is_empty() {
+            check_name("prefix", &self.prefix, b"_-", 32).map_err(bad)?;
+        }
+        if self.username.is_empty() {
+            return Err(bad("no user".into()));
+        }
+        if self.timeout.is_zero() {
+            return Err(bad("the timeout must not be zero".into()));
+        }
+        Ok(())
+    }
+
     /// Parses a `couchbase://` or `couchbases://` URL; the password falls back to
     /// `$DATABANK_COUCHBASE_PASSWORD`.
     pub fn from_url(url: &str) -> Result<Self, Error> {
@@ -121,15 +197,18 @@ impl CouchbaseConfig {
                 Some((u, p)) => (u, Some(p)),
                 None => (info, None),
             };
-            username = percent_decode(user).ok_or_else(|| bad("the user is not valid UTF-8"))?;
+            username = percent_decode(user)
+                .ok_or_else(|| bad("the user is not valid percent-encoded UTF-8"))?;
             password = match pass {
-                Some(p) => {
-                    Some(percent_decode(p).ok_or_else(|| bad("the password is not valid UTF-8"))?)
-                }
+                Some(p) => Some(
+                    percent_decode(p)
+                        .ok_or_else(|| bad("the password is not valid percent-encoded UTF-8"))?,
+                ),
                 None => None,
             };
         }
-        let bucket = percent_decode(path).ok_or_else(|| bad("the bucket is not valid UTF-8"))?;
+        let bucket = percent_decode(path)
+            .ok_or_else(|| bad("the bucket is not valid percent-encoded UTF-8"))?;
         check_name("bucket", &bucket, b"._%-", 100).map_err(|why| bad(&why))?;
         let (mut scope, mut collection) = (DEFAULT_SCOPE.to_owned(), DEFAULT_COLLECTION.to_owned());
         let mut timeout = DEFAULT_TIMEOUT;
@@ -144,12 +223,7 @@ impl CouchbaseConfig {
                     prefix = value.into_owned();
                     check_name("prefix", &prefix, b"_-", 32).map_err(|why| bad(&why))?;
                 }
-                "timeout_ms" => {
-                    let ms: u64 = value
-                        .parse()
-                        .map_err(|_| bad(&format!("timeout_ms={value} is not a number")))?;
-                    timeout = Duration::from_millis(ms.max(1));
-                }
+                "timeout_ms" => timeout = timeout_ms(&value).map_err(|e| bad(&e.to_string()))?,
                 "password" => {
                     return Err(bad(
                         "put the password in the user part or in $DATABANK_COUCHBASE_PASSWORD, not in ?password=",
@@ -223,26 +297,6 @@ fn check_name(what: &str, name: &str, marks: &[u8], max: usize) -> Result<(), St
             String::from_utf8_lossy(marks)
         ))
     }
-}
-
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                out.push((hex(h)? * 16 + hex(l)?) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! How a record is stored: its document key and its JSON document (see `layout.md`).
 
-use chrono::{DateTime, Utc};
 use databank_core::criteria::{canonical, index_field, lookup};
+use databank_core::driver::{record, DateTime, Utc};
 use databank_core::{Error, Expiry, Record, Revision};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -98,7 +98,7 @@ pub fn from_document(tag: &str, key: &str, document: Value) -> Result<Stored, Er
     let value = map.remove("v").ok_or_else(|| corrupt("v is missing"))?;
     Ok(Stored {
         id,
-        record: Record::new(value, Revision::new(revision), expires_at),
+        record: record(value, Revision::new(revision), expires_at),
     })
 }
 
@@ -171,7 +171,7 @@ mod tests {
         assert_eq!(doc["ix"], json!({ index_field("user.name"): "\"ann\"" }));
         let back = from_document("session", "k", doc)?;
         assert_eq!(back.id, "a\0b");
-        assert_eq!(back.record, Record::new(value, Revision::new(7), at));
+        assert_eq!(back.record, record(value, Revision::new(7), at));
         Ok(())
     }
 
@@ -209,7 +209,11 @@ mod tests {
     fn server_expiry_rounds_up_to_whole_seconds() {
         let now = Utc::now();
         let secs = |ms: i64| {
-            server_expiry(Some(now + chrono::Duration::milliseconds(ms)), now).map(|d| d.as_secs())
+            server_expiry(
+                Some(now + databank_core::driver::chrono::Duration::milliseconds(ms)),
+                now,
+            )
+            .map(|d| d.as_secs())
         };
         assert_eq!(secs(1), Some(1));
         assert_eq!(secs(1_000), Some(1));

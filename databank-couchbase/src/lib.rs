@@ -1,8 +1,8 @@
-//! A [`Databank`] on Couchbase Server, through the official `couchbase` crate (1.x, pure Rust).
+//! A databank driver on Couchbase Server, through the official `couchbase` crate (1.x, pure Rust).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), databank_core::Error> {
-//! databank_couchbase::register();
+//! databank_couchbase::register()?;
 //! // The password may also come from $DATABANK_COUCHBASE_PASSWORD.
 //! let bank = databank_core::open(
 //!     "couchbase://app:secret@127.0.0.1/databank?scope=web",
@@ -23,8 +23,9 @@
 //!
 //! # Outages
 //! Every call is bounded by the URL's `timeout_ms` (default 5000): while the cluster is
-//! unreachable, calls fail with the retryable
-//! [`Error::NotConnected`](databank_core::Error::NotConnected).
+//! unreachable, calls fail with [`Error::Unavailable`](databank_core::Error::Unavailable) (not
+//! sent: safe to retry) or [`Error::OutcomeUnknown`](databank_core::Error::OutcomeUnknown) (a
+//! timeout, a cancelled request or an ambiguous durability answer: it may have been applied).
 //!
 //! # Testing
 //! `tests/conformance.rs` runs the whole conformance kit against the cluster named by
@@ -36,32 +37,33 @@
 #![recursion_limit = "256"]
 #![deny(missing_docs)]
 
-mod bank;
+mod backend;
 mod config;
 mod document;
-mod errors;
+mod error;
 mod statements;
 
-pub use bank::CouchbaseBank;
+pub use backend::CouchbaseBank;
 pub use config::{
     CouchbaseConfig, DEFAULT_COLLECTION, DEFAULT_SCOPE, DEFAULT_TIMEOUT, PASSWORD_ENV,
 };
 
-use databank_core::registry::{Driver, OpenFuture};
-use databank_core::{Databank, Schema};
+use databank_core::driver::{Driver, OpenFuture, Registration, Url};
+use databank_core::{Result, Schema};
 
-/// Registers the `couchbase` and `couchbases` schemes with [`databank_core::open`].
-pub fn register() {
-    databank_core::register(Driver {
+/// Registers the `couchbase` and `couchbases` schemes with [`databank_core::open`]; calling it
+/// again is harmless.
+pub fn register() -> Result<()> {
+    databank_core::driver::register(Registration {
         name: "couchbase",
         schemes: &["couchbase", "couchbases"],
         open: open_url,
-    });
+    })
 }
 
-fn open_url(url: url::Url, schema: Schema) -> OpenFuture {
+fn open_url(url: Url, schema: Schema) -> OpenFuture {
     Box::pin(async move {
         let config = CouchbaseConfig::from_url(url.as_str())?;
-        Ok(Box::new(CouchbaseBank::connect(config, schema).await?) as Box<dyn Databank>)
+        Ok(Box::new(CouchbaseBank::connect(config, schema).await?) as Box<dyn Driver>)
     })
 }

@@ -15,7 +15,7 @@ struct Couchbase {
     url: String,
 }
 
-#[databank_core::async_trait]
+#[databank_core::driver::async_trait]
 impl Harness for Couchbase {
     async fn open(&self, schema: Schema) -> Result<Bank> {
         let config = CouchbaseConfig::from_url(&self.url)?;

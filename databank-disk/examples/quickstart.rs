@@ -5,12 +5,12 @@
 //! cargo run --example quickstart
 //! ```
 
-use databank_core::{json, Criteria, Databank, DatabankExt, Error, Schema};
+use databank_core::{json, Criteria, Error, Schema};
 use futures_util::StreamExt;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    databank_disk::register();
+    databank_disk::register()?;
     let url = std::env::var("DATABANK_URL").unwrap_or_else(|_| "disk:data".into());
     let schema = Schema::new().index("person", ["email", "name.last"]);
     let bank = databank_core::open(&url, schema).await?;
@@ -28,7 +28,7 @@ async fn main() -> Result<(), Error> {
     ] {
         let person =
             json!({"email": format!("{id}@example.org"), "name": {"first": first, "last": last}});
-        bank.save("person", id, person, None).await?;
+        bank.save("person", id, person).await?;
     }
 
     let lovelaces = bank

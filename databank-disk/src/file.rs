@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::{DateTime, Utc};
+use databank_core::driver::{record, DateTime, Utc};
 use databank_core::{Error, Expiry, Record, Revision};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -80,7 +80,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Loaded, Error> {
     };
     Ok(Loaded {
         id: stored.id,
-        record: Record::new(stored.value, Revision::new(stored.revision), expires_at),
+        record: record(stored.value, Revision::new(stored.revision), expires_at),
     })
 }
 

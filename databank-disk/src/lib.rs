@@ -1,26 +1,27 @@
-//! A [`Databank`] that keeps one JSON file per record under a
-//! directory: embedded, durable, no server.
+//! A databank driver that keeps one JSON file per record under a directory: embedded,
+//! durable, no server.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), databank_core::Error> {
-//! use databank_core::{Bank, Databank};
+//! use databank_core::{json, Bank};
 //! # let dir = tempfile::tempdir().map_err(|e| databank_core::Error::backend("doc", e))?;
 //! let bank = Bank::new(databank_disk::DiskBank::open(dir.path())?);
-//! bank.save("note", "first", serde_json::json!({"text": "hi"}), None).await?;
+//! bank.save("note", "first", json!({"text": "hi"})).await?;
 //! assert_eq!(bank.read("note", "first").await?.value["text"], "hi");
 //! # Ok(()) }
 //! ```
 //!
 //! # Layout
-//! `<root>/<type>/<id>.json`, with type names and ids encoded as described in [`path`]: any id
-//! round-trips, none can leave the directory or collide with another, even on a case-insensitive
-//! filesystem. The file format is described in [`mod@file`].
+//! `<root>/<type>/<id>.json`, with type names and ids encoded so that any id round-trips and
+//! none can leave the directory or collide with another, even on a case-insensitive
+//! filesystem; the crate's `layout.md` gives the encoding and the file format.
 //!
 //! # Guarantees and limits
 //! - **Crash safety**: every write goes to a temporary file that is fsynced, renamed over the
 //!   record and followed by an fsync of the directory. A reader sees the old record or the new
-//!   one, never a torn one. Temporary files a crash left behind are removed at the next open.
+//!   one, never a torn one. Temporary files a crash left behind are removed at the next open
+//!   (only files whose names this driver makes, in its type directories).
 //! - **Concurrency**: any number of tasks in one process; writes to one record are serialised by
 //!   a striped lock, so `create`, `update_if`, counters and list operations are atomic.
 //! - **One process at a time**: opening takes an exclusive advisory lock on `<root>/.lock`; a
@@ -32,80 +33,79 @@
 //!   [`Error::Corrupt`] naming the path by `read` and `scan`;
 //!   `search` and `count` skip them with a warning. They never block other records.
 //!
+//! - **Paths** are limited to [`MAX_PATH_BYTES`]: an id whose file path would be longer under
+//!   this root is refused with `InvalidInput` naming the limit.
+//!
 //! Opened by URL after [`register`]: `disk:///var/lib/app/bank` (absolute) or
-//! `disk:data/bank` (relative to the working directory).
+//! `disk:data/bank` (relative to the working directory). `disk://data/bank` is refused: there
+//! `data` would be a host name, and whether it was meant as a directory cannot be told.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod backend;
+// Public only for the fuzz targets (feature `fuzzing`), never part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod file;
+#[cfg(not(feature = "fuzzing"))]
+mod file;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod path;
+#[cfg(not(feature = "fuzzing"))]
+mod path;
 mod shared;
-mod store;
 
-pub use store::DiskBank;
+pub use backend::DiskBank;
+pub use path::MAX_PATH_BYTES;
 
-use databank_core::registry::{Driver, OpenFuture};
-use databank_core::{Databank, Error, Schema};
+use databank_core::driver::{percent_decode, Driver, OpenFuture, Registration, Url};
+use databank_core::{Error, Result, Schema};
 
-/// Registers the `disk` scheme with [`databank_core::open`].
-pub fn register() {
-    databank_core::register(Driver {
+/// Registers the `disk` scheme with [`databank_core::open`]; calling it again is harmless.
+pub fn register() -> Result<()> {
+    databank_core::driver::register(Registration {
         name: "disk",
         schemes: &["disk"],
         open: open_url,
-    });
+    })
 }
 
-fn open_url(url: url::Url, _schema: Schema) -> OpenFuture {
+fn open_url(url: Url, _schema: Schema) -> OpenFuture {
     Box::pin(async move {
         let root = root_of(&url)?;
         let bank = tokio::task::spawn_blocking(move || DiskBank::open(root))
             .await
             .map_err(|e| Error::backend("disk", e))??;
-        Ok(Box::new(bank) as Box<dyn Databank>)
+        Ok(Box::new(bank) as Box<dyn Driver>)
     })
 }
 
-/// The directory a `disk:` URL names.
+/// The directory a `disk:` URL names: `disk:///absolute/path` or `disk:relative/path`.
 ///
 /// ```
-/// let url = url::Url::parse("disk:///var/lib/bank").map_err(|e| databank_core::Error::InvalidInput(e.to_string()))?;
+/// use databank_core::driver::Url;
+/// let url = Url::parse("disk:///var/lib/bank").map_err(|e| databank_core::Error::InvalidInput(e.to_string()))?;
 /// assert_eq!(databank_disk::root_of(&url)?, std::path::PathBuf::from("/var/lib/bank"));
+/// let ambiguous = Url::parse("disk://data/bank").map_err(|e| databank_core::Error::InvalidInput(e.to_string()))?;
+/// assert!(databank_disk::root_of(&ambiguous).is_err());
 /// # Ok::<(), databank_core::Error>(())
 /// ```
-pub fn root_of(url: &url::Url) -> Result<std::path::PathBuf, Error> {
-    let path = url
-        .to_file_path()
-        .ok()
-        .filter(|_| url.host_str().is_none_or(str::is_empty))
-        .or_else(|| {
-            let decoded = percent_decode(url.path())?;
-            match url.host_str() {
-                Some(host) if !host.is_empty() => {
-                    Some(std::path::Path::new(host).join(decoded.trim_start_matches('/')))
-                }
-                _ => Some(decoded.into()),
-            }
-        })
-        .filter(|p| !p.as_os_str().is_empty())
-        .ok_or_else(|| Error::InvalidInput(format!("disk URL {url} names no directory")))?;
-    Ok(path)
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut bytes = s.bytes();
-    while let Some(b) = bytes.next() {
-        if b == b'%' {
-            let hi = char::from(bytes.next()?).to_digit(16)?;
-            let lo = char::from(bytes.next()?).to_digit(16)?;
-            out.push(u8::try_from(hi * 16 + lo).ok()?);
-        } else {
-            out.push(b);
-        }
+pub fn root_of(url: &Url) -> Result<std::path::PathBuf> {
+    if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
+        return Err(Error::InvalidInput(format!(
+            "disk URL {url} names a host ({host:?}): write disk:///absolute/path or disk:relative/path"
+        )));
     }
-    String::from_utf8(out).ok()
+    let decoded = percent_decode(url.path())
+        .ok_or_else(|| Error::InvalidInput(format!("disk URL {url} has a malformed escape")))?;
+    if decoded.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "disk URL {url} names no directory"
+        )));
+    }
+    Ok(decoded.into())
 }
 
 #[cfg(test)]
@@ -114,14 +114,14 @@ mod tests {
     use std::path::PathBuf;
 
     fn root(url: &str) -> Option<PathBuf> {
-        root_of(&url::Url::parse(url).ok()?).ok()
+        root_of(&databank_core::driver::Url::parse(url).ok()?).ok()
     }
 
     #[test]
     fn urls() {
         assert_eq!(root("disk:///var/lib/bank"), Some("/var/lib/bank".into()));
         assert_eq!(root("disk:data/bank"), Some("data/bank".into()));
-        assert_eq!(root("disk://data/bank"), Some("data/bank".into()));
+        assert_eq!(root("disk://data/bank"), None, "ambiguous: data is a host");
         assert_eq!(root("disk:///with%20space"), Some("/with space".into()));
         assert_eq!(root("disk:"), None);
     }

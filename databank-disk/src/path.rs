@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 pub const CHUNK: usize = 200;
 /// The suffix of record files.
 pub const SUFFIX: &str = ".json";
+/// The longest path of a record file, in bytes. Linux refuses paths of 4096 bytes or more;
+/// the temporary file written beside a record needs about 40 bytes more than the record's own
+/// path, so record paths stop well short of that.
+pub const MAX_PATH_BYTES: usize = 4000;
 /// The prefix of temporary files (never produced by the encoding, which escapes `.`).
 pub const TEMP_PREFIX: &str = ".tmp-";
 
@@ -81,6 +85,31 @@ pub fn record_path(dir: &Path, id: &str) -> PathBuf {
     }
     path.push(format!("{rest}{SUFFIX}"));
     path
+}
+
+/// True for the name of a temporary file this driver writes: `.tmp-<pid>-<n>-<record file>`,
+/// where the record file is a name the encoding produces. Nothing else is ever deleted as a
+/// leftover.
+///
+/// ```
+/// use databank_disk::path::is_temp_name;
+/// assert!(is_temp_name(".tmp-42-7-ada.json"));
+/// assert!(!is_temp_name(".tmp-notes.txt"));
+/// assert!(!is_temp_name(".tmp-42-7-Ada.json"));
+/// ```
+pub fn is_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+        return false;
+    };
+    let mut parts = rest.splitn(3, '-');
+    let (Some(pid), Some(n), Some(file)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let Some(stem) = file.strip_suffix(SUFFIX) else {
+        return false;
+    };
+    digits(pid) && digits(n) && stem.len() <= CHUNK && decode(stem).is_some()
 }
 
 /// The id a record file under `dir` stands for, or `None` for a file the encoding cannot produce.

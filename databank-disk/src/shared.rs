@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, Weak};
 use databank_core::{Error, Revision};
 
 use crate::file::io_error;
-use crate::path::TEMP_PREFIX;
+use crate::path::is_temp_name;
 
 const STRIPES: usize = 256;
 
@@ -90,7 +90,12 @@ impl Shared {
     /// the epoch, bumped when the clock has not moved, so a record deleted and created again
     /// never reuses a revision.
     pub fn next_revision(&self, previous: Option<Revision>) -> Revision {
-        let now = u64::try_from(chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)).unwrap_or(0);
+        let now = u64::try_from(
+            databank_core::driver::Utc::now()
+                .timestamp_nanos_opt()
+                .unwrap_or(0),
+        )
+        .unwrap_or(0);
         let floor = previous.map_or(0, |r| r.get());
         let mut current = self.clock.load(Ordering::Relaxed);
         loop {
@@ -108,7 +113,8 @@ impl Shared {
     }
 }
 
-/// Removes the temporary files a crash left behind, anywhere under `root`.
+/// Removes the temporary files a crash left behind in the type directories under `root`: only
+/// files named as this driver names them ([`crate::path::is_temp_name`]); anything else stays.
 fn remove_temp_files(root: &Path) -> Result<usize, Error> {
     let mut removed = 0;
     let mut dirs = vec![root.to_path_buf()];
@@ -119,7 +125,7 @@ fn remove_temp_files(root: &Path) -> Result<usize, Error> {
             let kind = entry.file_type().map_err(|e| io_error(&path, e))?;
             if kind.is_dir() {
                 dirs.push(path);
-            } else if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            } else if dir != root && entry.file_name().to_str().is_some_and(is_temp_name) {
                 fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
                 removed += 1;
             }

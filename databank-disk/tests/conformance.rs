@@ -8,7 +8,7 @@ struct Disk {
     dir: tempfile::TempDir,
 }
 
-#[databank_core::async_trait]
+#[databank_core::driver::async_trait]
 impl Harness for Disk {
     async fn open(&self, _schema: Schema) -> Result<Bank> {
         Ok(Bank::new(DiskBank::open(self.dir.path())?))

@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use databank_core::{json, Bank, Databank, Error, Result};
+use databank_core::{json, Bank, Error, Result};
 use databank_disk::DiskBank;
 use futures_util::StreamExt;
 
@@ -18,9 +18,8 @@ fn io(e: std::io::Error) -> Error {
 async fn corrupt_file_is_a_typed_error_naming_the_path_and_blocks_nothing() -> Result<()> {
     let dir = tempdir()?;
     let bank = Bank::new(DiskBank::open(dir.path())?);
-    bank.save("thing", "good", json!({"ok": true}), None)
-        .await?;
-    bank.save("thing", "bad", json!({"ok": true}), None).await?;
+    bank.save("thing", "good", json!({"ok": true})).await?;
+    bank.save("thing", "bad", json!({"ok": true})).await?;
     let bad = dir.path().join("thing").join("bad.json");
     fs::write(&bad, b"{\"databank\":1,\"id\":\"bad\",\"rev").map_err(io)?;
     match bank.read("thing", "bad").await {
@@ -43,7 +42,7 @@ async fn corrupt_file_is_a_typed_error_naming_the_path_and_blocks_nothing() -> R
     assert_eq!(bank.count("thing").await?, 1);
     // Writes refuse to overwrite it: the bad file stays for an operator to inspect.
     assert!(matches!(
-        bank.save("thing", "bad", json!({"fixed": 1}), None).await,
+        bank.save("thing", "bad", json!({"fixed": 1})).await,
         Err(Error::Corrupt { .. })
     ));
     assert!(bad.exists());
@@ -54,8 +53,8 @@ async fn corrupt_file_is_a_typed_error_naming_the_path_and_blocks_nothing() -> R
 async fn foreign_files_and_swapped_files_are_reported() -> Result<()> {
     let dir = tempdir()?;
     let bank = Bank::new(DiskBank::open(dir.path())?);
-    bank.save("thing", "a", json!(1), None).await?;
-    bank.save("thing", "b", json!(2), None).await?;
+    bank.save("thing", "a", json!(1)).await?;
+    bank.save("thing", "b", json!(2)).await?;
     let type_dir = dir.path().join("thing");
     fs::write(type_dir.join("README.txt"), b"hello").map_err(io)?;
     fs::copy(type_dir.join("a.json"), type_dir.join("c.json")).map_err(io)?;
@@ -79,7 +78,7 @@ async fn ids_never_leave_the_directory() -> Result<()> {
     let root = dir.path().join("bank");
     let bank = Bank::new(DiskBank::open(&root)?);
     for id in ["../../escape", "/abs", "..", "a/../../b", "\\..\\x"] {
-        bank.save("thing", id, json!({"id": id}), None).await?;
+        bank.save("thing", id, json!({"id": id})).await?;
     }
     let outside: Vec<_> = fs::read_dir(dir.path())
         .map_err(io)?
@@ -95,7 +94,7 @@ async fn temp_files_left_by_a_crash_are_removed_at_open() -> Result<()> {
     let dir = tempdir()?;
     {
         let bank = Bank::new(DiskBank::open(dir.path())?);
-        bank.save("thing", "x", json!(1), None).await?;
+        bank.save("thing", "x", json!(1)).await?;
         bank.close().await?;
     }
     let leftover = dir.path().join("thing").join(".tmp-1-1-x.json");
@@ -155,10 +154,10 @@ async fn two_handles_in_one_process_share_locks() -> Result<()> {
 #[tokio::test]
 async fn opened_by_url() -> Result<()> {
     let dir = tempdir()?;
-    databank_disk::register();
+    databank_disk::register()?;
     let url = format!("disk://{}", dir.path().display());
     let bank = databank_core::open(&url, databank_core::Schema::new()).await?;
-    bank.save("thing", "u", json!("via url"), None).await?;
+    bank.save("thing", "u", json!("via url")).await?;
     assert!(dir.path().join("thing").join("u.json").exists());
     Ok(())
 }

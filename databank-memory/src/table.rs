@@ -2,10 +2,11 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
 use databank_core::criteria::{canonical, lookup};
-use databank_core::{is_expired, Criteria, Expiry, Revision};
-use serde_json::Value;
+use databank_core::driver::is_expired;
+use databank_core::driver::{DateTime, Utc};
+use databank_core::Value;
+use databank_core::{Criteria, Expiry, Revision};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {

@@ -6,7 +6,7 @@ use databank_memory::MemoryBank;
 
 struct Memory;
 
-#[databank_core::async_trait]
+#[databank_core::driver::async_trait]
 impl Harness for Memory {
     async fn open(&self, schema: Schema) -> Result<Bank> {
         Ok(Bank::new(MemoryBank::new(schema)))

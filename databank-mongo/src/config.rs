@@ -3,15 +3,26 @@
 use std::fmt;
 use std::time::Duration;
 
+use databank_core::driver::{timeout_ms, Url};
 use databank_core::Error;
 
 /// The database used when the URL names none.
 pub const DEFAULT_DATABASE: &str = "databank";
-/// The default time a call may take before it fails with a retryable error.
+/// The default time a call may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Where and how to connect, parsed from a URL such as
-/// `mongodb://user:pw@host:27017/app?timeout_ms=2000` (`mongodb+srv://` with the `srv` feature).
+/// Where and how to connect: parsed from a URL such as
+/// `mongodb://user:pw@host:27017/app?timeout_ms=2000` (`mongodb+srv://` with the `srv`
+/// feature), or built in code, each URL part having a setter.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = databank_mongo::MongoConfig::new("mongodb://h:27017")
+///     .database("app")
+///     .timeout(Duration::from_millis(700));
+/// assert_eq!(c.database, "app");
+/// # Ok::<(), databank_core::Error>(())
+/// ```
 ///
 /// ```
 /// let c = databank_mongo::MongoConfig::from_url("mongodb://u:pw@h/app?timeout_ms=700&replicaSet=rs0")?;
@@ -28,8 +39,8 @@ pub struct MongoConfig {
     pub server_url: String,
     /// The database holding the collections (one per type).
     pub database: String,
-    /// How long one call may take before it fails with a retryable `NotConnected` error; also
-    /// the server selection and connect timeouts.
+    /// How long one call may take (past it: `OutcomeUnknown`); also the server selection and
+    /// connect timeouts.
     pub timeout: Duration,
 }
 
@@ -47,6 +58,50 @@ impl fmt::Debug for MongoConfig {
 }
 
 impl MongoConfig {
+    /// A config for the server at `server_url` (a connection string as the `mongodb` crate
+    /// takes it), with the default database and timeout.
+    pub fn new(server_url: impl Into<String>) -> Self {
+        MongoConfig {
+            server_url: server_url.into(),
+            database: DEFAULT_DATABASE.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Sets the database (the URL's path): at most 63 ASCII letters, digits, `_` or `-`,
+    /// checked when connecting.
+    pub fn database(mut self, database: impl Into<String>) -> Self {
+        self.database = database.into();
+        self
+    }
+
+    /// Sets how long one call may take (URL `timeout_ms`).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Checks the database name and the timeout.
+    pub fn validate(&self) -> Result<(), Error> {
+        let database = &self.database;
+        if database.is_empty()
+            || database.len() > 63
+            || !database
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(Error::InvalidInput(format!(
+                "MongoDB database name {database:?} must be 1 to 63 ASCII letters, digits, '_' or '-'"
+            )));
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::InvalidInput(
+                "MongoDB timeout must not be zero".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Parses a `mongodb://` or `mongodb+srv://` URL.
     pub fn from_url(url: &str) -> Result<Self, Error> {
         let bad = |why: String| {
@@ -55,47 +110,31 @@ impl MongoConfig {
                 databank_core::registry::redact(url)
             ))
         };
-        let mut parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        let mut parsed = Url::parse(url).map_err(|e| bad(e.to_string()))?;
         if !matches!(parsed.scheme(), "mongodb" | "mongodb+srv") {
             return Err(bad("the scheme must be mongodb or mongodb+srv".into()));
         }
-        let mut timeout = DEFAULT_TIMEOUT;
+        let mut config = MongoConfig::new("");
         let mut rest = Vec::new();
         for (key, value) in parsed.query_pairs() {
             if key == "timeout_ms" {
-                let ms: u64 = value
-                    .parse()
-                    .map_err(|_| bad(format!("timeout_ms={value} is not a number")))?;
-                timeout = Duration::from_millis(ms.max(1));
+                config.timeout = timeout_ms(&value).map_err(|e| bad(e.to_string()))?;
             } else {
                 rest.push((key.into_owned(), value.into_owned()));
             }
         }
-        let database = parsed.path().trim_start_matches('/').to_owned();
-        let database = if database.is_empty() {
-            DEFAULT_DATABASE.to_owned()
-        } else {
-            database
-        };
-        if database.len() > 63
-            || !database
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(bad(format!(
-                "database name {database:?} must be at most 63 ASCII letters, digits, '_' or '-'"
-            )));
+        let database = parsed.path().trim_start_matches('/');
+        if !database.is_empty() {
+            config.database = database.to_owned();
         }
+        config.validate().map_err(|e| bad(e.to_string()))?;
         if rest.is_empty() {
             parsed.set_query(None);
         } else {
             parsed.query_pairs_mut().clear().extend_pairs(rest);
         }
-        Ok(MongoConfig {
-            server_url: parsed.to_string(),
-            database,
-            timeout,
-        })
+        config.server_url = parsed.to_string();
+        Ok(config)
     }
 }
 

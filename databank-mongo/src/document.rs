@@ -1,10 +1,10 @@
 //! How a record is stored as a MongoDB document (described in `document.md`, shown in the crate docs).
 
-use chrono::{DateTime, Utc};
 use databank_core::criteria::{canonical, index_field, lookup};
+use databank_core::driver::{DateTime, Utc};
+use databank_core::Value;
 use databank_core::{Error, Expiry, Record, Revision};
 use mongodb::bson::{doc, Bson, Document};
-use serde_json::Value;
 
 /// The document for a record.
 pub fn to_document(
@@ -68,7 +68,10 @@ pub fn from_document(kind: &str, document: &Document) -> Result<(String, Record)
         }
         _ => return Err(corrupt("neither n nor j holds the value")),
     };
-    Ok((id, Record::new(value, revision, expires_at)))
+    Ok((
+        id,
+        databank_core::driver::record(value, revision, expires_at),
+    ))
 }
 
 /// A revision as stored (int64; revisions are 63-bit).

@@ -9,7 +9,7 @@ struct Mongo {
     url: String,
 }
 
-#[databank_core::async_trait]
+#[databank_core::driver::async_trait]
 impl Harness for Mongo {
     async fn open(&self, schema: Schema) -> Result<Bank> {
         let config = MongoConfig::from_url(&self.url)?;

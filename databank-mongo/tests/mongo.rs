@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use databank_core::testkit::{self, unique_name, RestartLimits};
-use databank_core::{json, Bank, Criteria, Databank, Error, Result, Schema};
+use databank_core::{json, Bank, Criteria, Error, Result, Schema};
 use databank_mongo::{MongoBank, MongoConfig};
 use databank_testservers::Server;
 use futures_util::TryStreamExt;
@@ -80,17 +80,11 @@ async fn indices_are_created_at_open_idempotently() -> Result<()> {
 #[tokio::test]
 async fn operator_criteria_never_act_as_operators() -> Result<()> {
     let bank = open(&with_database(&base_url(), &unique_name("inj"), "")).await?;
-    bank.save("person", "a", json!({"email": "a@x"}), None)
+    bank.save("person", "a", json!({"email": "a@x"})).await?;
+    bank.save("person", "b", json!({"email": {"$gt": ""}}))
         .await?;
-    bank.save("person", "b", json!({"email": {"$gt": ""}}), None)
+    bank.save("person", "c", json!({"email": {"$where": "sleep(1000)"}}))
         .await?;
-    bank.save(
-        "person",
-        "c",
-        json!({"email": {"$where": "sleep(1000)"}}),
-        None,
-    )
-    .await?;
     for (criterion, expected) in [
         (json!({"$gt": ""}), vec!["b"]),
         (json!({"$ne": null}), vec![]),
@@ -145,6 +139,23 @@ async fn survives_a_server_restart() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_timed_out_counter_is_not_retryable() -> Result<()> {
+    let server = Server::secantus(&secantus_python(), false).map_err(to_err)?;
+    let timeout = Duration::from_millis(1000);
+    let query = format!("timeout_ms={}", timeout.as_millis());
+    let bank = open(&with_database(server.url(), "hang", &query)).await?;
+    // Time is the subject: the call ends at its timeout; 2 s of headroom for a loaded machine.
+    let hang = timeout * 2 + Duration::from_secs(2);
+    testkit::a_timed_out_counter_is_not_retryable(
+        &bank,
+        || server.pause().unwrap_or_else(|e| panic!("{e}")),
+        || server.resume().unwrap_or_else(|e| panic!("{e}")),
+        hang,
+    )
+    .await
+}
+
+#[tokio::test]
 async fn a_server_that_is_down_at_open_is_not_connected() -> Result<()> {
     let port = databank_testservers::free_port().map_err(to_err)?;
     let timeout = Duration::from_millis(500);
@@ -175,7 +186,7 @@ async fn child_reader() -> Result<()> {
         record.value,
         json!({"email": "shared@x", "n": [1, 2.5, "3"], "a.b": {"$c": u64::MAX}})
     );
-    bank.save("person", "from-child", json!({"email": "child@x"}), None)
+    bank.save("person", "from-child", json!({"email": "child@x"}))
         .await?;
     Ok(())
 }
@@ -185,7 +196,7 @@ async fn written_by_one_process_read_by_another() -> Result<()> {
     let url = with_database(&base_url(), &unique_name("xproc"), "");
     let bank = open(&url).await?;
     let value = json!({"email": "shared@x", "n": [1, 2.5, "3"], "a.b": {"$c": u64::MAX}});
-    bank.save("person", "shared", value, None).await?;
+    bank.save("person", "shared", value).await?;
     let exe = std::env::current_exe().map_err(to_err)?;
     let child = std::process::Command::new(exe)
         .args(["--ignored", "--exact", "child_reader"])
@@ -245,12 +256,14 @@ async fn create_over_an_expired_record_being_purged_succeeds() -> Result<()> {
     let database = unique_name("purge");
     let bank = open(&with_database(&base_url(), &database, "")).await?;
     let ids: Vec<String> = (0..40).map(|i| format!("p{i}")).collect();
-    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(50);
+    use databank_core::driver::{chrono, Utc};
+    let soon = Utc::now() + chrono::Duration::milliseconds(50);
     for id in &ids {
-        bank.save("session", id, json!({"old": true}), Some(soon))
+        bank.save("session", id, json!({"old": true}))
+            .expires_at(Some(soon))
             .await?;
     }
-    while chrono::Utc::now() <= soon {
+    while Utc::now() <= soon {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let client = mongodb::Client::with_uri_str(&base_url())
@@ -267,8 +280,7 @@ async fn create_over_an_expired_record_being_purged_succeeds() -> Result<()> {
         Ok::<(), Error>(())
     });
     for id in &ids {
-        bank.create("session", id, json!({"new": true}), None)
-            .await?;
+        bank.create("session", id, json!({"new": true})).await?;
     }
     purger.await.map_err(to_err)??;
     for id in &ids {

@@ -3,21 +3,30 @@
 use std::fmt;
 use std::time::Duration;
 
+use databank_core::driver::{timeout_ms, Url};
 use databank_core::Error;
 
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "databank";
-/// The default time a call may take before it fails with a retryable error.
+/// The default time a call may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Where and how to connect, parsed from a URL such as
-/// `redis://:password@host:6379/2?prefix=app&timeout_ms=500` (`rediss://` with the `tls` feature).
+/// Where and how to connect: parsed from a URL such as
+/// `redis://:password@host:6379/2?prefix=app&timeout_ms=500` (`rediss://` with the `tls`
+/// feature), or built in code, each URL parameter having a setter.
 ///
 /// ```
-/// let c = databank_redis::RedisConfig::from_url("redis://:pw@h:6380/2?prefix=app&timeout_ms=500")?;
+/// use std::time::Duration;
+/// use databank_redis::RedisConfig;
+/// let c = RedisConfig::from_url("redis://:pw@h:6380/2?prefix=app&timeout_ms=500")?;
 /// assert_eq!(c.prefix, "app");
 /// assert_eq!(c.timeout.as_millis(), 500);
 /// assert!(!format!("{c:?}").contains("pw"));
+///
+/// let same = RedisConfig::new("redis://:pw@h:6380/2")
+///     .prefix("app")
+///     .timeout(Duration::from_millis(500));
+/// assert_eq!((same.prefix.as_str(), same.timeout), (c.prefix.as_str(), c.timeout));
 /// # Ok::<(), databank_core::Error>(())
 /// ```
 #[derive(Clone)]
@@ -27,8 +36,8 @@ pub struct RedisConfig {
     pub server_url: String,
     /// Every key starts with `<prefix>:`; ASCII letters, digits, `_` and `-`.
     pub prefix: String,
-    /// How long one call may take (connecting included) before it fails with a retryable
-    /// `NotConnected` error.
+    /// How long one call may take (connecting included); past it the call fails with
+    /// `OutcomeUnknown` (or `Unavailable` when it never reached the server).
     pub timeout: Duration,
 }
 
@@ -46,6 +55,48 @@ impl fmt::Debug for RedisConfig {
 }
 
 impl RedisConfig {
+    /// A config for the server at `server_url` (a `redis://` URL as the `redis` crate takes
+    /// it), with the default prefix and timeout.
+    pub fn new(server_url: impl Into<String>) -> Self {
+        RedisConfig {
+            server_url: server_url.into(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Sets the key prefix (URL `prefix`): 1 to 64 ASCII letters, digits, `_` or `-`,
+    /// checked when connecting.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets how long one call may take (URL `timeout_ms`).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Checks the prefix and the timeout.
+    pub fn validate(&self) -> Result<(), Error> {
+        let prefix = &self.prefix;
+        if prefix.is_empty()
+            || prefix.len() > 64
+            || !prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(Error::InvalidInput(format!(
+                "Redis prefix {prefix:?} must be 1 to 64 ASCII letters, digits, '_' or '-'"
+            )));
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::InvalidInput("Redis timeout must not be zero".into()));
+        }
+        Ok(())
+    }
+
     /// Parses a `redis://` or `rediss://` URL.
     pub fn from_url(url: &str) -> Result<Self, Error> {
         let bad = |why: String| {
@@ -54,45 +105,29 @@ impl RedisConfig {
                 databank_core::registry::redact(url)
             ))
         };
-        let mut parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        let mut parsed = Url::parse(url).map_err(|e| bad(e.to_string()))?;
         if !matches!(parsed.scheme(), "redis" | "rediss") {
             return Err(bad("the scheme must be redis or rediss".into()));
         }
-        let mut prefix = DEFAULT_PREFIX.to_owned();
-        let mut timeout = DEFAULT_TIMEOUT;
+        let mut config = RedisConfig::new("");
         let mut rest = Vec::new();
         for (key, value) in parsed.query_pairs() {
             match key.as_ref() {
-                "prefix" => prefix = value.into_owned(),
+                "prefix" => config.prefix = value.into_owned(),
                 "timeout_ms" => {
-                    let ms: u64 = value
-                        .parse()
-                        .map_err(|_| bad(format!("timeout_ms={value} is not a number")))?;
-                    timeout = Duration::from_millis(ms.max(1));
+                    config.timeout = timeout_ms(&value).map_err(|e| bad(e.to_string()))?
                 }
                 _ => rest.push((key.into_owned(), value.into_owned())),
             }
         }
-        if prefix.is_empty()
-            || prefix.len() > 64
-            || !prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(bad(format!(
-                "prefix {prefix:?} must be 1 to 64 ASCII letters, digits, '_' or '-'"
-            )));
-        }
+        config.validate().map_err(|e| bad(e.to_string()))?;
         if rest.is_empty() {
             parsed.set_query(None);
         } else {
             parsed.query_pairs_mut().clear().extend_pairs(rest);
         }
-        Ok(RedisConfig {
-            server_url: parsed.to_string(),
-            prefix,
-            timeout,
-        })
+        config.server_url = parsed.to_string();
+        Ok(config)
     }
 }
 

@@ -1,4 +1,4 @@
-//! The key layout; the table and the reasoning are in `keys.md`, shown in the crate docs.
+//! The key layout; the table and the reasoning are in `layout.md`, shown in the crate docs.
 
 use databank_core::criteria::{canonical, lookup};
 use serde_json::Value;

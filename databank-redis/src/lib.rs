@@ -1,9 +1,9 @@
-//! A [`Databank`] on Redis, through the official `redis` crate's multiplexed, self-reconnecting
+//! A databank driver on Redis, through the official `redis` crate's multiplexed, self-reconnecting
 //! `ConnectionManager`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), databank_core::Error> {
-//! databank_redis::register();
+//! databank_redis::register()?;
 //! let bank = databank_core::open("redis://127.0.0.1:6379/0?prefix=app", databank_core::Schema::new()).await?;
 //! # Ok(()) }
 //! ```
@@ -12,43 +12,47 @@
 //! expiries, so `count` is `ZCOUNT` and `purge_expired` costs O(expired)), search on declared
 //! indices with `SINTER` over index sets, and every write as one Lua script so a record and its
 //! index entries never disagree. List operations are compare-and-set loops over the atomic
-//! `update_if` script (JSON arrays are stored as JSON text).
+//! conditional put script (JSON arrays are stored as JSON text).
 //!
 //! # Key layout
-#![doc = include_str!("keys.md")]
+#![doc = include_str!("layout.md")]
 //!
 //! # Outages
 //! Every call is bounded by the URL's `timeout_ms` (default 2000): while the server is down,
-//! calls fail with the retryable [`Error::NotConnected`](databank_core::Error::NotConnected)
-//! instead of hanging, and once it is back they succeed again on the same bank (the connection
-//! manager reconnects by itself).
+//! calls fail instead of hanging, with
+//! [`Error::Unavailable`](databank_core::Error::Unavailable) when the command never reached the
+//! server (safe to retry) and [`Error::OutcomeUnknown`](databank_core::Error::OutcomeUnknown)
+//! when it may have run (a timeout or a dropped connection mid-call); once the server is back
+//! calls succeed again on the same bank (the connection manager reconnects by itself).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod bank;
+mod backend;
 mod config;
+mod error;
 mod keys;
 mod scripts;
 
-pub use bank::RedisBank;
+pub use backend::RedisBank;
 pub use config::{RedisConfig, DEFAULT_PREFIX, DEFAULT_TIMEOUT};
 
-use databank_core::registry::{Driver, OpenFuture};
-use databank_core::{Databank, Schema};
+use databank_core::driver::{Driver, OpenFuture, Registration, Url};
+use databank_core::{Result, Schema};
 
-/// Registers the `redis` and `rediss` schemes with [`databank_core::open`].
-pub fn register() {
-    databank_core::register(Driver {
+/// Registers the `redis` and `rediss` schemes with [`databank_core::open`]; calling it again
+/// is harmless.
+pub fn register() -> Result<()> {
+    databank_core::driver::register(Registration {
         name: "redis",
         schemes: &["redis", "rediss"],
         open: open_url,
-    });
+    })
 }
 
-fn open_url(url: url::Url, schema: Schema) -> OpenFuture {
+fn open_url(url: Url, schema: Schema) -> OpenFuture {
     Box::pin(async move {
         let config = RedisConfig::from_url(url.as_str())?;
-        Ok(Box::new(RedisBank::connect(config, schema).await?) as Box<dyn Databank>)
+        Ok(Box::new(RedisBank::connect(config, schema).await?) as Box<dyn Driver>)
     })
 }

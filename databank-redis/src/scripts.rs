@@ -4,6 +4,8 @@
 
 use std::sync::LazyLock;
 
+use databank_core::driver::Precondition;
+use databank_core::Revision;
 use redis::Script;
 
 pub const EXISTS: i64 = -1;
@@ -117,6 +119,16 @@ for _, id in ipairs(ids) do
 end
 return #ids
 "#;
+
+/// The put script's mode argument for a precondition, and the revision it compares.
+pub fn put_mode(precondition: Precondition) -> (&'static str, Option<Revision>) {
+    match precondition {
+        Precondition::Any => ("save", None),
+        Precondition::Absent => ("create", None),
+        Precondition::Exists => ("update", None),
+        Precondition::Revision(expected) => ("update_if", Some(expected)),
+    }
+}
 
 fn script(body: &str) -> Script {
     Script::new(&format!("{PRELUDE}{body}"))

@@ -9,7 +9,7 @@ struct Redis {
     url: String,
 }
 
-#[databank_core::async_trait]
+#[databank_core::driver::async_trait]
 impl Harness for Redis {
     async fn open(&self, schema: Schema) -> Result<Bank> {
         let config = RedisConfig::from_url(&self.url)?;

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use databank_core::testkit::{self, unique_name, RestartLimits};
-use databank_core::{json, Bank, Criteria, Databank, Error, Result, Schema};
+use databank_core::{json, Bank, Criteria, Error, Result, Schema};
 use databank_redis::{RedisBank, RedisConfig};
 use databank_testservers::Server;
 use redis::AsyncCommands;
@@ -62,9 +62,9 @@ async fn keys_stay_under_the_prefix_and_prefixes_are_isolated() -> Result<()> {
     let a = open(&with_prefix(&base, &p1, "")).await?;
     let b = open(&with_prefix(&base, &p2, "")).await?;
     for id in ["x", "*", "a:b", "[1]", "sp ace", "nul\0"] {
-        a.save("person", id, json!({"email": "same@x", "who": "a"}), None)
+        a.save("person", id, json!({"email": "same@x", "who": "a"}))
             .await?;
-        b.save("person", id, json!({"email": "same@x", "who": "b"}), None)
+        b.save("person", id, json!({"email": "same@x", "who": "b"}))
             .await?;
     }
     a.incr_by("counter", "c", 1).await?;
@@ -104,12 +104,13 @@ async fn expired_records_leave_no_index_entries_behind() -> Result<()> {
     let base = base_url();
     let prefix = unique_name("stale");
     let bank = open(&with_prefix(&base, &prefix, "")).await?;
-    let soon = Some(chrono::Utc::now() + chrono::Duration::milliseconds(200));
+    let soon = databank_core::testkit::in_ms(200);
     for i in 0..10 {
-        bank.save("person", &format!("p{i}"), json!({"email": "e@x"}), soon)
+        bank.save("person", &format!("p{i}"), json!({"email": "e@x"}))
+            .expires_at(soon)
             .await?;
     }
-    bank.save("person", "stays", json!({"email": "e@x"}), None)
+    bank.save("person", "stays", json!({"email": "e@x"}))
         .await?;
     tokio::time::sleep(Duration::from_millis(400)).await;
     // Search never returns a stale id, before any purge.
@@ -162,6 +163,26 @@ async fn survives_a_server_restart() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_timed_out_counter_is_not_retryable() -> Result<()> {
+    let server = match Server::redis(false) {
+        Ok(server) => server,
+        Err(e) => panic!("this test starts its own redis-server and could not: {e}"),
+    };
+    let timeout = Duration::from_millis(500);
+    let query = format!("&timeout_ms={}", timeout.as_millis());
+    let bank = open(&with_prefix(server.url(), "hang", &query)).await?;
+    // Time is the subject: the call ends at its timeout; 2 s of headroom for a loaded machine.
+    let hang = timeout * 2 + Duration::from_secs(2);
+    testkit::a_timed_out_counter_is_not_retryable(
+        &bank,
+        || server.pause().unwrap_or_else(|e| panic!("{e}")),
+        || server.resume().unwrap_or_else(|e| panic!("{e}")),
+        hang,
+    )
+    .await
+}
+
+#[tokio::test]
 async fn a_server_that_is_down_at_open_is_not_connected() -> Result<()> {
     let port = databank_testservers::free_port().map_err(to_err)?;
     let timeout = Duration::from_millis(300);
@@ -192,7 +213,7 @@ async fn child_reader() -> Result<()> {
         record.value,
         json!({"email": "shared@x", "n": [1, 2.5, "3"]})
     );
-    bank.save("person", "from-child", json!({"email": "child@x"}), None)
+    bank.save("person", "from-child", json!({"email": "child@x"}))
         .await?;
     Ok(())
 }
@@ -205,7 +226,6 @@ async fn written_by_one_process_read_by_another() -> Result<()> {
         "person",
         "shared",
         json!({"email": "shared@x", "n": [1, 2.5, "3"]}),
-        None,
     )
     .await?;
     let exe = std::env::current_exe().map_err(to_err)?;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use databank_core::testkit::unique_name;
-use databank_core::Databank;
+
 use databank_demo::{actix_app, axum_app};
 use databank_session_store::DatabankStore;
 use reqwest::header::{HeaderValue, COOKIE};

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use databank_core::{json, Databank, DatabankExt, Error, Schema};
+use databank_core::{json, Error, Schema};
 
 mod common;
 use common::{open, TestResult};
@@ -72,7 +72,7 @@ async fn incr_storm(backend: &str) -> TestResult {
 async fn update_if_storm(backend: &str) -> TestResult {
     let f = open(backend, Schema::new()).await;
     f.bank
-        .create("doc", "shared", json!({"n": 0, "by": {}}), None)
+        .create("doc", "shared", json!({"n": 0, "by": {}}))
         .await?;
     let per_task = updates(backend);
     let started = Instant::now();
@@ -90,7 +90,7 @@ async fn update_if_storm(backend: &str) -> TestResult {
                         let mine = value["by"][t.to_string()].as_u64().unwrap_or(0);
                         value["by"][t.to_string()] = json!(mine + 1);
                         match bank
-                            .update_if("doc", "shared", value, record.revision, None)
+                            .update_if("doc", "shared", value, record.revision)
                             .await
                         {
                             Ok(_) => break,

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use databank_core::{Bank, Databank, Error};
+use databank_core::{Bank, Error};
 use databank_disk::DiskBank;
 use databank_session_store::DatabankStore;
 

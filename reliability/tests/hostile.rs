@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use databank_core::{json, Criteria, Databank, Error, Schema, Value};
+use databank_core::{json, Criteria, Error, Schema, Value};
 
 mod common;
 use common::{open, TestResult};
@@ -62,18 +62,13 @@ fn deep(levels: usize) -> Value {
 async fn battery(backend: &str) -> TestResult {
     let f = open(backend, Schema::new().index("thing", ["email"])).await;
     let bank = &f.bank;
-    bank.save(
-        "thing",
-        "sentinel",
-        json!({"email": "keep@x", "v": 1}),
-        None,
-    )
-    .await?;
+    bank.save("thing", "sentinel", json!({"email": "keep@x", "v": 1}))
+        .await?;
 
     // Ids: every hostile id round-trips, and stays distinct.
     let ids = hostile_ids();
     for (i, id) in ids.iter().enumerate() {
-        bank.save("thing", id, json!({"i": i}), None).await?;
+        bank.save("thing", id, json!({"i": i})).await?;
     }
     for (i, id) in ids.iter().enumerate() {
         assert_eq!(
@@ -91,7 +86,7 @@ async fn battery(backend: &str) -> TestResult {
         other => panic!("{backend}: {what} gave {other:?}, not InvalidInput"),
     };
     refused(
-        bank.save("thing", &big, json!(1), None).await.map(|_| ()),
+        bank.save("thing", &big, json!(1)).await.map(|_| ()),
         "a 64 KiB id",
     );
     refused(
@@ -116,7 +111,7 @@ async fn battery(backend: &str) -> TestResult {
         big.as_str(),
     ] {
         refused(
-            bank.save(kind, "1", json!(1), None).await.map(|_| ()),
+            bank.save(kind, "1", json!(1)).await.map(|_| ()),
             &format!("type {kind:.20?}"),
         );
         refused(
@@ -127,9 +122,7 @@ async fn battery(backend: &str) -> TestResult {
 
     // Values: too deep or too large is refused and stores nothing; the largest legal round-trips.
     refused(
-        bank.save("thing", "deep", deep(10_000), None)
-            .await
-            .map(|_| ()),
+        bank.save("thing", "deep", deep(10_000)).await.map(|_| ()),
         "10,000-deep JSON",
     );
     refused(
@@ -137,14 +130,13 @@ async fn battery(backend: &str) -> TestResult {
             "thing",
             "huge",
             json!({"blob": "x".repeat(16 * 1024 * 1024)}),
-            None,
         )
         .await
         .map(|_| ()),
         "a 16 MiB value",
     );
     let large = json!({"blob": "y".repeat(7 * 1024 * 1024)});
-    bank.save("thing", "large", large.clone(), None).await?;
+    bank.save("thing", "large", large.clone()).await?;
     assert_eq!(bank.read("thing", "large").await?.value, large);
     assert!(bank
         .read("thing", "deep")

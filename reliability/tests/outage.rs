@@ -1,14 +1,15 @@
 //! Server outages: under a steady load from 16 tasks, the server is stopped for 5 s and started
-//! again. During the outage every call fails with a retryable error within the timeout (no hang,
-//! no panic); soon after the server is back, calls succeed on the same bank; nothing
-//! acknowledged is lost.
+//! again. During the outage every call fails within the timeout (no hang, no panic) with an
+//! outage error: `Unavailable` (not applied: safe to retry) or `OutcomeUnknown`; soon after the
+//! server is back, calls succeed on the same bank; nothing acknowledged is lost, and no write
+//! reported `Unavailable` was applied after all.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use databank_core::{json, Bank, Databank, Schema};
+use databank_core::{json, Bank, Schema};
 use databank_testservers::Server;
 
 mod common;
@@ -26,12 +27,13 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 struct Log {
-    /// key -> (last acknowledged value, values attempted after it that failed).
+    /// key -> (last acknowledged value, values attempted after it whose outcome is unknown).
     writes: HashMap<String, (Option<u64>, Vec<u64>)>,
     errors: u64,
     successes: u64,
     slowest_error: Duration,
-    not_retryable: Vec<String>,
+    /// Errors that are not outage errors.
+    not_outage: Vec<String>,
 }
 
 fn lock(log: &Mutex<Log>) -> std::sync::MutexGuard<'_, Log> {
@@ -54,9 +56,7 @@ fn start_load(
                     let write = !n.is_multiple_of(3);
                     let started = Instant::now();
                     let result = if write {
-                        bank.save("load", &key, json!({"n": n}), None)
-                            .await
-                            .map(|_| ())
+                        bank.save("load", &key, json!({"n": n})).await.map(|_| ())
                     } else {
                         match bank.read("load", &key).await {
                             Err(e) if e.is_not_found() => Ok(()),
@@ -77,10 +77,12 @@ fn start_load(
                             Err(e) => {
                                 log.errors += 1;
                                 log.slowest_error = log.slowest_error.max(elapsed);
-                                if !e.is_retryable() {
-                                    log.not_retryable.push(e.to_string());
+                                if !e.is_outage() {
+                                    log.not_outage.push(e.to_string());
                                 }
-                                if write {
+                                // A retryable (Unavailable) write was not applied: it must never
+                                // show up. One whose outcome is unknown may.
+                                if write && !e.is_retryable() {
                                     log.writes.entry(key).or_default().1.push(n);
                                 }
                                 true
@@ -146,9 +148,9 @@ async fn load_through_an_outage(
         "{name}: no call failed while the server was down"
     );
     assert!(
-        log.not_retryable.is_empty(),
-        "{name}: errors that are not retryable: {:?}",
-        &log.not_retryable[..log.not_retryable.len().min(5)]
+        log.not_outage.is_empty(),
+        "{name}: errors that are neither Unavailable nor OutcomeUnknown: {:?}",
+        &log.not_outage[..log.not_outage.len().min(5)]
     );
     // Time is the subject here: a failing call ends at the configured timeout (one retry of a
     // dropped connection may add a second one), plus headroom.
@@ -166,7 +168,7 @@ async fn load_through_an_outage(
     );
 
     // Nothing acknowledged is lost: each key holds its last acknowledged value, or a later
-    // write whose answer was lost with the connection.
+    // write whose outcome was unknown; never one reported Unavailable (not applied).
     for (key, (acked, attempted)) in &log.writes {
         let stored = match bank.read("load", key).await {
             Ok(record) => record.value["n"].as_u64(),
@@ -176,7 +178,7 @@ async fn load_through_an_outage(
         let ok = stored == *acked || stored.is_some_and(|s| attempted.contains(&s));
         assert!(
             ok,
-            "{name}: {key} holds {stored:?}, acknowledged {acked:?}, attempted later {attempted:?}"
+            "{name}: {key} holds {stored:?}, acknowledged {acked:?}, outcome unknown for {attempted:?}"
         );
     }
     drop(server);
@@ -192,7 +194,7 @@ async fn redis_outage() -> TestResult {
         server.url(),
         timeout.as_millis()
     );
-    databank_redis::register();
+    databank_redis::register()?;
     let bank = databank_core::open(&url, Schema::new()).await?;
     load_through_an_outage(bank, server, timeout, "redis").await
 }
@@ -203,7 +205,7 @@ async fn mongo_outage() -> TestResult {
     let server = Server::secantus(std::path::Path::new(&python), true)?;
     let timeout = Duration::from_millis(1000);
     let url = format!("{}/outage?timeout_ms={}", server.url(), timeout.as_millis());
-    databank_mongo::register();
+    databank_mongo::register()?;
     let bank = databank_core::open(&url, Schema::new()).await?;
     load_through_an_outage(bank, server, timeout, "mongo").await
 }

@@ -19,7 +19,8 @@ use actix_web::cookie::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::{tag, DatabankStore, Session, SessionError};
+use crate::id::tag;
+use crate::{DatabankStore, Session, SessionError};
 
 fn expiry(ttl: &Duration) -> Option<DateTime<Utc>> {
     let ms = i64::try_from(ttl.whole_milliseconds()).unwrap_or(i64::MAX);
@@ -76,7 +77,7 @@ impl SessionStore for DatabankStore {
         let mut session = session_of(session_state, ttl).map_err(SaveError::Serialization)?;
         session.origin = None;
         let sid = self
-            .create(&mut session)
+            .create_session(&mut session)
             .await
             .map_err(|e| SaveError::Other(other(e)))?;
         key(sid).map_err(SaveError::Other)

@@ -9,7 +9,7 @@ pub const ID_BYTES: usize = 32;
 
 /// A new session id: 256 bits from the operating system's CSPRNG, base64url without padding
 /// (43 characters).
-pub fn new_id() -> Result<String> {
+pub(crate) fn new_id() -> Result<String> {
     let mut bytes = [0u8; ID_BYTES];
     getrandom::fill(&mut bytes).map_err(|e| {
         SessionError::Databank(databank_core::Error::backend(
@@ -38,7 +38,7 @@ fn base64url(bytes: &[u8]) -> String {
 
 /// A short, stable tag standing for a session id in logs (never the id itself): 8 hex digits
 /// of a keyed hash.
-pub fn tag(sid: &str) -> String {
+pub(crate) fn tag(sid: &str) -> String {
     static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> =
         std::sync::OnceLock::new();
     let mut hasher = KEY.get_or_init(Default::default).build_hasher();

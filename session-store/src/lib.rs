@@ -1,7 +1,7 @@
 //! Server-side web sessions over any [databank](databank_core): memory, disk, Redis, MongoDB or
 //! Couchbase, chosen by URL; the Rust port of the JavaScript `connect-databank`.
 //!
-//! - [`DatabankStore`]: `get`, `set`, `create`, `touch`, `destroy`, `all`, `length`, `clear`,
+//! - [`DatabankStore`]: `get`, `set`, `create_session`, `touch`, `destroy`, `all`, `length`, `clear`,
 //!   `cleanup`, and a periodic cleanup task.
 //! - Expiry is the record's expiry (native TTL where the backend has one); expired sessions are
 //!   never returned or counted.
@@ -26,27 +26,29 @@ pub mod actix;
 #[cfg(feature = "tower-sessions")]
 pub mod tower;
 
-pub use databank_core::registry::redact;
 pub use error::{Result, SessionError};
-pub use id::{new_id, tag};
-pub use session::{Session, FORMAT, ORIGIN_KEY, VERSION};
+pub use session::Session;
+pub use store::{CleanupTask, ConflictPolicy, DatabankStore, StoreOptions};
 
-/// The stored format's encoder and decoder (see "Stored format" above).
+/// The stored format's decoder, public only for the fuzz targets (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod format {
     pub use crate::session::{decode, encode};
 }
-pub use store::{CleanupTask, ConflictPolicy, DatabankStore, StoreOptions};
 
-/// Registers the drivers this crate was built with, for [`DatabankStore::open`].
-pub fn register_drivers() {
+/// Registers the drivers this crate was built with, for [`DatabankStore::open`]; calling it
+/// again is harmless. Fails only when another driver has taken one of their URL schemes.
+pub fn register_drivers() -> databank_core::Result<()> {
     #[cfg(feature = "memory")]
-    databank_memory::register();
+    databank_memory::register()?;
     #[cfg(feature = "disk")]
-    databank_disk::register();
+    databank_disk::register()?;
     #[cfg(feature = "redis")]
-    databank_redis::register();
+    databank_redis::register()?;
     #[cfg(feature = "mongo")]
-    databank_mongo::register();
+    databank_mongo::register()?;
     #[cfg(feature = "couchbase")]
-    databank_couchbase::register();
+    databank_couchbase::register()?;
+    Ok(())
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use databank_core::{Bank, Databank, Error, Revision};
+use databank_core::{Bank, Error, Revision};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 use tokio::sync::watch;
@@ -38,6 +38,40 @@ pub struct StoreOptions {
     pub conflicts: ConflictPolicy,
 }
 
+impl StoreOptions {
+    /// The defaults: type `session`, 64 KiB sessions, [`ConflictPolicy::Merge`].
+    ///
+    /// ```
+    /// use databank_session_store::{ConflictPolicy, StoreOptions};
+    /// let options = StoreOptions::new()
+    ///     .kind("web_session")
+    ///     .max_session_bytes(16 * 1024)
+    ///     .conflicts(ConflictPolicy::Reject);
+    /// assert_eq!(options.kind, "web_session");
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the record type sessions are stored as.
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = kind.into();
+        self
+    }
+
+    /// Sets the largest encoded session `set` accepts, in bytes.
+    pub fn max_session_bytes(mut self, bytes: usize) -> Self {
+        self.max_session_bytes = bytes;
+        self
+    }
+
+    /// Sets what to do on a concurrent change.
+    pub fn conflicts(mut self, policy: ConflictPolicy) -> Self {
+        self.conflicts = policy;
+        self
+    }
+}
+
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
@@ -48,7 +82,7 @@ impl Default for StoreOptions {
     }
 }
 
-/// Server-side sessions over any [`Databank`]: the Rust port of connect-databank.
+/// Server-side sessions over any [`Bank`]: the Rust port of connect-databank.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -58,7 +92,7 @@ impl Default for StoreOptions {
 /// let mut session = Session::new();
 /// session.insert("user", "ada");
 /// session.expires_at = Some(chrono::Utc::now() + chrono::Duration::hours(1));
-/// let sid = store.create(&mut session).await?;
+/// let sid = store.create_session(&mut session).await?;
 /// let loaded = store.get(&sid).await?.expect("just created");
 /// assert_eq!(loaded.get("user"), Some(&serde_json::json!("ada")));
 /// assert_eq!(store.length().await?, 1);
@@ -108,7 +142,7 @@ impl DatabankStore {
 
     /// [`open`](DatabankStore::open) with options.
     pub async fn open_with(url: &str, options: StoreOptions) -> Result<Self> {
-        crate::register_drivers();
+        crate::register_drivers()?;
         let bank = databank_core::open(url, databank_core::Schema::new()).await?;
         Ok(Self::build(bank, options, true))
     }
@@ -165,13 +199,15 @@ impl DatabankStore {
                 None => {
                     self.inner
                         .bank
-                        .save(self.kind(), sid, value, session.expires_at)
+                        .save(self.kind(), sid, value)
+                        .expires_at(session.expires_at)
                         .await
                 }
                 Some(revision) => {
                     self.inner
                         .bank
-                        .update_if(self.kind(), sid, value, revision, session.expires_at)
+                        .update_if(self.kind(), sid, value, revision)
+                        .expires_at(session.expires_at)
                         .await
                 }
             };
@@ -194,7 +230,8 @@ impl DatabankStore {
                     match self
                         .inner
                         .bank
-                        .create(self.kind(), sid, value, session.expires_at)
+                        .create(self.kind(), sid, value)
+                        .expires_at(session.expires_at)
                         .await
                     {
                         Ok(revision) => {
@@ -237,7 +274,7 @@ impl DatabankStore {
 
     /// Stores a new session under a fresh id (256 random bits) and returns the id. The insert
     /// fails on an existing id and a new id is drawn: never check-then-insert.
-    pub async fn create(&self, session: &mut Session) -> Result<String> {
+    pub async fn create_session(&self, session: &mut Session) -> Result<String> {
         for _ in 0..8 {
             let sid = new_id()?;
             if self.insert(&sid, session).await? {
@@ -257,7 +294,8 @@ impl DatabankStore {
         match self
             .inner
             .bank
-            .create(self.kind(), sid, value, session.expires_at)
+            .create(self.kind(), sid, value)
+            .expires_at(session.expires_at)
             .await
         {
             Ok(revision) => {

@@ -22,7 +22,8 @@ use time::OffsetDateTime;
 use tower_sessions_core::session::{Id, Record};
 use tower_sessions_core::session_store::{self, ExpiredDeletion, SessionStore};
 
-use crate::{tag, DatabankStore, Session, SessionError};
+use crate::id::tag;
+use crate::{DatabankStore, Session, SessionError};
 
 fn to_chrono(at: OffsetDateTime) -> Option<DateTime<Utc>> {
     i64::try_from(at.unix_timestamp_nanos())

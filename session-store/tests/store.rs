@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use databank_core::testkit::{in_ms, sleep_past, unique_name, SHORT_LIFE_MS};
-use databank_core::{json, Databank, Value};
+use databank_core::{json, Value};
 use databank_session_store::{ConflictPolicy, DatabankStore, Session, SessionError, StoreOptions};
 
 type TestResult = Result<(), SessionError>;
@@ -243,7 +243,7 @@ async fn clear_deletes_sessions_and_nothing_else(f: Fixture) -> TestResult {
     }
     f.store
         .bank()
-        .save("other", "keep", json!({"mine": true}), None)
+        .save("other", "keep", json!({"mine": true}))
         .await?;
     assert_eq!(f.store.clear().await?, 5);
     assert_eq!(f.store.length().await?, 0);
@@ -371,7 +371,7 @@ async fn bad_session_ids_are_just_no_session(f: Fixture) -> TestResult {
 async fn unreadable_records_are_corrupt_and_skipped(f: Fixture) -> TestResult {
     f.store
         .bank()
-        .save("session", "foreign", json!({"not": "a session"}), None)
+        .save("session", "foreign", json!({"not": "a session"}))
         .await?;
     f.store
         .set("fine", &mut session(&[("a", json!(1))], in_secs(60)))
@@ -389,7 +389,7 @@ async fn create_draws_fresh_ids_and_never_overwrites(f: Fixture) -> TestResult {
     for _ in 0..20 {
         let sid = f
             .store
-            .create(&mut session(&[("a", json!(1))], in_secs(60)))
+            .create_session(&mut session(&[("a", json!(1))], in_secs(60)))
             .await?;
         assert!(sid.len() >= 22, "{sid}");
         ids.insert(sid);

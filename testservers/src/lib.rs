@@ -188,6 +188,30 @@ impl Server {
         Ok(())
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open and requests are accepted by the
+    /// kernel but never answered, as with a hung server. [`resume`](Server::resume) undoes it.
+    pub fn pause(&self) -> Result<(), String> {
+        self.signal("-STOP")
+    }
+
+    /// Lets a [`pause`](Server::pause)d server run again (SIGCONT).
+    pub fn resume(&self) -> Result<(), String> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> Result<(), String> {
+        let pid = self.pid().ok_or("the server is not running")?;
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .map_err(|e| format!("kill {signal} {pid}: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("kill {signal} {pid}: {status}"))
+        }
+    }
+
     /// Stops the server as an operator would (SIGTERM, so it can flush its data), killing it
     /// if it has not exited within 10 s, and waits for it. Its data directory stays.
     pub fn stop(&mut self) {

@@ -21,7 +21,7 @@ use crate::{Bank, Expiry, Result, Schema};
 pub mod behaviours;
 mod restart;
 
-pub use restart::{survives_a_server_restart, RestartLimits};
+pub use restart::{a_timed_out_counter_is_not_retryable, survives_a_server_restart, RestartLimits};
 
 /// Opens the bank a behaviour runs against.
 #[async_trait]
@@ -97,7 +97,7 @@ where
             harness: Arc::clone(&harness),
         };
         let outcome = tokio::time::timeout(BEHAVIOUR_TIMEOUT, behaviour(kit)).await;
-        let _ = crate::Databank::close(&bank).await;
+        let _ = bank.close().await;
         harness.cleanup().await;
         match outcome {
             Ok(Ok(())) => {}

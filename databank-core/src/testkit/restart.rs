@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::{Bank, Databank, Error, Result};
+use crate::{Bank, Error, Result};
 
 /// The limits of a restart check.
 #[derive(Debug, Clone, Copy)]
@@ -40,7 +40,6 @@ where
             "person",
             &format!("p{i}"),
             json!({"email": format!("{i}@x")}),
-            None,
         )
         .await?;
     }
@@ -49,8 +48,8 @@ where
         let started = Instant::now();
         let err = bank.read("person", "p1").await.err();
         assert!(
-            err.as_ref().is_some_and(Error::is_retryable),
-            "expected a retryable error while down, got {err:?}"
+            err.as_ref().is_some_and(Error::is_outage),
+            "expected Unavailable or OutcomeUnknown while down, got {err:?}"
         );
         assert!(
             started.elapsed() < limits.hang,
@@ -66,14 +65,64 @@ where
                 assert_eq!(record.value, json!({"email": "7@x"}));
                 break;
             }
-            Err(e) if e.is_retryable() && Instant::now() < deadline => {
+            Err(e) if e.is_outage() && Instant::now() < deadline => {
                 tokio::time::sleep(limits.retry_every).await;
             }
             Err(e) => panic!("still failing after the restart: {e}"),
         }
     }
     assert_eq!(bank.count("person").await?, limits.records as u64);
-    bank.save("person", "after", json!({"email": "after@x"}), None)
+    bank.save("person", "after", json!({"email": "after@x"}))
         .await?;
+    Ok(())
+}
+
+/// The retry-safety check every server-backed driver runs: while its server hangs (`pause`,
+/// accepting requests but never answering), a counter increment fails within `hang` with an
+/// error that is **not** safe to retry ([`Error::OutcomeUnknown`]: the server may yet apply
+/// it), and after `resume` the counter holds one or two increments, never more. Panics naming
+/// what broke.
+pub async fn a_timed_out_counter_is_not_retryable<P, R>(
+    bank: &Bank,
+    pause: P,
+    resume: R,
+    hang: Duration,
+) -> Result<()>
+where
+    P: FnOnce(),
+    R: FnOnce(),
+{
+    assert_eq!(bank.incr("counter", "hits").await?, 1);
+    pause();
+    let started = Instant::now();
+    let outcome = bank.incr("counter", "hits").await;
+    let took = started.elapsed();
+    resume();
+    match &outcome {
+        Err(e) => {
+            assert!(
+                e.is_outcome_unknown() && !e.is_retryable(),
+                "a timed-out increment must be OutcomeUnknown (not retryable), got {e:?}"
+            );
+        }
+        Ok(n) => panic!("an increment answered {n} from a server that was paused"),
+    }
+    assert!(took < hang, "the increment hung for {took:?}");
+    // The paused server may apply the increment when it resumes: 2 if it did, 1 if not.
+    let mut value = None;
+    for _ in 0..100 {
+        match bank.read("counter", "hits").await {
+            Ok(record) => {
+                value = record.value.as_i64();
+                break;
+            }
+            Err(e) if e.is_outage() => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => return Err(e),
+        }
+    }
+    assert!(
+        matches!(value, Some(1 | 2)),
+        "after the timeout the counter holds {value:?}"
+    );
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use databank_core::{json, Bank, Databank};
+use databank_core::{json, Bank};
 use databank_disk::DiskBank;
 use databank_session_store::DatabankStore;
 
@@ -51,7 +51,7 @@ async fn write(dir: &str, start: u64) -> Result<(), Box<dyn std::error::Error>> 
             writeln!(out, "ack session {n}")?;
         } else {
             let key = format!("r{}", n % 20);
-            bank.save("rec", &key, json!({"n": n, "padding": padding}), None)
+            bank.save("rec", &key, json!({"n": n, "padding": padding}))
                 .await?;
             writeln!(out, "ack {key} {n}")?;
         }
@@ -61,7 +61,7 @@ async fn write(dir: &str, start: u64) -> Result<(), Box<dyn std::error::Error>> 
 }
 
 async fn open(dir: &str, hold_ms: u64) -> Result<(), Box<dyn std::error::Error>> {
-    match DiskBank::open(dir) {
+    match DiskBank::open(dir).map(Bank::new) {
         Ok(bank) => {
             println!("opened");
             std::io::stdout().flush()?;

@@ -40,10 +40,10 @@ pub fn mongo_url() -> String {
 }
 
 pub async fn open(backend: &str, schema: Schema) -> Fixture {
-    databank_memory::register();
-    databank_disk::register();
-    databank_redis::register();
-    databank_mongo::register();
+    databank_memory::register().unwrap_or_else(|e| panic!("{e}"));
+    databank_disk::register().unwrap_or_else(|e| panic!("{e}"));
+    databank_redis::register().unwrap_or_else(|e| panic!("{e}"));
+    databank_mongo::register().unwrap_or_else(|e| panic!("{e}"));
     let (url, dir) = match backend {
         "memory" => ("memory://".to_string(), None),
         "disk" => {

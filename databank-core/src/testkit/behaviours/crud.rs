@@ -2,12 +2,12 @@ use serde_json::json;
 
 use super::assert_err;
 use crate::testkit::Kit;
-use crate::{Databank, Error, Result};
+use crate::{Error, Result};
 
 /// A created record reads back equal, with no expiry.
 pub async fn create_then_read(kit: Kit) -> Result<()> {
     let value = json!({"name": "Ada", "tags": ["a", "b"], "n": 1});
-    kit.bank.create("thing", "1", value.clone(), None).await?;
+    kit.bank.create("thing", "1", value.clone()).await?;
     let record = kit.bank.read("thing", "1").await?;
     assert_eq!(record.value, value);
     assert_eq!(record.expires_at, None);
@@ -16,9 +16,9 @@ pub async fn create_then_read(kit: Kit) -> Result<()> {
 
 /// `create` over a live record fails with `AlreadyExists` and keeps the first value.
 pub async fn create_existing_is_already_exists(kit: Kit) -> Result<()> {
-    kit.bank.create("thing", "1", json!({"v": 1}), None).await?;
+    kit.bank.create("thing", "1", json!({"v": 1})).await?;
     assert_err!(
-        kit.bank.create("thing", "1", json!({"v": 2}), None).await,
+        kit.bank.create("thing", "1", json!({"v": 2})).await,
         Error::AlreadyExists { .. }
     );
     assert_eq!(kit.bank.read("thing", "1").await?.value, json!({"v": 1}));
@@ -27,7 +27,7 @@ pub async fn create_existing_is_already_exists(kit: Kit) -> Result<()> {
 
 /// The revision `create` returns is the one `read` reports.
 pub async fn create_returns_the_revision_read_sees(kit: Kit) -> Result<()> {
-    let revision = kit.bank.create("thing", "1", json!({}), None).await?;
+    let revision = kit.bank.create("thing", "1", json!({})).await?;
     assert_eq!(kit.bank.read("thing", "1").await?.revision, revision);
     Ok(())
 }
@@ -46,9 +46,9 @@ pub async fn read_missing_is_not_found(kit: Kit) -> Result<()> {
 /// `update` replaces the whole value: fields absent from the new value are gone.
 pub async fn update_replaces_the_whole_value(kit: Kit) -> Result<()> {
     kit.bank
-        .create("thing", "1", json!({"a": 1, "b": 2}), None)
+        .create("thing", "1", json!({"a": 1, "b": 2}))
         .await?;
-    kit.bank.update("thing", "1", json!({"c": 3}), None).await?;
+    kit.bank.update("thing", "1", json!({"c": 3})).await?;
     assert_eq!(kit.bank.read("thing", "1").await?.value, json!({"c": 3}));
     Ok(())
 }
@@ -56,9 +56,7 @@ pub async fn update_replaces_the_whole_value(kit: Kit) -> Result<()> {
 /// `update` of a missing record fails and creates nothing.
 pub async fn update_missing_is_not_found(kit: Kit) -> Result<()> {
     assert_err!(
-        kit.bank
-            .update("thing", "ghost", json!({"a": 1}), None)
-            .await,
+        kit.bank.update("thing", "ghost", json!({"a": 1})).await,
         Error::NotFound { .. }
     );
     assert_err!(
@@ -72,7 +70,7 @@ pub async fn update_missing_is_not_found(kit: Kit) -> Result<()> {
 pub async fn update_missing_indexed_type_is_not_found(kit: Kit) -> Result<()> {
     assert_err!(
         kit.bank
-            .update("person", "ghost", json!({"email": "g@x"}), None)
+            .update("person", "ghost", json!({"email": "g@x"}))
             .await,
         Error::NotFound { .. }
     );
@@ -86,9 +84,9 @@ pub async fn update_missing_indexed_type_is_not_found(kit: Kit) -> Result<()> {
 
 /// Every write gives a new revision.
 pub async fn update_changes_the_revision(kit: Kit) -> Result<()> {
-    let first = kit.bank.create("thing", "1", json!({"v": 1}), None).await?;
-    let second = kit.bank.update("thing", "1", json!({"v": 2}), None).await?;
-    let third = kit.bank.save("thing", "1", json!({"v": 3}), None).await?;
+    let first = kit.bank.create("thing", "1", json!({"v": 1})).await?;
+    let second = kit.bank.update("thing", "1", json!({"v": 2})).await?;
+    let third = kit.bank.save("thing", "1", json!({"v": 3})).await?;
     assert_ne!(first, second);
     assert_ne!(second, third);
     assert_ne!(first, third);
@@ -97,7 +95,7 @@ pub async fn update_changes_the_revision(kit: Kit) -> Result<()> {
 
 /// `save` of a missing id creates it.
 pub async fn save_creates_a_missing_record(kit: Kit) -> Result<()> {
-    kit.bank.save("thing", "1", json!({"v": 1}), None).await?;
+    kit.bank.save("thing", "1", json!({"v": 1})).await?;
     assert_eq!(kit.bank.read("thing", "1").await?.value, json!({"v": 1}));
     Ok(())
 }
@@ -105,9 +103,9 @@ pub async fn save_creates_a_missing_record(kit: Kit) -> Result<()> {
 /// `save` of an existing id replaces it.
 pub async fn save_replaces_an_existing_record(kit: Kit) -> Result<()> {
     kit.bank
-        .create("thing", "1", json!({"v": 1, "old": true}), None)
+        .create("thing", "1", json!({"v": 1, "old": true}))
         .await?;
-    kit.bank.save("thing", "1", json!({"v": 2}), None).await?;
+    kit.bank.save("thing", "1", json!({"v": 2})).await?;
     assert_eq!(kit.bank.read("thing", "1").await?.value, json!({"v": 2}));
     Ok(())
 }
@@ -118,13 +116,8 @@ pub async fn concurrent_saves_of_one_id_never_fail(kit: Kit) -> Result<()> {
     for i in 0..32 {
         let bank = kit.bank.clone();
         tasks.push(tokio::spawn(async move {
-            bank.save(
-                "person",
-                "same",
-                json!({"email": format!("{i}@x"), "i": i}),
-                None,
-            )
-            .await
+            bank.save("person", "same", json!({"email": format!("{i}@x"), "i": i}))
+                .await
         }));
     }
     for task in tasks {
@@ -145,8 +138,7 @@ pub async fn concurrent_saves_of_distinct_ids_all_land(kit: Kit) -> Result<()> {
     for i in 0..64 {
         let bank = kit.bank.clone();
         tasks.push(tokio::spawn(async move {
-            bank.save("thing", &format!("id{i}"), json!({"i": i}), None)
-                .await
+            bank.save("thing", &format!("id{i}"), json!({"i": i})).await
         }));
     }
     for task in tasks {
@@ -164,8 +156,8 @@ pub async fn concurrent_saves_of_distinct_ids_all_land(kit: Kit) -> Result<()> {
 
 /// A deleted record is gone.
 pub async fn delete_removes_the_record(kit: Kit) -> Result<()> {
-    kit.bank.create("thing", "1", json!({}), None).await?;
-    kit.bank.create("thing", "2", json!({}), None).await?;
+    kit.bank.create("thing", "1", json!({})).await?;
+    kit.bank.create("thing", "2", json!({})).await?;
     kit.bank.delete("thing", "1").await?;
     assert_err!(kit.bank.read("thing", "1").await, Error::NotFound { .. });
     assert!(
@@ -187,11 +179,11 @@ pub async fn delete_missing_is_not_found(kit: Kit) -> Result<()> {
 /// After a delete, `create` of the same id works.
 pub async fn delete_then_create_again(kit: Kit) -> Result<()> {
     kit.bank
-        .create("person", "1", json!({"email": "a@x"}), None)
+        .create("person", "1", json!({"email": "a@x"}))
         .await?;
     kit.bank.delete("person", "1").await?;
     kit.bank
-        .create("person", "1", json!({"email": "b@x"}), None)
+        .create("person", "1", json!({"email": "b@x"}))
         .await?;
     assert_eq!(
         kit.bank.read("person", "1").await?.value,
@@ -202,11 +194,9 @@ pub async fn delete_then_create_again(kit: Kit) -> Result<()> {
 
 /// The same id in two types is two records.
 pub async fn types_are_isolated(kit: Kit) -> Result<()> {
+    kit.bank.create("thing", "x", json!({"t": "thing"})).await?;
     kit.bank
-        .create("thing", "x", json!({"t": "thing"}), None)
-        .await?;
-    kit.bank
-        .create("person", "x", json!({"t": "person"}), None)
+        .create("person", "x", json!({"t": "person"}))
         .await?;
     kit.bank.delete("thing", "x").await?;
     assert_eq!(
@@ -218,12 +208,8 @@ pub async fn types_are_isolated(kit: Kit) -> Result<()> {
 
 /// `read_all` gives every asked id, `None` for the missing ones.
 pub async fn read_all_maps_missing_ids_to_none(kit: Kit) -> Result<()> {
-    kit.bank
-        .create("thing", "a", json!({"v": "a"}), None)
-        .await?;
-    kit.bank
-        .create("thing", "b", json!({"v": "b"}), None)
-        .await?;
+    kit.bank.create("thing", "a", json!({"v": "a"})).await?;
+    kit.bank.create("thing", "b", json!({"v": "b"})).await?;
     let all = kit.bank.read_all("thing", &["a", "b", "c"]).await?;
     assert_eq!(all.len(), 3);
     assert_eq!(all.get("a"), Some(&Some(json!({"v": "a"}))));
@@ -240,11 +226,11 @@ pub async fn read_all_of_no_ids_is_empty(kit: Kit) -> Result<()> {
 
 /// `update_if` with the revision just read succeeds and returns a new one.
 pub async fn update_if_at_current_revision_succeeds(kit: Kit) -> Result<()> {
-    kit.bank.create("thing", "1", json!({"v": 1}), None).await?;
+    kit.bank.create("thing", "1", json!({"v": 1})).await?;
     let read = kit.bank.read("thing", "1").await?;
     let new = kit
         .bank
-        .update_if("thing", "1", json!({"v": 2}), read.revision, None)
+        .update_if("thing", "1", json!({"v": 2}), read.revision)
         .await?;
     assert_ne!(new, read.revision);
     let after = kit.bank.read("thing", "1").await?;
@@ -254,12 +240,12 @@ pub async fn update_if_at_current_revision_succeeds(kit: Kit) -> Result<()> {
 
 /// `update_if` with a revision another write replaced fails with `Conflict` and changes nothing.
 pub async fn update_if_at_stale_revision_conflicts(kit: Kit) -> Result<()> {
-    kit.bank.create("thing", "1", json!({"v": 1}), None).await?;
+    kit.bank.create("thing", "1", json!({"v": 1})).await?;
     let stale = kit.bank.read("thing", "1").await?.revision;
-    kit.bank.save("thing", "1", json!({"v": 2}), None).await?;
+    kit.bank.save("thing", "1", json!({"v": 2})).await?;
     assert_err!(
         kit.bank
-            .update_if("thing", "1", json!({"v": 3}), stale, None)
+            .update_if("thing", "1", json!({"v": 3}), stale)
             .await,
         Error::Conflict { .. }
     );
@@ -269,11 +255,11 @@ pub async fn update_if_at_stale_revision_conflicts(kit: Kit) -> Result<()> {
 
 /// `update_if` on a deleted record is `NotFound`, and does not recreate it.
 pub async fn update_if_missing_is_not_found(kit: Kit) -> Result<()> {
-    let revision = kit.bank.create("thing", "1", json!({"v": 1}), None).await?;
+    let revision = kit.bank.create("thing", "1", json!({"v": 1})).await?;
     kit.bank.delete("thing", "1").await?;
     assert_err!(
         kit.bank
-            .update_if("thing", "1", json!({"v": 2}), revision, None)
+            .update_if("thing", "1", json!({"v": 2}), revision)
             .await,
         Error::NotFound { .. }
     );
@@ -283,7 +269,7 @@ pub async fn update_if_missing_is_not_found(kit: Kit) -> Result<()> {
 
 /// 16 tasks each adding 10 distinct keys through read/`update_if` retry loops lose none.
 pub async fn update_if_loops_lose_no_update(kit: Kit) -> Result<()> {
-    kit.bank.create("thing", "doc", json!({}), None).await?;
+    kit.bank.create("thing", "doc", json!({})).await?;
     let mut tasks = Vec::new();
     for t in 0..16 {
         let bank = kit.bank.clone();
@@ -295,10 +281,7 @@ pub async fn update_if_loops_lose_no_update(kit: Kit) -> Result<()> {
                     if let Some(map) = value.as_object_mut() {
                         map.insert(format!("t{t}k{k}"), json!(true));
                     }
-                    match bank
-                        .update_if("thing", "doc", value, record.revision, None)
-                        .await
-                    {
+                    match bank.update_if("thing", "doc", value, record.revision).await {
                         Ok(_) => break,
                         Err(Error::Conflict { .. }) => tokio::task::yield_now().await,
                         Err(e) => return Err(e),
@@ -322,14 +305,11 @@ pub async fn update_if_loops_lose_no_update(kit: Kit) -> Result<()> {
 
 /// `close` makes every later call fail with `Closed`, on every clone of the handle.
 pub async fn close_then_use_is_closed(kit: Kit) -> Result<()> {
-    kit.bank.create("thing", "1", json!({}), None).await?;
+    kit.bank.create("thing", "1", json!({})).await?;
     let other = kit.bank.clone();
     kit.bank.close().await?;
     assert_err!(other.read("thing", "1").await, Error::Closed);
-    assert_err!(
-        other.save("thing", "2", json!({}), None).await,
-        Error::Closed
-    );
+    assert_err!(other.save("thing", "2", json!({})).await, Error::Closed);
     assert_err!(other.incr_by("counter", "c", 1).await, Error::Closed);
     assert_err!(other.count("thing").await, Error::Closed);
     Ok(())
@@ -349,7 +329,8 @@ pub async fn reopen_keeps_records(kit: Kit) -> Result<()> {
     }
     let expiry = crate::testkit::in_ms(3_600_000);
     kit.bank
-        .save("person", "p", json!({"email": "p@x"}), expiry)
+        .save("person", "p", json!({"email": "p@x"}))
+        .expires_at(expiry)
         .await?;
     kit.bank.incr_by("counter", "c", 5).await?;
     let before = kit.bank.read("person", "p").await?;

@@ -2,12 +2,13 @@ use serde_json::json;
 
 use super::{assert_err, ids, scan_ids};
 use crate::testkit::{in_ms, sleep_past, Kit, SHORT_LIFE_MS};
-use crate::{Criteria, Databank, DatabankExt, Error, Result};
+use crate::{Criteria, Error, Result};
 
 /// A record written with an expiry in the past is never readable.
 pub async fn expired_record_is_invisible_to_read(kit: Kit) -> Result<()> {
     kit.bank
-        .create("thing", "old", json!({"v": 1}), in_ms(-1_000))
+        .create("thing", "old", json!({"v": 1}))
+        .expires_at(in_ms(-1_000))
         .await?;
     assert_err!(kit.bank.read("thing", "old").await, Error::NotFound { .. });
     let all = kit.bank.read_all("thing", &["old"]).await?;
@@ -18,19 +19,17 @@ pub async fn expired_record_is_invisible_to_read(kit: Kit) -> Result<()> {
 /// Expired records are left out of search, scan and count, before any purge.
 pub async fn expired_records_are_invisible_to_search_scan_and_count(kit: Kit) -> Result<()> {
     kit.bank
-        .create(
-            "person",
-            "live",
-            json!({"email": "same@x"}),
-            in_ms(3_600_000),
-        )
+        .create("person", "live", json!({"email": "same@x"}))
+        .expires_at(in_ms(3_600_000))
         .await?;
     kit.bank
-        .create("person", "gone", json!({"email": "same@x"}), in_ms(-1_000))
+        .create("person", "gone", json!({"email": "same@x"}))
+        .expires_at(in_ms(-1_000))
         .await?;
     let soon = in_ms(1_500);
     kit.bank
-        .save("person", "soon", json!({"email": "same@x"}), soon)
+        .save("person", "soon", json!({"email": "same@x"}))
+        .expires_at(soon)
         .await?;
     sleep_past(soon).await;
     let hits = kit
@@ -46,9 +45,10 @@ pub async fn expired_records_are_invisible_to_search_scan_and_count(kit: Kit) ->
 /// `create` over an expired record succeeds, as if it were gone.
 pub async fn create_over_an_expired_record_succeeds(kit: Kit) -> Result<()> {
     kit.bank
-        .create("thing", "x", json!({"v": 1}), in_ms(-1_000))
+        .create("thing", "x", json!({"v": 1}))
+        .expires_at(in_ms(-1_000))
         .await?;
-    kit.bank.create("thing", "x", json!({"v": 2}), None).await?;
+    kit.bank.create("thing", "x", json!({"v": 2})).await?;
     assert_eq!(kit.bank.read("thing", "x").await?.value, json!({"v": 2}));
     Ok(())
 }
@@ -56,15 +56,19 @@ pub async fn create_over_an_expired_record_succeeds(kit: Kit) -> Result<()> {
 /// `update`, `update_if`, `delete` and `touch` treat an expired record as missing.
 pub async fn update_of_an_expired_record_is_not_found(kit: Kit) -> Result<()> {
     let soon = in_ms(200);
-    let revision = kit.bank.create("thing", "x", json!({"v": 1}), soon).await?;
+    let revision = kit
+        .bank
+        .create("thing", "x", json!({"v": 1}))
+        .expires_at(soon)
+        .await?;
     sleep_past(soon).await;
     assert_err!(
-        kit.bank.update("thing", "x", json!({"v": 2}), None).await,
+        kit.bank.update("thing", "x", json!({"v": 2})).await,
         Error::NotFound { .. }
     );
     assert_err!(
         kit.bank
-            .update_if("thing", "x", json!({"v": 2}), revision, None)
+            .update_if("thing", "x", json!({"v": 2}), revision)
             .await,
         Error::NotFound { .. }
     );
@@ -79,7 +83,10 @@ pub async fn update_of_an_expired_record_is_not_found(kit: Kit) -> Result<()> {
 /// `read` reports the expiry written, to the millisecond.
 pub async fn read_reports_the_expiry(kit: Kit) -> Result<()> {
     let expiry = in_ms(3_600_000);
-    kit.bank.create("thing", "x", json!({}), expiry).await?;
+    kit.bank
+        .create("thing", "x", json!({}))
+        .expires_at(expiry)
+        .await?;
     let read = kit.bank.read("thing", "x").await?.expires_at;
     assert_eq!(
         read.map(|t| t.timestamp_millis()),
@@ -91,7 +98,10 @@ pub async fn read_reports_the_expiry(kit: Kit) -> Result<()> {
 /// `touch` moves the expiry later and keeps the value.
 pub async fn touch_extends_the_expiry(kit: Kit) -> Result<()> {
     let soon = in_ms(SHORT_LIFE_MS);
-    kit.bank.create("thing", "x", json!({"v": 1}), soon).await?;
+    kit.bank
+        .create("thing", "x", json!({"v": 1}))
+        .expires_at(soon)
+        .await?;
     let later = in_ms(3_600_000);
     kit.bank.touch("thing", "x", later).await?;
     sleep_past(soon).await;
@@ -108,12 +118,13 @@ pub async fn touch_extends_the_expiry(kit: Kit) -> Result<()> {
 pub async fn touch_keeps_the_revision(kit: Kit) -> Result<()> {
     let revision = kit
         .bank
-        .create("thing", "x", json!({"v": 1}), in_ms(60_000))
+        .create("thing", "x", json!({"v": 1}))
+        .expires_at(in_ms(60_000))
         .await?;
     kit.bank.touch("thing", "x", in_ms(3_600_000)).await?;
     assert_eq!(kit.bank.read("thing", "x").await?.revision, revision);
     kit.bank
-        .update_if("thing", "x", json!({"v": 2}), revision, None)
+        .update_if("thing", "x", json!({"v": 2}), revision)
         .await?;
     Ok(())
 }
@@ -121,7 +132,10 @@ pub async fn touch_keeps_the_revision(kit: Kit) -> Result<()> {
 /// `touch` with `None` makes a record permanent.
 pub async fn touch_can_clear_the_expiry(kit: Kit) -> Result<()> {
     let soon = in_ms(SHORT_LIFE_MS);
-    kit.bank.create("thing", "x", json!({"v": 1}), soon).await?;
+    kit.bank
+        .create("thing", "x", json!({"v": 1}))
+        .expires_at(soon)
+        .await?;
     kit.bank.touch("thing", "x", None).await?;
     sleep_past(soon).await;
     let record = kit.bank.read("thing", "x").await?;
@@ -146,29 +160,22 @@ pub async fn touch_missing_is_not_found(kit: Kit) -> Result<()> {
 pub async fn purge_expired_counts_what_it_deletes(kit: Kit) -> Result<()> {
     for i in 0..5 {
         kit.bank
-            .create(
-                "session",
-                &format!("old{i}"),
-                json!({"user": "u"}),
-                in_ms(-1_000),
-            )
+            .create("session", &format!("old{i}"), json!({"user": "u"}))
+            .expires_at(in_ms(-1_000))
             .await?;
     }
     for i in 0..3 {
         kit.bank
-            .create(
-                "session",
-                &format!("live{i}"),
-                json!({"user": "u"}),
-                in_ms(3_600_000),
-            )
+            .create("session", &format!("live{i}"), json!({"user": "u"}))
+            .expires_at(in_ms(3_600_000))
             .await?;
     }
     kit.bank
-        .create("session", "forever", json!({"user": "u"}), None)
+        .create("session", "forever", json!({"user": "u"}))
         .await?;
     kit.bank
-        .create("thing", "old", json!({}), in_ms(-1_000))
+        .create("thing", "old", json!({}))
+        .expires_at(in_ms(-1_000))
         .await?;
     let purged = kit.bank.purge_expired("session").await?;
     if kit.bank.capabilities().native_expiry {
@@ -190,11 +197,17 @@ pub async fn purge_expired_counts_what_it_deletes(kit: Kit) -> Result<()> {
 pub async fn counters_and_lists_keep_the_expiry(kit: Kit) -> Result<()> {
     let expiry = in_ms(3_600_000);
     let millis = expiry.map(|t| t.timestamp_millis());
-    kit.bank.create("counter", "c", json!(1), expiry).await?;
+    kit.bank
+        .create("counter", "c", json!(1))
+        .expires_at(expiry)
+        .await?;
     kit.bank.incr("counter", "c").await?;
     let after = kit.bank.read("counter", "c").await?.expires_at;
     assert_eq!(after.map(|t| t.timestamp_millis()), millis);
-    kit.bank.create("list", "l", json!([1]), expiry).await?;
+    kit.bank
+        .create("list", "l", json!([1]))
+        .expires_at(expiry)
+        .await?;
     kit.bank.append("list", "l", json!(2)).await?;
     kit.bank.remove("list", "l", &json!(1)).await?;
     let after = kit.bank.read("list", "l").await?.expires_at;

@@ -3,7 +3,7 @@ use serde_json::{json, Value};
 use super::{assert_err, scan_ids};
 use crate::testkit::Kit;
 use crate::validate::{MAX_ID_LEN, MAX_VALUE_BYTES};
-use crate::{Databank, DatabankExt, Error, Result};
+use crate::{Error, Result};
 
 /// Ids that are dangerous as paths, keys or patterns round-trip exactly and stay distinct.
 pub async fn hostile_ids_round_trip(kit: Kit) -> Result<()> {
@@ -41,7 +41,7 @@ pub async fn hostile_ids_round_trip(kit: Kit) -> Result<()> {
     ];
     for (i, id) in ids.iter().enumerate() {
         kit.bank
-            .create("thing", id, json!({"i": i, "id": id}), None)
+            .create("thing", id, json!({"i": i, "id": id}))
             .await?;
     }
     for (i, id) in ids.iter().enumerate() {
@@ -63,7 +63,7 @@ pub async fn hostile_ids_round_trip(kit: Kit) -> Result<()> {
 /// `Ab`, `aB` and `ab` are three records, even on a case-insensitive filesystem.
 pub async fn ids_differing_in_case_do_not_collide(kit: Kit) -> Result<()> {
     for id in ["Ab", "aB", "ab", "AB"] {
-        kit.bank.create("thing", id, json!(id), None).await?;
+        kit.bank.create("thing", id, json!(id)).await?;
     }
     for id in ["Ab", "aB", "ab", "AB"] {
         assert_eq!(kit.bank.read("thing", id).await?.value, json!(id));
@@ -79,7 +79,7 @@ pub async fn long_ids_round_trip(kit: Kit) -> Result<()> {
     let prefix_b = format!("{}b", "y".repeat(300));
     for id in [&long, &weird, &prefix_a, &prefix_b] {
         kit.bank
-            .create("thing", id, json!({"len": id.len()}), None)
+            .create("thing", id, json!({"len": id.len()}))
             .await?;
     }
     for id in [&long, &weird, &prefix_a, &prefix_b] {
@@ -97,11 +97,11 @@ pub async fn invalid_ids_are_invalid_input(kit: Kit) -> Result<()> {
     let huge = "x".repeat(10 * 1024);
     for id in ["", huge.as_str()] {
         assert_err!(
-            kit.bank.create("thing", id, json!({}), None).await,
+            kit.bank.create("thing", id, json!({})).await,
             Error::InvalidInput(_)
         );
         assert_err!(
-            kit.bank.save("thing", id, json!({}), None).await,
+            kit.bank.save("thing", id, json!({})).await,
             Error::InvalidInput(_)
         );
         assert_err!(kit.bank.read("thing", id).await, Error::InvalidInput(_));
@@ -122,7 +122,7 @@ pub async fn invalid_type_names_are_invalid_input(kit: Kit) -> Result<()> {
         "", "../x", "a/b", "a:b", "a*", "a b", "a\0", "$x", "a.b", "🦀", "1a",
     ] {
         assert_err!(
-            kit.bank.create(kind, "1", json!({}), None).await,
+            kit.bank.create(kind, "1", json!({})).await,
             Error::InvalidInput(_)
         );
         assert_err!(kit.bank.read(kind, "1").await, Error::InvalidInput(_));
@@ -134,20 +134,18 @@ pub async fn invalid_type_names_are_invalid_input(kit: Kit) -> Result<()> {
 
 /// A value over the size limit is refused and the stored one kept.
 pub async fn oversized_value_is_refused_and_the_old_one_kept(kit: Kit) -> Result<()> {
-    kit.bank
-        .create("thing", "x", json!({"v": "small"}), None)
-        .await?;
+    kit.bank.create("thing", "x", json!({"v": "small"})).await?;
     let big = json!({"v": "x".repeat(MAX_VALUE_BYTES + 1)});
     assert_err!(
-        kit.bank.save("thing", "x", big.clone(), None).await,
+        kit.bank.save("thing", "x", big.clone()).await,
         Error::InvalidInput(_)
     );
     assert_err!(
-        kit.bank.update("thing", "x", big.clone(), None).await,
+        kit.bank.update("thing", "x", big.clone()).await,
         Error::InvalidInput(_)
     );
     assert_err!(
-        kit.bank.create("thing", "y", big, None).await,
+        kit.bank.create("thing", "y", big).await,
         Error::InvalidInput(_)
     );
     assert_eq!(
@@ -164,7 +162,7 @@ pub async fn deeply_nested_value_is_invalid_input(kit: Kit) -> Result<()> {
     for _ in 0..10_000 {
         deep = Value::Array(vec![deep]);
     }
-    let result = kit.bank.save("thing", "deep", deep, None).await;
+    let result = kit.bank.save("thing", "deep", deep).await;
     assert_err!(result, Error::InvalidInput(_));
     assert_err!(kit.bank.read("thing", "deep").await, Error::NotFound { .. });
     Ok(())
@@ -176,7 +174,7 @@ pub async fn one_mib_value_round_trips(kit: Kit) -> Result<()> {
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
     let value = json!({"blob": blob});
-    kit.bank.save("thing", "big", value.clone(), None).await?;
+    kit.bank.save("thing", "big", value.clone()).await?;
     assert_eq!(kit.bank.read("thing", "big").await?.value, value);
     Ok(())
 }
@@ -184,7 +182,7 @@ pub async fn one_mib_value_round_trips(kit: Kit) -> Result<()> {
 /// Unicode in keys and values round-trips.
 pub async fn unicode_round_trips(kit: Kit) -> Result<()> {
     let value = json!({"名前": "Ада 🦀", "e\u{301}": "\u{10FFFF}", "rtl": "\u{202E}abc", "zw": "a\u{200B}b"});
-    kit.bank.save("thing", "ü", value.clone(), None).await?;
+    kit.bank.save("thing", "ü", value.clone()).await?;
     assert_eq!(kit.bank.read("thing", "ü").await?.value, value);
     Ok(())
 }
@@ -205,7 +203,7 @@ pub async fn non_object_values_round_trip(kit: Kit) -> Result<()> {
     ];
     for (i, value) in values.iter().enumerate() {
         kit.bank
-            .save("thing", &i.to_string(), value.clone(), None)
+            .save("thing", &i.to_string(), value.clone())
             .await?;
     }
     for (i, value) in values.iter().enumerate() {
@@ -217,7 +215,7 @@ pub async fn non_object_values_round_trip(kit: Kit) -> Result<()> {
 /// Integers at the edges of i64/u64 and ordinary floats keep their exact value and type.
 pub async fn numbers_round_trip_exactly(kit: Kit) -> Result<()> {
     let value = json!({"max": i64::MAX, "min": i64::MIN, "umax": u64::MAX, "f": 0.1, "neg": -1.5e-300, "z": 0});
-    kit.bank.save("thing", "n", value.clone(), None).await?;
+    kit.bank.save("thing", "n", value.clone()).await?;
     let back = kit.bank.read("thing", "n").await?.value;
     assert_eq!(back, value);
     assert!(
@@ -231,7 +229,7 @@ pub async fn numbers_round_trip_exactly(kit: Kit) -> Result<()> {
 /// Object keys with dots, leading `$`, and empty keys are stored and restored exactly.
 pub async fn keys_with_dots_and_dollars_round_trip(kit: Kit) -> Result<()> {
     let value = json!({"a.b": 1, "$set": {"$inc": 2}, "": 3, "_id": "not the id", "x": {"y.z": [{"$k": 4}]}});
-    kit.bank.save("person", "odd", value.clone(), None).await?;
+    kit.bank.save("person", "odd", value.clone()).await?;
     assert_eq!(kit.bank.read("person", "odd").await?.value, value);
     Ok(())
 }
@@ -247,11 +245,9 @@ pub async fn typed_helpers_round_trip(kit: Kit) -> Result<()> {
         email: "ada@x".into(),
         age: 36,
     };
-    kit.bank.save_as("person", "ada", &ada, None).await?;
+    kit.bank.save_as("person", "ada", &ada).await?;
     assert_eq!(kit.bank.read_as::<Person>("person", "ada").await?, ada);
-    kit.bank
-        .save("person", "bad", json!({"email": 1}), None)
-        .await?;
+    kit.bank.save("person", "bad", json!({"email": 1})).await?;
     assert_err!(
         kit.bank.read_as::<Person>("person", "bad").await,
         Error::InvalidInput(_)

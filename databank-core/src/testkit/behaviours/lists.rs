@@ -2,7 +2,7 @@ use serde_json::json;
 
 use super::assert_err;
 use crate::testkit::Kit;
-use crate::{Databank, DatabankExt, Error, Result};
+use crate::{Error, Result};
 
 /// `incr` on a missing key gives 1, then 2.
 pub async fn incr_missing_starts_at_zero(kit: Kit) -> Result<()> {
@@ -21,7 +21,7 @@ pub async fn decr_goes_below_zero(kit: Kit) -> Result<()> {
 
 /// `incr_by` adds any delta to a stored integer.
 pub async fn incr_by_adds_the_delta(kit: Kit) -> Result<()> {
-    kit.bank.create("counter", "c", json!(40), None).await?;
+    kit.bank.create("counter", "c", json!(40)).await?;
     assert_eq!(kit.bank.incr_by("counter", "c", 2).await?, 42);
     assert_eq!(kit.bank.incr_by("counter", "c", -50).await?, -8);
     assert_eq!(kit.bank.read("counter", "c").await?.value, json!(-8));
@@ -36,7 +36,7 @@ pub async fn incr_non_integer_is_wrong_type(kit: Kit) -> Result<()> {
         ("o", json!({"n": 1})),
         ("a", json!([1])),
     ] {
-        kit.bank.create("counter", id, value.clone(), None).await?;
+        kit.bank.create("counter", id, value.clone()).await?;
         assert_err!(kit.bank.incr("counter", id).await, Error::WrongType { .. });
         assert_eq!(kit.bank.read("counter", id).await?.value, value);
     }
@@ -45,9 +45,7 @@ pub async fn incr_non_integer_is_wrong_type(kit: Kit) -> Result<()> {
 
 /// A sum outside `i64` is `WrongType`, not a wrapped number.
 pub async fn incr_overflow_is_wrong_type(kit: Kit) -> Result<()> {
-    kit.bank
-        .create("counter", "big", json!(i64::MAX), None)
-        .await?;
+    kit.bank.create("counter", "big", json!(i64::MAX)).await?;
     assert!(kit.bank.incr("counter", "big").await.is_err());
     assert_eq!(
         kit.bank.read("counter", "big").await?.value,
@@ -77,7 +75,7 @@ pub async fn concurrent_incr_loses_no_increment(kit: Kit) -> Result<()> {
 
 /// `append` adds at the end, `prepend` at the start; both return the new length.
 pub async fn append_and_prepend(kit: Kit) -> Result<()> {
-    kit.bank.create("list", "l", json!([2]), None).await?;
+    kit.bank.create("list", "l", json!([2])).await?;
     assert_eq!(kit.bank.append("list", "l", json!(3)).await?, 2);
     assert_eq!(kit.bank.prepend("list", "l", json!(1)).await?, 3);
     assert_eq!(kit.bank.append("list", "l", json!({"four": [4]})).await?, 4);
@@ -99,7 +97,7 @@ pub async fn append_to_missing_creates_a_list(kit: Kit) -> Result<()> {
 
 /// Every list operation on a non-array value is `WrongType`, and nothing changes.
 pub async fn list_ops_on_a_non_array_are_wrong_type(kit: Kit) -> Result<()> {
-    kit.bank.create("list", "o", json!({"a": 1}), None).await?;
+    kit.bank.create("list", "o", json!({"a": 1})).await?;
     assert_err!(
         kit.bank.append("list", "o", json!(1)).await,
         Error::WrongType { .. }
@@ -128,9 +126,7 @@ pub async fn list_ops_on_a_non_array_are_wrong_type(kit: Kit) -> Result<()> {
 
 /// `item` past the end, or on a missing list, is `NoSuchItem`.
 pub async fn item_out_of_range_is_no_such_item(kit: Kit) -> Result<()> {
-    kit.bank
-        .create("list", "l", json!(["a", "b"]), None)
-        .await?;
+    kit.bank.create("list", "l", json!(["a", "b"])).await?;
     assert_eq!(kit.bank.item("list", "l", 1).await?, json!("b"));
     assert_err!(
         kit.bank.item("list", "l", 2).await,
@@ -145,9 +141,7 @@ pub async fn item_out_of_range_is_no_such_item(kit: Kit) -> Result<()> {
 
 /// `slice(start, end)` is the half-open range cut to fit the list.
 pub async fn slice_clamps_to_the_list(kit: Kit) -> Result<()> {
-    kit.bank
-        .create("list", "l", json!([0, 1, 2, 3, 4]), None)
-        .await?;
+    kit.bank.create("list", "l", json!([0, 1, 2, 3, 4])).await?;
     assert_eq!(
         kit.bank.slice("list", "l", 1, 3).await?,
         [json!(1), json!(2)]
@@ -169,7 +163,6 @@ pub async fn index_of_uses_deep_equality(kit: Kit) -> Result<()> {
             "list",
             "l",
             json!([1, "1", {"a": [1, {"b": 2}]}, {"a": [1, {"b": 2}]}]),
-            None,
         )
         .await?;
     assert_eq!(kit.bank.index_of("list", "l", &json!("1")).await?, Some(1));
@@ -190,7 +183,7 @@ pub async fn index_of_uses_deep_equality(kit: Kit) -> Result<()> {
 /// `remove` takes out the first deep-equal item only.
 pub async fn remove_takes_the_first_occurrence(kit: Kit) -> Result<()> {
     kit.bank
-        .create("list", "l", json!(["a", {"x": 1}, "b", {"x": 1}]), None)
+        .create("list", "l", json!(["a", {"x": 1}, "b", {"x": 1}]))
         .await?;
     assert!(kit.bank.remove("list", "l", &json!({"x": 1})).await?);
     assert_eq!(
@@ -202,7 +195,7 @@ pub async fn remove_takes_the_first_occurrence(kit: Kit) -> Result<()> {
 
 /// Removing an absent member (or from a missing list) is `Ok(false)` and changes nothing.
 pub async fn remove_absent_member_is_ok(kit: Kit) -> Result<()> {
-    kit.bank.create("list", "l", json!([1, 2]), None).await?;
+    kit.bank.create("list", "l", json!([1, 2])).await?;
     assert!(!kit.bank.remove("list", "l", &json!("1")).await?);
     assert!(!kit.bank.remove("list", "missing", &json!(1)).await?);
     assert_eq!(kit.bank.read("list", "l").await?.value, json!([1, 2]));
@@ -216,9 +209,7 @@ pub async fn remove_absent_member_is_ok(kit: Kit) -> Result<()> {
 /// `length` of a missing list is 0; of a list, its item count.
 pub async fn length_of_missing_is_zero(kit: Kit) -> Result<()> {
     assert_eq!(kit.bank.length("list", "missing").await?, 0);
-    kit.bank
-        .create("list", "l", json!([1, [2, 3], 4]), None)
-        .await?;
+    kit.bank.create("list", "l", json!([1, [2, 3], 4])).await?;
     assert_eq!(kit.bank.length("list", "l").await?, 3);
     Ok(())
 }

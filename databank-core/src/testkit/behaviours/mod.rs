@@ -28,7 +28,7 @@ macro_rules! assert_err {
 }
 pub(crate) use assert_err;
 
-use crate::{Bank, Databank, Result};
+use crate::{Bank, Result};
 use serde_json::Value;
 
 /// The ids of search hits, sorted.

@@ -2,7 +2,7 @@ use serde_json::json;
 
 use super::{assert_err, ids, scan_ids};
 use crate::testkit::Kit;
-use crate::{Criteria, Databank, Error, Result};
+use crate::{Criteria, Error, Result};
 
 async fn people(kit: &Kit) -> Result<()> {
     let rows = [
@@ -24,7 +24,7 @@ async fn people(kit: &Kit) -> Result<()> {
         ),
     ];
     for (id, value) in rows {
-        kit.bank.create("person", id, value, None).await?;
+        kit.bank.create("person", id, value).await?;
     }
     Ok(())
 }
@@ -99,7 +99,7 @@ pub async fn search_equality_is_typed(kit: Kit) -> Result<()> {
         .await?
         .is_empty());
     kit.bank
-        .create("thing", "t", json!({"flag": true, "one": 1}), None)
+        .create("thing", "t", json!({"flag": true, "one": 1}))
         .await?;
     assert!(kit
         .bank
@@ -118,7 +118,7 @@ pub async fn search_equality_is_typed(kit: Kit) -> Result<()> {
 /// by fuzzing the canonical form).
 pub async fn search_negative_zero_equals_zero(kit: Kit) -> Result<()> {
     kit.bank
-        .create("person", "z", json!({"age": -0.0, "score": -0.0}), None)
+        .create("person", "z", json!({"age": -0.0, "score": -0.0}))
         .await?;
     assert_eq!(
         ids(kit
@@ -169,15 +169,10 @@ pub async fn search_criteria_are_anded(kit: Kit) -> Result<()> {
 pub async fn search_sees_updates_not_old_values(kit: Kit) -> Result<()> {
     people(&kit).await?;
     kit.bank
-        .update(
-            "person",
-            "ada",
-            json!({"email": "countess@x", "age": 37}),
-            None,
-        )
+        .update("person", "ada", json!({"email": "countess@x", "age": 37}))
         .await?;
     kit.bank
-        .save("person", "alan", json!({"email": "turing@x"}), None)
+        .save("person", "alan", json!({"email": "turing@x"}))
         .await?;
     assert!(kit
         .bank
@@ -227,7 +222,6 @@ pub async fn search_operator_lookalikes_match_literally(kit: Kit) -> Result<()> 
             "person",
             "odd",
             json!({"email": op.clone(), "city": {"$ne": null}}),
-            None,
         )
         .await?;
     let hits = kit
@@ -259,10 +253,10 @@ pub async fn search_operator_lookalikes_match_literally(kit: Kit) -> Result<()> 
 /// A `null` criterion matches a field that is `null`, not a field that is missing.
 pub async fn search_missing_field_does_not_match_null(kit: Kit) -> Result<()> {
     kit.bank
-        .create("person", "with", json!({"email": null}), None)
+        .create("person", "with", json!({"email": null}))
         .await?;
     kit.bank
-        .create("person", "without", json!({"age": 1}), None)
+        .create("person", "without", json!({"age": 1}))
         .await?;
     let hits = kit
         .bank
@@ -284,13 +278,9 @@ pub async fn search_unknown_type_is_empty(kit: Kit) -> Result<()> {
 
 /// Records whose value is not an object never match a field criterion.
 pub async fn search_ignores_non_object_values(kit: Kit) -> Result<()> {
-    kit.bank.create("thing", "n", json!(5), None).await?;
-    kit.bank
-        .create("thing", "a", json!(["email"]), None)
-        .await?;
-    kit.bank
-        .create("thing", "o", json!({"email": "e"}), None)
-        .await?;
+    kit.bank.create("thing", "n", json!(5)).await?;
+    kit.bank.create("thing", "a", json!(["email"])).await?;
+    kit.bank.create("thing", "o", json!({"email": "e"})).await?;
     let hits = kit
         .bank
         .search("thing", &Criteria::new().eq("email", "e"))
@@ -336,7 +326,7 @@ pub async fn scan_yields_every_record_after_1000_writes(kit: Kit) -> Result<()> 
         let bank = kit.bank.clone();
         tasks.push(tokio::spawn(async move {
             for i in (chunk * 125)..((chunk + 1) * 125) {
-                bank.create("thing", &format!("r{i:04}"), json!({"i": i}), None)
+                bank.create("thing", &format!("r{i:04}"), json!({"i": i}))
                     .await?;
             }
             Ok::<_, Error>(())
@@ -348,7 +338,7 @@ pub async fn scan_yields_every_record_after_1000_writes(kit: Kit) -> Result<()> 
     for i in 0..10 {
         kit.bank.delete("thing", &format!("r{i:04}")).await?;
         kit.bank
-            .update("thing", &format!("r{:04}", i + 10), json!({"u": i}), None)
+            .update("thing", &format!("r{:04}", i + 10), json!({"u": i}))
             .await?;
     }
     let mut expected: Vec<String> = (10..1000).map(|i| format!("r{i:04}")).collect();
@@ -360,9 +350,9 @@ pub async fn scan_yields_every_record_after_1000_writes(kit: Kit) -> Result<()> 
 
 /// A scan yields only its own type.
 pub async fn scan_skips_other_types(kit: Kit) -> Result<()> {
-    kit.bank.create("thing", "a", json!({}), None).await?;
-    kit.bank.create("person", "b", json!({}), None).await?;
-    kit.bank.create("thing2", "c", json!({}), None).await?;
+    kit.bank.create("thing", "a", json!({})).await?;
+    kit.bank.create("person", "b", json!({})).await?;
+    kit.bank.create("thing2", "c", json!({})).await?;
     assert_eq!(scan_ids(&kit.bank, "thing").await?, ["a"]);
     Ok(())
 }
@@ -371,12 +361,10 @@ pub async fn scan_skips_other_types(kit: Kit) -> Result<()> {
 pub async fn count_counts_live_records(kit: Kit) -> Result<()> {
     assert_eq!(kit.bank.count("thing").await?, 0);
     for i in 0..5 {
-        kit.bank
-            .create("thing", &i.to_string(), json!({}), None)
-            .await?;
+        kit.bank.create("thing", &i.to_string(), json!({})).await?;
     }
     kit.bank.delete("thing", "0").await?;
-    kit.bank.create("person", "p", json!({}), None).await?;
+    kit.bank.create("person", "p", json!({})).await?;
     assert_eq!(kit.bank.count("thing").await?, 4);
     Ok(())
 }

@@ -1,27 +1,24 @@
-//! `MongoBank`: the `Databank` implementation.
+//! `MongoBank`: the driver itself.
 
 use std::collections::{HashMap, HashSet};
 use std::future::{Future, IntoFuture};
 use std::sync::Mutex;
 
-use async_trait::async_trait;
-use chrono::Utc;
-use databank_core::criteria::canonical;
+use databank_core::criteria::{canonical, index_field};
+use databank_core::driver::{
+    async_trait, random_revision, timed, Driver, Precondition, RecordStream, Utc, Write,
+};
 use databank_core::{
-    Capabilities, Criteria, Databank, Error, Expiry, Record, RecordStream, Result, Revision, Schema,
+    Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Schema, Value,
 };
 use futures_util::{StreamExt, TryStreamExt};
 use mongodb::bson::{doc, Bson, Document};
-use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, IndexModel};
-use serde_json::Value;
 
 use crate::config::MongoConfig;
 use crate::document::{bson_date, from_document, live, revision_bson, to_document};
-use databank_core::criteria::index_field;
-
-const DUPLICATE_KEY: i32 = 11000;
+use crate::error::{is_duplicate, map_err};
 
 /// The MongoDB driver: one collection per type in the URL's database.
 pub struct MongoBank {
@@ -41,40 +38,11 @@ impl std::fmt::Debug for MongoBank {
     }
 }
 
-fn map_err(e: mongodb::error::Error) -> Error {
-    let transient = matches!(
-        *e.kind,
-        ErrorKind::Io(_)
-            | ErrorKind::ConnectionPoolCleared { .. }
-            | ErrorKind::ServerSelection { .. }
-    ) || e.contains_label("RetryableWriteError")
-        || e.contains_label("TransientTransactionError");
-    if transient {
-        Error::NotConnected {
-            driver: "mongo",
-            message: e.to_string(),
-        }
-    } else {
-        Error::Backend {
-            driver: "mongo",
-            retryable: false,
-            source: Box::new(e),
-        }
-    }
-}
-
-fn is_duplicate(e: &mongodb::error::Error) -> bool {
-    match &*e.kind {
-        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
-        ErrorKind::Command(c) => c.code == DUPLICATE_KEY,
-        _ => e.to_string().contains("E11000"),
-    }
-}
-
 impl MongoBank {
     /// Connects, checks the server answers within the timeout, and creates the schema's indices
     /// (idempotently).
     pub async fn connect(config: MongoConfig, schema: Schema) -> Result<Self> {
+        config.validate()?;
         let mut options = ClientOptions::parse(&config.server_url)
             .await
             .map_err(|e| {
@@ -101,7 +69,8 @@ impl MongoBank {
             prepared: Mutex::new(HashSet::new()),
         };
         bank.timed(bank.database.run_command(doc! { "ping": 1 }).into_future())
-            .await?;
+            .await
+            .map_err(Error::nothing_applied)?;
         let kinds: Vec<String> = bank.schema.types().map(|(k, _)| k.to_owned()).collect();
         for kind in kinds {
             bank.prepare(&kind).await?;
@@ -116,13 +85,18 @@ impl MongoBank {
 
     /// Bounds a server call by the configured timeout.
     async fn timed<T>(&self, call: impl Future<Output = mongodb::error::Result<T>>) -> Result<T> {
-        match tokio::time::timeout(self.config.timeout, call).await {
-            Ok(result) => result.map_err(map_err),
-            Err(_) => Err(Error::NotConnected {
-                driver: "mongo",
-                message: format!("no answer within {:?}", self.config.timeout),
-            }),
-        }
+        timed("mongo", self.config.timeout, async {
+            call.await.map_err(map_err)
+        })
+        .await
+    }
+
+    /// Like [`timed`](Self::timed), keeping the client's error for the caller to look at.
+    async fn timed_raw<T>(
+        &self,
+        call: impl Future<Output = mongodb::error::Result<T>>,
+    ) -> Result<mongodb::error::Result<T>> {
+        timed("mongo", self.config.timeout, async { Ok(call.await) }).await
     }
 
     /// Creates the TTL index on `e` and the declared indices of a type, once per process.
@@ -197,21 +171,13 @@ impl MongoBank {
     async fn insert(&self, kind: &str, id: &str, document: &Document) -> Result<bool> {
         self.prepare(kind).await?;
         loop {
-            match tokio::time::timeout(
-                self.config.timeout,
-                self.collection(kind).insert_one(document).into_future(),
-            )
-            .await
-            {
-                Ok(Ok(_)) => return Ok(true),
-                Ok(Err(e)) if is_duplicate(&e) => {}
-                Ok(Err(e)) => return Err(map_err(e)),
-                Err(_) => {
-                    return Err(Error::NotConnected {
-                        driver: "mongo",
-                        message: format!("no answer within {:?}", self.config.timeout),
-                    })
-                }
+            let inserted = self
+                .timed_raw(self.collection(kind).insert_one(document).into_future())
+                .await?;
+            match inserted {
+                Ok(_) => return Ok(true),
+                Err(e) if is_duplicate(&e) => {}
+                Err(e) => return Err(map_err(e)),
             }
             let expired = doc! { "_id": id, "e": { "$lte": bson_date(Utc::now()) } };
             let result = self
@@ -235,6 +201,30 @@ impl MongoBank {
         }
     }
 
+    /// Creates or replaces a record. Two concurrent upserts of a new id can both try to
+    /// insert; the loser retries as an update.
+    async fn upsert(&self, kind: &str, id: &str, document: &Document) -> Result<()> {
+        self.prepare(kind).await?;
+        let collection = self.collection(kind);
+        for _ in 0..3 {
+            let call = collection
+                .replace_one(doc! { "_id": id }, document)
+                .upsert(true)
+                .into_future();
+            match self.timed_raw(call).await? {
+                Ok(_) => return Ok(()),
+                Err(e) if is_duplicate(&e) => continue,
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+        // Every attempt lost a race and applied nothing.
+        Err(Error::Backend {
+            driver: "mongo",
+            retryable: true,
+            source: format!("save of {kind} {id:?} lost three insert races in a row").into(),
+        })
+    }
+
     async fn find(&self, kind: &str, filter: Document) -> Result<Vec<(String, Record)>> {
         let cursor = self
             .timed(self.collection(kind).find(filter).into_future())
@@ -245,7 +235,7 @@ impl MongoBank {
 }
 
 #[async_trait]
-impl Databank for MongoBank {
+impl Driver for MongoBank {
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::default();
         caps.native_expiry = true;
@@ -255,22 +245,6 @@ impl Databank for MongoBank {
         caps.persistent = true;
         caps.multi_process = true;
         caps
-    }
-
-    async fn create(
-        &self,
-        kind: &str,
-        id: &str,
-        value: Value,
-        expires_at: Expiry,
-    ) -> Result<Revision> {
-        let revision = Revision::random();
-        let document = self.document(kind, id, &value, revision, expires_at)?;
-        if self.insert(kind, id, &document).await? {
-            Ok(revision)
-        } else {
-            Err(Error::already_exists(kind, id))
-        }
     }
 
     async fn read(&self, kind: &str, id: &str) -> Result<Record> {
@@ -290,76 +264,35 @@ impl Databank for MongoBank {
         Ok(record)
     }
 
-    async fn update(
-        &self,
-        kind: &str,
-        id: &str,
-        value: Value,
-        expires_at: Expiry,
-    ) -> Result<Revision> {
-        let revision = Revision::random();
-        let document = self.document(kind, id, &value, revision, expires_at)?;
-        if self
-            .replace_live(kind, id, Document::new(), &document)
-            .await?
-        {
-            Ok(revision)
-        } else {
-            Err(Error::not_found(kind, id))
-        }
-    }
-
-    async fn update_if(
-        &self,
-        kind: &str,
-        id: &str,
-        value: Value,
-        expected: Revision,
-        expires_at: Expiry,
-    ) -> Result<Revision> {
-        let revision = Revision::random();
-        let document = self.document(kind, id, &value, revision, expires_at)?;
-        let filter = doc! { "r": revision_bson(expected) };
-        if self.replace_live(kind, id, filter, &document).await? {
-            return Ok(revision);
-        }
-        match self.read(kind, id).await {
-            Ok(_) => Err(Error::conflict(kind, id, expected)),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn save(
-        &self,
-        kind: &str,
-        id: &str,
-        value: Value,
-        expires_at: Expiry,
-    ) -> Result<Revision> {
-        self.prepare(kind).await?;
-        let revision = Revision::random();
-        let document = self.document(kind, id, &value, revision, expires_at)?;
-        // Two concurrent upserts of a new id can both try to insert; the loser retries as an update.
-        let collection = self.collection(kind);
-        for _ in 0..3 {
-            let call = collection
-                .replace_one(doc! { "_id": id }, &document)
-                .upsert(true)
-                .into_future();
-            match tokio::time::timeout(self.config.timeout, call).await {
-                Ok(Ok(_)) => return Ok(revision),
-                Ok(Err(e)) if is_duplicate(&e) => continue,
-                Ok(Err(e)) => return Err(map_err(e)),
-                Err(_) => break,
+    async fn write(&self, write: Write<'_>) -> Result<Revision> {
+        let (kind, id) = (write.kind, write.id);
+        let revision = random_revision();
+        let document = self.document(kind, id, &write.value, revision, write.expires_at)?;
+        match write.precondition {
+            Precondition::Any => self.upsert(kind, id, &document).await?,
+            Precondition::Absent => {
+                if !self.insert(kind, id, &document).await? {
+                    return Err(Error::already_exists(kind, id));
+                }
+            }
+            Precondition::Exists => {
+                if !self
+                    .replace_live(kind, id, Document::new(), &document)
+                    .await?
+                {
+                    return Err(Error::not_found(kind, id));
+                }
+            }
+            Precondition::Revision(expected) => {
+                let filter = doc! { "r": revision_bson(expected) };
+                if !self.replace_live(kind, id, filter, &document).await? {
+                    // Tell a conflict from a missing record.
+                    self.read(kind, id).await?;
+                    return Err(Error::conflict(kind, id, expected));
+                }
             }
         }
-        Err(Error::NotConnected {
-            driver: "mongo",
-            message: format!(
-                "save of {kind} {id:?} did not complete within {:?}",
-                self.config.timeout
-            ),
-        })
+        Ok(revision)
     }
 
     async fn delete(&self, kind: &str, id: &str) -> Result<()> {
@@ -483,7 +416,7 @@ impl Databank for MongoBank {
             let mut filter = doc! { "_id": id, "n": bound.clone() };
             filter.extend(live(Utc::now()));
             let change =
-                doc! { "$inc": { "n": delta }, "$set": { "r": revision_bson(Revision::random()) } };
+                doc! { "$inc": { "n": delta }, "$set": { "r": revision_bson(random_revision()) } };
             let updated = self
                 .timed(
                     self.collection(kind)
@@ -513,8 +446,7 @@ impl Databank for MongoBank {
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e),
             }
-            let document =
-                self.document(kind, id, &Value::from(delta), Revision::random(), None)?;
+            let document = self.document(kind, id, &Value::from(delta), random_revision(), None)?;
             if self.insert(kind, id, &document).await? {
                 return Ok(delta);
             }

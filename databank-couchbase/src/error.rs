@@ -38,15 +38,18 @@ pub fn classify(e: SdkError) -> Outcome {
     }
 }
 
-/// Our error for an SDK error: the outage kinds become the retryable
-/// [`Error::NotConnected`]; the rest [`Error::Backend`] (retryable when the SDK says so).
+/// Our error for an SDK error. A service that is not there or a dropped cluster ran nothing:
+/// [`Error::Unavailable`]. A server timeout, a cancelled request or an ambiguous durability
+/// answer may have applied it: [`Error::OutcomeUnknown`]. Temporary refusals (locked, rate
+/// limited, a durable write in progress) are a retryable [`Error::Backend`]; the rest permanent.
 pub fn map_err(e: SdkError) -> Error {
-    let outage = matches!(
+    let not_sent = matches!(
         e.kind(),
-        ErrorKind::ServerTimeout
-            | ErrorKind::ServiceNotAvailable(_)
-            | ErrorKind::ClusterDropped
-            | ErrorKind::RequestCanceled
+        ErrorKind::ServiceNotAvailable(_) | ErrorKind::ClusterDropped
+    );
+    let unknown = matches!(
+        e.kind(),
+        ErrorKind::ServerTimeout | ErrorKind::RequestCanceled | ErrorKind::DurabilityAmbiguous
     );
     let retryable = matches!(
         e.kind(),
@@ -55,10 +58,14 @@ pub fn map_err(e: SdkError) -> Error {
             | ErrorKind::RateLimitedFailure
             | ErrorKind::DurabilityWriteInProgress
             | ErrorKind::DurableWriteRecommitInProgress
-            | ErrorKind::DurabilityAmbiguous
     );
-    if outage {
-        Error::NotConnected {
+    if not_sent {
+        Error::Unavailable {
+            driver: "couchbase",
+            message: e.to_string(),
+        }
+    } else if unknown {
+        Error::OutcomeUnknown {
             driver: "couchbase",
             message: e.to_string(),
         }
@@ -116,16 +123,23 @@ mod tests {
     }
 
     #[test]
-    fn outages_are_retryable_not_connected() {
+    fn retry_safety_follows_what_the_server_may_have_done() {
         for kind in [
-            ErrorKind::ServerTimeout,
             ErrorKind::ServiceNotAvailable(ServiceType::QUERY),
             ErrorKind::ClusterDropped,
-            ErrorKind::RequestCanceled,
         ] {
             let e = map_err(sdk(kind));
-            assert!(matches!(e, Error::NotConnected { .. }), "{e:?}");
+            assert!(matches!(e, Error::Unavailable { .. }), "{e:?}");
             assert!(e.is_retryable());
+        }
+        for kind in [
+            ErrorKind::ServerTimeout,
+            ErrorKind::RequestCanceled,
+            ErrorKind::DurabilityAmbiguous,
+        ] {
+            let e = map_err(sdk(kind));
+            assert!(matches!(e, Error::OutcomeUnknown { .. }), "{e:?}");
+            assert!(!e.is_retryable(), "{e:?} may have been applied");
         }
         for kind in [ErrorKind::TemporaryFailure, ErrorKind::DocumentLocked] {
             let e = map_err(sdk(kind));

@@ -1,20 +1,17 @@
-//! `DiskBank`: the `Databank` implementation over the files.
+//! `DiskBank`: the driver over the files.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use async_trait::async_trait;
-use chrono::Utc;
-use databank_core::{
-    is_expired, Capabilities, Criteria, Databank, Error, Expiry, Record, RecordStream, Result,
-    Revision,
+use databank_core::driver::{
+    as_array_mut, async_trait, is_expired, Driver, RecordStream, Utc, Write,
 };
+use databank_core::{Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Value};
 use futures_util::StreamExt;
-use serde_json::Value;
 
 use crate::file::{self, io_error, Loaded};
-use crate::path::{self, SUFFIX, TEMP_PREFIX};
+use crate::path::{self, MAX_PATH_BYTES, SUFFIX, TEMP_PREFIX};
 use crate::shared::Shared;
 
 /// How many record files a scan reads per blocking task.
@@ -64,6 +61,20 @@ impl DiskBank {
         shared.root.join(path::encode(kind))
     }
 
+    /// The file of a record; `InvalidInput` when its path would pass [`MAX_PATH_BYTES`].
+    fn record_file(shared: &Shared, kind: &str, id: &str) -> Result<PathBuf> {
+        let file = path::record_path(&Self::type_dir(shared, kind), id);
+        let len = file.as_os_str().len();
+        if len > MAX_PATH_BYTES {
+            return Err(Error::InvalidInput(format!(
+                "id of {} bytes: its file under {} would have a {len}-byte path, over the {MAX_PATH_BYTES}-byte limit of this driver (use a shorter id or root)",
+                id.len(),
+                shared.root.display()
+            )));
+        }
+        Ok(file)
+    }
+
     /// Runs a read-modify-write of one record under its stripe lock, off the runtime.
     async fn change<R, F>(&self, kind: &str, id: &str, decide: F) -> Result<(R, Option<Revision>)>
     where
@@ -71,7 +82,7 @@ impl DiskBank {
         F: FnOnce(Option<Record>) -> Result<Change<R>> + Send + 'static,
     {
         let shared = self.shared()?;
-        let file = path::record_path(&Self::type_dir(&shared, kind), id);
+        let file = Self::record_file(&shared, kind, id)?;
         let _guard = shared.stripe(kind, id).lock().await;
         let id = id.to_owned();
         let shared_for_task = Arc::clone(&shared);
@@ -99,27 +110,6 @@ impl DiskBank {
             }
         })
         .await
-    }
-
-    /// Writes a whole value after `check` approves the live record (or its absence).
-    async fn put<F>(
-        &self,
-        kind: &str,
-        id: &str,
-        value: Value,
-        expires_at: Expiry,
-        check: F,
-    ) -> Result<Revision>
-    where
-        F: FnOnce(Option<&Record>) -> Result<()> + Send + 'static,
-    {
-        let (_, revision) = self
-            .change(kind, id, move |live| {
-                check(live.as_ref())?;
-                Ok(Change::Write(value, expires_at, ()))
-            })
-            .await?;
-        revision.ok_or_else(|| Error::backend("disk", "write produced no revision"))
     }
 
     /// Every record file of a type (temporary files left out; foreign files kept, so that a scan
@@ -250,38 +240,17 @@ where
         .map_err(|e| Error::backend("disk", e))?
 }
 
-fn array<'v>(kind: &str, id: &str, value: &'v mut Value) -> Result<&'v mut Vec<Value>> {
-    value
-        .as_array_mut()
-        .ok_or_else(|| Error::wrong_type(kind, id, "an array"))
-}
-
 #[async_trait]
-impl Databank for DiskBank {
+impl Driver for DiskBank {
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::default();
         caps.persistent = true;
         caps
     }
 
-    async fn create(
-        &self,
-        kind: &str,
-        id: &str,
-        value: Value,
-        expires_at: Expiry,
-    ) -> Result<Revision> {
-        let (k, i) = (kind.to_owned(), id.to_owned());
-        self.put(kind, id, value, expires_at, move |live| match live {
-            Some(_) => Err(Error::already_exists(&k, &i)),
-            None => Ok(()),
-        })
-        .await
-    }
-
     async fn read(&self, kind: &str, id: &str) -> Result<Record> {
         let shared = self.shared()?;
-        let file = path::record_path(&Self::type_dir(&shared, kind), id);
+        let file = Self::record_file(&shared, kind, id)?;
         let owned = id.to_owned();
         blocking(move || load_checked(&file, &owned))
             .await?
@@ -289,51 +258,21 @@ impl Databank for DiskBank {
             .ok_or_else(|| Error::not_found(kind, id))
     }
 
-    async fn update(
-        &self,
-        kind: &str,
-        id: &str,
-        value: Value,
-        expires_at: Expiry,
-    ) -> Result<Revision> {
-        let (k, i) = (kind.to_owned(), id.to_owned());
-        self.put(kind, id, value, expires_at, move |live| match live {
-            Some(_) => Ok(()),
-            None => Err(Error::not_found(&k, &i)),
-        })
-        .await
-    }
-
-    async fn update_if(
-        &self,
-        kind: &str,
-        id: &str,
-        value: Value,
-        expected: Revision,
-        expires_at: Expiry,
-    ) -> Result<Revision> {
-        let (k, i) = (kind.to_owned(), id.to_owned());
-        self.put(kind, id, value, expires_at, move |live| match live {
-            Some(record) if record.revision == expected => Ok(()),
-            Some(_) => Err(Error::conflict(&k, &i, expected)),
-            None => Err(Error::not_found(&k, &i)),
-        })
-        .await
-    }
-
-    async fn save(
-        &self,
-        kind: &str,
-        id: &str,
-        value: Value,
-        expires_at: Expiry,
-    ) -> Result<Revision> {
-        self.put(kind, id, value, expires_at, |_| Ok(())).await
+    async fn write(&self, write: Write<'_>) -> Result<Revision> {
+        let (k, i) = (write.kind.to_owned(), write.id.to_owned());
+        let (precondition, value, expires_at) = (write.precondition, write.value, write.expires_at);
+        let (_, revision) = self
+            .change(write.kind, write.id, move |live| {
+                precondition.check(&k, &i, live.as_ref().map(|r| r.revision))?;
+                Ok(Change::Write(value, expires_at, ()))
+            })
+            .await?;
+        revision.ok_or_else(|| Error::backend("disk", "write produced no revision"))
     }
 
     async fn delete(&self, kind: &str, id: &str) -> Result<()> {
         let shared = self.shared()?;
-        let file = path::record_path(&Self::type_dir(&shared, kind), id);
+        let file = Self::record_file(&shared, kind, id)?;
         let _guard = shared.stripe(kind, id).lock().await;
         let owned = id.to_owned();
         let live = blocking(move || {
@@ -464,7 +403,7 @@ impl Databank for DiskBank {
             let Some(mut record) = live else {
                 return Ok(Change::Keep(false));
             };
-            let items = array(&k, &i, &mut record.value)?;
+            let items = as_array_mut(&k, &i, &mut record.value)?;
             match items.iter().position(|x| *x == item) {
                 Some(at) => {
                     items.remove(at);
@@ -490,7 +429,7 @@ impl DiskBank {
                 Some(record) => (record.value, record.expires_at),
                 None => (Value::Array(Vec::new()), None),
             };
-            let items = array(&k, &i, &mut value)?;
+            let items = as_array_mut(&k, &i, &mut value)?;
             edit(items);
             let len = items.len();
             Ok(Change::Write(value, expires_at, len))

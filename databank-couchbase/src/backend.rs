@@ -1,10 +1,8 @@
-//! `CouchbaseBank`: the `Databank` implementation.
+//! `CouchbaseBank`: the driver itself.
 
 use std::collections::HashMap;
 use std::future::Future;
 
-use async_trait::async_trait;
-use chrono::Utc;
 use couchbase::authenticator::{Authenticator, PasswordAuthenticator};
 use couchbase::cluster::Cluster;
 use couchbase::collection::Collection;
@@ -15,16 +13,18 @@ use couchbase::options::kv_options::{
 use couchbase::options::query_index_mgmt_options::CreateQueryIndexOptions;
 use couchbase::options::query_options::{QueryOptions, ScanConsistency};
 use couchbase::subdoc::mutate_in_specs::MutateInSpec;
+use databank_core::driver::{
+    async_trait, random_revision, timed, Driver, Precondition, RecordStream, Utc, Write,
+};
 use databank_core::{
-    Capabilities, Criteria, Databank, Error, Expiry, Record, RecordStream, Result, Revision, Schema,
+    Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Schema, Value,
 };
 use futures_util::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::config::CouchbaseConfig;
 use crate::document::{from_document, key, server_expiry, to_document, Stored};
-use crate::errors::{classify, map_err, Outcome};
+use crate::error::{classify, map_err, Outcome};
 use crate::statements::{self, Statement};
 
 /// How many documents a scan or search fetches at once.
@@ -60,7 +60,7 @@ impl Outcome {
             Outcome::Missing => Error::not_found(kind, id),
             Outcome::Exists => Error::already_exists(kind, id),
             Outcome::WrongType => Error::wrong_type(kind, id, expected),
-            Outcome::Changed => Error::NotConnected {
+            Outcome::Changed => Error::OutcomeUnknown {
                 driver: "couchbase",
                 message: format!("{kind} {id:?} kept changing (CAS)"),
             },
@@ -76,6 +76,7 @@ impl CouchbaseBank {
     /// Connects, waits until the bucket is ready (within the timeout), and creates the indices
     /// the driver and the schema need (idempotently).
     pub async fn connect(config: CouchbaseConfig, schema: Schema) -> Result<Self> {
+        config.validate()?;
         let auth = Authenticator::PasswordAuthenticator(PasswordAuthenticator::new(
             config.username.clone(),
             config.password.clone(),
@@ -87,13 +88,13 @@ impl CouchbaseBank {
         .await
         {
             Ok(Ok(cluster)) => cluster,
-            Ok(Err(e)) => return Err(map_err(e)),
+            Ok(Err(e)) => return Err(map_err(e).nothing_applied()),
             Err(_) => return Err(not_connected(&config, "connect")),
         };
         let bucket = cluster.bucket(config.bucket.clone());
         match tokio::time::timeout(config.timeout, bucket.wait_until_ready(None)).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(map_err(e)),
+            Ok(Err(e)) => return Err(map_err(e).nothing_applied()),
             Err(_) => return Err(not_connected(&config, "bucket ready")),
         }
         let collection = bucket
@@ -134,9 +135,9 @@ impl CouchbaseBank {
         &self,
         call: impl Future<Output = couchbase::error::Result<T>>,
     ) -> std::result::Result<T, Outcome> {
-        match tokio::time::timeout(self.config.timeout, call).await {
+        match timed("couchbase", self.config.timeout, async { Ok(call.await) }).await {
             Ok(result) => result.map_err(classify),
-            Err(_) => Err(Outcome::Failed(not_connected(&self.config, "call"))),
+            Err(timed_out) => Err(Outcome::Failed(timed_out)),
         }
     }
 
@@ -270,7 +271,7 @@ impl CouchbaseBank {
         expected: Option<Revision>,
         expires_at: Expiry,
     ) -> Result<Revision> {
-        let revision = Revision::random();
+        let revision = random_revision();
         let document = self.document(kind, id, &value, revision, expires_at);
         let key = self.key(kind, id);
         loop {
@@ -316,9 +317,29 @@ impl CouchbaseBank {
         value: Value,
     ) -> std::result::Result<(), Outcome> {
         let expires_at = found.stored.record.expires_at;
-        let document = self.document(kind, id, &value, Revision::random(), expires_at);
+        let document = self.document(kind, id, &value, random_revision(), expires_at);
         self.replace(&self.key(kind, id), &document, found.cas, expires_at)
             .await
+    }
+
+    /// Creates or replaces a record in one KV upsert.
+    async fn upsert(
+        &self,
+        kind: &str,
+        id: &str,
+        value: &Value,
+        expires_at: Expiry,
+    ) -> Result<Revision> {
+        let revision = random_revision();
+        let document = self.document(kind, id, value, revision, expires_at);
+        let mut opts = UpsertOptions::new();
+        if let Some(expiry) = server_expiry(expires_at, Utc::now()) {
+            opts = opts.expiry(expiry);
+        }
+        self.call(self.collection.upsert(self.key(kind, id), &document, opts))
+            .await
+            .map_err(|o| o.into_error(kind, id, "a document"))?;
+        Ok(revision)
     }
 
     async fn query<T: DeserializeOwned + Send + 'static>(
@@ -366,7 +387,7 @@ impl CouchbaseBank {
                         kind,
                         id,
                         &Value::Array(vec![item.clone()]),
-                        Revision::random(),
+                        random_revision(),
                         None,
                     );
                     if self.insert(kind, id, &document, None).await? {
@@ -387,7 +408,7 @@ impl CouchbaseBank {
             };
             let specs = [
                 spec.map_err(map_err)?,
-                MutateInSpec::upsert("r", Revision::random().get(), None).map_err(map_err)?,
+                MutateInSpec::upsert("r", random_revision().get(), None).map_err(map_err)?,
             ];
             let outcome = match self.mutate(&key, &found, &specs, true).await {
                 Err(Outcome::TooDeep) => {
@@ -418,14 +439,14 @@ impl CouchbaseBank {
 }
 
 fn not_connected(config: &CouchbaseConfig, what: &str) -> Error {
-    Error::NotConnected {
+    Error::Unavailable {
         driver: "couchbase",
         message: format!("{what}: no answer within {:?}", config.timeout),
     }
 }
 
 #[async_trait]
-impl Databank for CouchbaseBank {
+impl Driver for CouchbaseBank {
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::default();
         caps.native_expiry = true;
@@ -438,65 +459,32 @@ impl Databank for CouchbaseBank {
         caps
     }
 
-    async fn create(
-        &self,
-        kind: &str,
-        id: &str,
-        value: Value,
-        expires_at: Expiry,
-    ) -> Result<Revision> {
-        let revision = Revision::random();
-        let document = self.document(kind, id, &value, revision, expires_at);
-        if self.insert(kind, id, &document, expires_at).await? {
-            Ok(revision)
-        } else {
-            Err(Error::already_exists(kind, id))
+    async fn write(&self, write: Write<'_>) -> Result<Revision> {
+        let (kind, id, expires_at) = (write.kind, write.id, write.expires_at);
+        match write.precondition {
+            Precondition::Any => self.upsert(kind, id, &write.value, expires_at).await,
+            Precondition::Absent => {
+                let revision = random_revision();
+                let document = self.document(kind, id, &write.value, revision, expires_at);
+                if self.insert(kind, id, &document, expires_at).await? {
+                    Ok(revision)
+                } else {
+                    Err(Error::already_exists(kind, id))
+                }
+            }
+            Precondition::Exists => {
+                self.replace_live(kind, id, write.value, None, expires_at)
+                    .await
+            }
+            Precondition::Revision(expected) => {
+                self.replace_live(kind, id, write.value, Some(expected), expires_at)
+                    .await
+            }
         }
     }
 
     async fn read(&self, kind: &str, id: &str) -> Result<Record> {
         Ok(self.fetch_live(kind, id).await?.stored.record)
-    }
-
-    async fn update(
-        &self,
-        kind: &str,
-        id: &str,
-        value: Value,
-        expires_at: Expiry,
-    ) -> Result<Revision> {
-        self.replace_live(kind, id, value, None, expires_at).await
-    }
-
-    async fn update_if(
-        &self,
-        kind: &str,
-        id: &str,
-        value: Value,
-        expected: Revision,
-        expires_at: Expiry,
-    ) -> Result<Revision> {
-        self.replace_live(kind, id, value, Some(expected), expires_at)
-            .await
-    }
-
-    async fn save(
-        &self,
-        kind: &str,
-        id: &str,
-        value: Value,
-        expires_at: Expiry,
-    ) -> Result<Revision> {
-        let revision = Revision::random();
-        let document = self.document(kind, id, &value, revision, expires_at);
-        let mut opts = UpsertOptions::new();
-        if let Some(expiry) = server_expiry(expires_at, Utc::now()) {
-            opts = opts.expiry(expiry);
-        }
-        self.call(self.collection.upsert(self.key(kind, id), &document, opts))
-            .await
-            .map_err(|o| o.into_error(kind, id, "a document"))?;
-        Ok(revision)
     }
 
     async fn delete(&self, kind: &str, id: &str) -> Result<()> {
@@ -616,7 +604,7 @@ impl Databank for CouchbaseBank {
                 Some(found) if found.live => found,
                 _ => {
                     let document =
-                        self.document(kind, id, &Value::from(delta), Revision::random(), None);
+                        self.document(kind, id, &Value::from(delta), random_revision(), None);
                     if self.insert(kind, id, &document, None).await? {
                         return Ok(delta);
                     }
@@ -645,13 +633,14 @@ impl Databank for CouchbaseBank {
             } else {
                 let specs = [
                     step.map_err(map_err)?,
-                    MutateInSpec::upsert("r", Revision::random().get(), None).map_err(map_err)?,
+                    MutateInSpec::upsert("r", random_revision().get(), None).map_err(map_err)?,
                 ];
                 // The server's counter is atomic; CAS is only needed when the record could expire
                 // between our read and the increment.
                 let expiring = found.stored.record.expires_at.is_some_and(|at| {
                     at - Utc::now()
-                        < chrono::Duration::from_std(self.config.timeout).unwrap_or_default()
+                        < databank_core::driver::chrono::Duration::from_std(self.config.timeout)
+                            .unwrap_or_default()
                 });
                 match self.mutate(&key, &found, &specs, expiring).await {
                     Ok(result) => result
@@ -691,7 +680,7 @@ impl Databank for CouchbaseBank {
             };
             let specs = [
                 MutateInSpec::remove(format!("v[{at}]"), None),
-                MutateInSpec::upsert("r", Revision::random().get(), None).map_err(map_err)?,
+                MutateInSpec::upsert("r", random_revision().get(), None).map_err(map_err)?,
             ];
             match self.mutate(&key, &found, &specs, true).await {
                 Ok(_) => return Ok(true),

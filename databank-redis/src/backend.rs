@@ -1,20 +1,21 @@
-//! `RedisBank`: the `Databank` implementation.
+//! `RedisBank`: the driver itself.
 
 use std::collections::HashSet;
 use std::future::Future;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use databank_core::driver::{
+    async_trait, is_expired, record, timed, DateTime, Driver, Precondition, RecordStream, Utc,
+    Write,
+};
 use databank_core::{
-    is_expired, Capabilities, Criteria, Databank, Error, Expiry, Record, RecordStream, Result,
-    Revision, Schema,
+    Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Schema, Value,
 };
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, Script};
-use serde_json::Value;
+use redis::Script;
 
 use crate::config::RedisConfig;
+use crate::error::map_err;
 use crate::keys::Keys;
 use crate::scripts::{self, CONFLICT, EXISTS, MISSING};
 
@@ -37,36 +38,6 @@ impl std::fmt::Debug for RedisBank {
         f.debug_struct("RedisBank")
             .field("config", &self.config)
             .finish()
-    }
-}
-
-/// A Redis error as ours: connection trouble is retryable `NotConnected`.
-fn map_err(e: RedisError) -> Error {
-    use redis::{ErrorKind, ServerErrorKind};
-    let transient = e.is_io_error()
-        || e.is_timeout()
-        || e.is_connection_refusal()
-        || e.is_connection_dropped()
-        || matches!(
-            e.kind(),
-            ErrorKind::Server(
-                ServerErrorKind::BusyLoading
-                    | ServerErrorKind::TryAgain
-                    | ServerErrorKind::MasterDown
-                    | ServerErrorKind::ClusterDown
-            )
-        );
-    if transient {
-        Error::NotConnected {
-            driver: "redis",
-            message: e.to_string(),
-        }
-    } else {
-        Error::Backend {
-            driver: "redis",
-            retryable: false,
-            source: Box::new(e),
-        }
     }
 }
 
@@ -101,9 +72,10 @@ fn parse_expiry(kind: &str, id: &str, text: Option<&str>) -> Result<Expiry> {
 }
 
 impl RedisBank {
-    /// Connects to the server a config names. Fails with `NotConnected` if it cannot be
+    /// Connects to the server a config names. Fails with `Unavailable` if it cannot be
     /// reached within the config's timeout.
     pub async fn connect(config: RedisConfig, schema: Schema) -> Result<Self> {
+        config.validate()?;
         let client = redis::Client::open(config.server_url.as_str()).map_err(|e| {
             Error::InvalidInput(format!(
                 "bad Redis URL {}: {e}",
@@ -120,11 +92,11 @@ impl RedisBank {
             client.get_connection_manager_with_config(manager_config),
         )
         .await
-        .map_err(|_| Error::NotConnected {
+        .map_err(|_| Error::Unavailable {
             driver: "redis",
             message: format!("no connection within {:?}", config.timeout * 2),
         })?
-        .map_err(map_err)?;
+        .map_err(|e| map_err(e).nothing_applied())?;
         tracing::debug!(?config, "connected to redis");
         Ok(RedisBank {
             connection,
@@ -139,13 +111,8 @@ impl RedisBank {
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
-        match tokio::time::timeout(self.config.timeout, f(self.connection.clone())).await {
-            Ok(result) => result.map_err(map_err),
-            Err(_) => Err(Error::NotConnected {
-                driver: "redis",
-                message: format!("no answer within {:?}", self.config.timeout),
-            }),
-        }
+        let call = async { f(self.connection.clone()).await.map_err(map_err) };
+        timed("redis", self.config.timeout, call).await
     }
 
     async fn invoke<T: redis::FromRedisValue>(
@@ -167,15 +134,9 @@ impl RedisBank {
         .await
     }
 
-    async fn put(
-        &self,
-        mode: &str,
-        kind: &str,
-        id: &str,
-        value: &Value,
-        expected: Option<Revision>,
-        expires_at: Expiry,
-    ) -> Result<Revision> {
+    /// One write through the put script, which checks the precondition on the server.
+    async fn put(&self, write: Write<'_>) -> Result<Revision> {
+        let (kind, id, value) = (write.kind, write.id, &write.value);
         let mut keys = vec![
             self.keys.record(kind, id),
             self.keys.members(kind).into_bytes(),
@@ -188,28 +149,29 @@ impl RedisBank {
                 .into_iter()
                 .map(String::into_bytes),
         );
+        let (mode, expected) = scripts::put_mode(write.precondition);
         let args = vec![
             mode.as_bytes().to_vec(),
             id.as_bytes().to_vec(),
             serde_json::to_vec(value).map_err(|e| Error::backend("redis", e))?,
-            expiry_arg(expires_at).into_bytes(),
+            expiry_arg(write.expires_at).into_bytes(),
             expected
                 .map_or_else(String::new, |r| r.get().to_string())
                 .into_bytes(),
             now_ms().to_string().into_bytes(),
         ];
         let code: i64 = self.invoke(&scripts::PUT_SCRIPT, &keys, &args).await?;
-        match code {
-            EXISTS => Err(Error::already_exists(kind, id)),
-            MISSING => Err(Error::not_found(kind, id)),
-            CONFLICT => Err(Error::conflict(
-                kind,
-                id,
-                expected.unwrap_or(Revision::new(0)),
-            )),
-            rev => u64::try_from(rev)
+        match (code, write.precondition) {
+            (EXISTS, _) => Err(Error::already_exists(kind, id)),
+            (MISSING, _) => Err(Error::not_found(kind, id)),
+            (CONFLICT, Precondition::Revision(expected)) => {
+                Err(Error::conflict(kind, id, expected))
+            }
+            (rev, _) => u64::try_from(rev)
+                .ok()
+                .filter(|r| *r > 0)
                 .map(Revision::new)
-                .map_err(|_| Error::backend("redis", format!("unexpected script reply {rev}"))),
+                .ok_or_else(|| Error::backend("redis", format!("unexpected script reply {rev}"))),
         }
     }
 
@@ -259,7 +221,7 @@ impl RedisBank {
 }
 
 #[async_trait]
-impl Databank for RedisBank {
+impl Driver for RedisBank {
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::default();
         caps.native_expiry = true;
@@ -269,16 +231,6 @@ impl Databank for RedisBank {
         caps.persistent = true;
         caps.multi_process = true;
         caps
-    }
-
-    async fn create(
-        &self,
-        kind: &str,
-        id: &str,
-        value: Value,
-        expires_at: Expiry,
-    ) -> Result<Revision> {
-        self.put("create", kind, id, &value, None, expires_at).await
     }
 
     async fn read(&self, kind: &str, id: &str) -> Result<Record> {
@@ -301,43 +253,15 @@ impl Databank for RedisBank {
         if is_expired(expires_at, Utc::now()) {
             return Err(Error::not_found(kind, id));
         }
-        Ok(Record::new(
+        Ok(record(
             parse_value(kind, id, &value)?,
             Revision::new(revision),
             expires_at,
         ))
     }
 
-    async fn update(
-        &self,
-        kind: &str,
-        id: &str,
-        value: Value,
-        expires_at: Expiry,
-    ) -> Result<Revision> {
-        self.put("update", kind, id, &value, None, expires_at).await
-    }
-
-    async fn update_if(
-        &self,
-        kind: &str,
-        id: &str,
-        value: Value,
-        expected: Revision,
-        expires_at: Expiry,
-    ) -> Result<Revision> {
-        self.put("update_if", kind, id, &value, Some(expected), expires_at)
-            .await
-    }
-
-    async fn save(
-        &self,
-        kind: &str,
-        id: &str,
-        value: Value,
-        expires_at: Expiry,
-    ) -> Result<Revision> {
-        self.put("save", kind, id, &value, None, expires_at).await
+    async fn write(&self, write: Write<'_>) -> Result<Revision> {
+        self.put(write).await
     }
 
     async fn delete(&self, kind: &str, id: &str) -> Result<()> {
@@ -413,10 +337,6 @@ impl Databank for RedisBank {
                 return Ok(total);
             }
         }
-    }
-
-    async fn close(&self) -> Result<()> {
-        Ok(())
     }
 
     async fn search(&self, kind: &str, criteria: &Criteria) -> Result<Vec<(String, Value)>> {

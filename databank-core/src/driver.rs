@@ -1,0 +1,491 @@
+//! What a driver author needs, and nothing a user does: the [`Driver`] trait, the write
+//! [`Precondition`], record and revision constructors, expiry and timeout helpers, the scan
+//! stream type, registration by URL scheme, and the crates that appear in the signatures
+//! (`async_trait`, `chrono`, `url`, `futures_core`), re-exported so a driver depends on
+//! `databank-core` and its own client only.
+//!
+//! # Writing a driver
+//!
+//! 1. Implement [`Driver`] for your client type. Seven methods are required: `capabilities`,
+//!    `read`, `write` (one write with a [`Precondition`], instead of create/update/save),
+//!    `delete`, `touch`, `scan` and `purge_expired`. Counters, lists, `read_all`, `search`,
+//!    `count` and `close` have provided implementations built on those; override the ones your
+//!    backend does natively and say so in [`Capabilities`](crate::Capabilities). Input arrives
+//!    checked by [`Bank`](crate::Bank) against [the rules](crate::validate).
+//! 2. Offer a `register()` that calls [`register`] with a [`Registration`] naming your URL
+//!    schemes, so that [`open`](crate::open) finds you.
+//! 3. Run the conformance kit (feature `testkit`) from your own tests; see
+//!    [`testkit`](crate::testkit) (docs built with `--all-features`).
+//!
+//! ```
+//! use databank_core::driver::{
+//!     async_trait, record, Driver, Precondition, RecordStream, Write, stream_of,
+//! };
+//! use databank_core::{Capabilities, Error, Record, Result, Revision, Value};
+//!
+//! /// A driver that stores nothing, to show the shape.
+//! #[derive(Debug)]
+//! struct Nothing;
+//!
+//! #[async_trait]
+//! impl Driver for Nothing {
+//!     fn capabilities(&self) -> Capabilities {
+//!         Capabilities::default()
+//!     }
+//!     async fn read(&self, kind: &str, id: &str) -> Result<Record> {
+//!         Err(Error::not_found(kind, id))
+//!     }
+//!     async fn write(&self, write: Write<'_>) -> Result<Revision> {
+//!         match write.precondition {
+//!             Precondition::Exists | Precondition::Revision(_) => {
+//!                 Err(Error::not_found(write.kind, write.id))
+//!             }
+//!             Precondition::Any | Precondition::Absent => Err(Error::InvalidInput("read-only".into())),
+//!         }
+//!     }
+//!     async fn delete(&self, kind: &str, id: &str) -> Result<()> {
+//!         Err(Error::not_found(kind, id))
+//!     }
+//!     async fn touch(&self, kind: &str, id: &str, _at: databank_core::Expiry) -> Result<()> {
+//!         Err(Error::not_found(kind, id))
+//!     }
+//!     fn scan<'a>(&'a self, _kind: &'a str) -> RecordStream<'a> {
+//!         stream_of(async { Ok(Vec::new()) })
+//!     }
+//!     async fn purge_expired(&self, _kind: &str) -> Result<u64> {
+//!         Ok(0)
+//!     }
+//! }
+//! # let _ = record(Value::Null, Revision::new(1), None);
+//! ```
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::{Capabilities, Criteria, Error, Expiry, Record, Result, Revision};
+
+pub use crate::registry::{register, OpenFuture, Registration};
+pub use async_trait::async_trait;
+pub use chrono::{self, DateTime, Utc};
+pub use futures_core::Stream;
+pub use url::{self, Url};
+
+/// The stream [`Driver::scan`] returns: `(id, value)` pairs of live records, in no set order.
+pub type RecordStream<'a> = Pin<Box<dyn Stream<Item = Result<(String, Value)>> + Send + 'a>>;
+
+/// What must hold of the stored record for a [`Driver::write`] to happen. Checked atomically
+/// with the write, on the server where the backend allows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// Write whatever is there (an upsert): `save`. Never fails with `AlreadyExists`.
+    Any,
+    /// No live record holds the id (an expired one counts as absent): `create`. Otherwise
+    /// `AlreadyExists`.
+    Absent,
+    /// A live record holds the id: `update`. Otherwise `NotFound`; never creates.
+    Exists,
+    /// A live record holds the id at this revision: `update_if`. `Conflict` when it is at
+    /// another one, `NotFound` when there is none.
+    Revision(Revision),
+}
+
+impl Precondition {
+    /// Checks the precondition against the revision of the live record (`None`: no live
+    /// record), for drivers that check in their own code under a lock or a CAS: `Ok` to write,
+    /// or the error the write must fail with.
+    ///
+    /// ```
+    /// use databank_core::driver::Precondition;
+    /// use databank_core::{Error, Revision};
+    /// let r = Revision::new(7);
+    /// assert!(Precondition::Absent.check("t", "a", None).is_ok());
+    /// assert!(matches!(Precondition::Absent.check("t", "a", Some(r)), Err(Error::AlreadyExists { .. })));
+    /// assert!(matches!(Precondition::Exists.check("t", "a", None), Err(Error::NotFound { .. })));
+    /// assert!(matches!(
+    ///     Precondition::Revision(Revision::new(6)).check("t", "a", Some(r)),
+    ///     Err(Error::Conflict { .. })
+    /// ));
+    /// ```
+    pub fn check(self, kind: &str, id: &str, live: Option<Revision>) -> Result<()> {
+        match (self, live) {
+            (Precondition::Any, _)
+            | (Precondition::Absent, None)
+            | (Precondition::Exists, Some(_)) => Ok(()),
+            (Precondition::Absent, Some(_)) => Err(Error::already_exists(kind, id)),
+            (Precondition::Exists | Precondition::Revision(_), None) => {
+                Err(Error::not_found(kind, id))
+            }
+            (Precondition::Revision(expected), Some(current)) if current == expected => Ok(()),
+            (Precondition::Revision(expected), Some(_)) => Err(Error::conflict(kind, id, expected)),
+        }
+    }
+}
+
+/// One write, as [`Driver::write`] receives it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Write<'a> {
+    /// The type name.
+    pub kind: &'a str,
+    /// The record id.
+    pub id: &'a str,
+    /// The whole new value.
+    pub value: Value,
+    /// What must hold before the write.
+    pub precondition: Precondition,
+    /// When the written record expires (`None`: never).
+    pub expires_at: Expiry,
+}
+
+impl<'a> Write<'a> {
+    /// A write of `value` to `kind`/`id` under `precondition`, with no expiry.
+    pub fn new(kind: &'a str, id: &'a str, value: Value, precondition: Precondition) -> Self {
+        Write {
+            kind,
+            id,
+            value,
+            precondition,
+            expires_at: None,
+        }
+    }
+
+    /// The same write with an expiry.
+    pub fn expires_at(mut self, expires_at: Expiry) -> Self {
+        self.expires_at = expires_at;
+        self
+    }
+}
+
+/// Builds the [`Record`] a driver's `read` answers.
+pub fn record(value: Value, revision: Revision, expires_at: Expiry) -> Record {
+    Record {
+        value,
+        revision,
+        expires_at,
+    }
+}
+
+/// A fresh revision: 63 random bits (never 0), for drivers that keep the revision in the record
+/// itself, so writers in many processes never need to coordinate.
+///
+/// ```
+/// let (a, b) = (databank_core::driver::random_revision(), databank_core::driver::random_revision());
+/// assert_ne!(a, b);
+/// assert!(a.get() > 0 && a.get() <= i64::MAX as u64);
+/// ```
+pub fn random_revision() -> Revision {
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let random = std::collections::hash_map::RandomState::new().hash_one((n, std::process::id()));
+    Revision::new((random & (i64::MAX as u64)).max(1))
+}
+
+/// True when `expires_at` is set and not after `now`: the one expiry rule every driver follows.
+pub fn is_expired(expires_at: Expiry, now: DateTime<Utc>) -> bool {
+    expires_at.is_some_and(|at| at <= now)
+}
+
+/// Bounds one server call by `timeout`. When it runs out the request may already have reached
+/// the server, so the error is [`Error::OutcomeUnknown`], never a safe-to-retry one.
+pub async fn timed<T>(
+    driver: &'static str,
+    timeout: Duration,
+    call: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::OutcomeUnknown {
+            driver,
+            message: format!("no answer within {timeout:?}"),
+        }),
+    }
+}
+
+/// Turns one async fetch of all records into the stream [`Driver::scan`] returns.
+pub fn stream_of<'a>(
+    fetch: impl Future<Output = Result<Vec<(String, Value)>>> + Send + 'a,
+) -> RecordStream<'a> {
+    Box::pin(
+        futures_util::stream::once(fetch)
+            .map(|fetched| match fetched {
+                Ok(items) => futures_util::stream::iter(items.into_iter().map(Ok)).boxed(),
+                Err(e) => futures_util::stream::once(async move { Err(e) }).boxed(),
+            })
+            .flatten(),
+    )
+}
+
+/// Parses the value of a URL's `timeout_ms` parameter (how long one call may take), the one
+/// way every driver reads it.
+///
+/// ```
+/// # use std::time::Duration;
+/// use databank_core::driver::timeout_ms;
+/// assert_eq!(timeout_ms("700").unwrap(), Duration::from_millis(700));
+/// assert!(timeout_ms("soon").is_err());
+/// assert!(timeout_ms("0").is_err());
+/// ```
+pub fn timeout_ms(value: &str) -> Result<Duration> {
+    match value.parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+        _ => Err(Error::InvalidInput(format!(
+            "timeout_ms={value} is not a positive number of milliseconds"
+        ))),
+    }
+}
+
+/// Decodes `%XX` escapes (a URL path or user name); `None` when an escape is malformed or
+/// the result is not UTF-8.
+///
+/// ```
+/// assert_eq!(databank_core::driver::percent_decode("a%20b%2Fc").as_deref(), Some("a b/c"));
+/// assert_eq!(databank_core::driver::percent_decode("bad%zz"), None);
+/// ```
+pub fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The array inside a list record, or `WrongType`.
+pub fn as_array<'v>(kind: &str, id: &str, value: &'v Value) -> Result<&'v Vec<Value>> {
+    value
+        .as_array()
+        .ok_or_else(|| Error::wrong_type(kind, id, "an array"))
+}
+
+/// The array inside a list record, mutably, or `WrongType`.
+pub fn as_array_mut<'v>(kind: &str, id: &str, value: &'v mut Value) -> Result<&'v mut Vec<Value>> {
+    value
+        .as_array_mut()
+        .ok_or_else(|| Error::wrong_type(kind, id, "an array"))
+}
+
+/// The interface every driver implements. Users never call it directly: they hold a
+/// [`Bank`](crate::Bank), which checks input and closes once for every driver.
+///
+/// Records are JSON values addressed by a type name (`kind`) and an id.
+///
+/// **Expiry.** Every write carries an `expires_at` (`None`: never). A record whose expiry is at
+/// or before now is invisible to every read, search, scan, count and list operation, and a write
+/// with [`Precondition::Absent`] over it succeeds, even before
+/// [`purge_expired`](Driver::purge_expired) (or the backend's TTL) removes it. Counter and list
+/// operations keep the record's expiry.
+///
+/// **Revisions.** Every write gives the record a new [`Revision`]; `read` returns it and
+/// [`Precondition::Revision`] checks it.
+///
+/// **Errors.** A call that did not reach the backend is [`Error::Unavailable`] (safe to retry);
+/// one whose outcome is unknown (a timeout after the request left, an ambiguous durability
+/// answer, a contention loop given up) is [`Error::OutcomeUnknown`].
+#[async_trait]
+pub trait Driver: Send + Sync + std::fmt::Debug {
+    /// What this driver does natively.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Reads a live record. `NotFound` if there is none.
+    async fn read(&self, kind: &str, id: &str) -> Result<Record>;
+
+    /// Writes a whole value if `write.precondition` holds, atomically with its check; returns
+    /// the new revision.
+    async fn write(&self, write: Write<'_>) -> Result<Revision>;
+
+    /// Deletes a live record. `NotFound` if there is none.
+    async fn delete(&self, kind: &str, id: &str) -> Result<()>;
+
+    /// Sets a live record's expiry without changing its value or its revision. `NotFound` if
+    /// there is none.
+    async fn touch(&self, kind: &str, id: &str, expires_at: Expiry) -> Result<()>;
+
+    /// Every live record of a type, as a stream; an unknown type yields nothing. Records written
+    /// during the scan may or may not appear; records untouched during it appear exactly once.
+    fn scan<'a>(&'a self, kind: &'a str) -> RecordStream<'a>;
+
+    /// Deletes the expired records of a type and returns how many it deleted (records the
+    /// backend's own TTL already removed are not counted).
+    async fn purge_expired(&self, kind: &str) -> Result<u64>;
+
+    /// Releases the backend's connections. [`Bank`](crate::Bank) calls it once; later calls
+    /// fail with `Closed` there. The default does nothing.
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Reads many records at once; ids with no live record map to `None`.
+    async fn read_all(&self, kind: &str, ids: &[&str]) -> Result<HashMap<String, Option<Value>>> {
+        let mut found = HashMap::with_capacity(ids.len());
+        for id in ids {
+            let value = match self.read(kind, id).await {
+                Ok(record) => Some(record.value),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e),
+            };
+            found.insert((*id).to_owned(), value);
+        }
+        Ok(found)
+    }
+
+    /// The live records of a type that meet every criterion (see [`Criteria`]), as
+    /// `(id, value)` pairs in no set order. Drivers with indices use them for declared fields.
+    async fn search(&self, kind: &str, criteria: &Criteria) -> Result<Vec<(String, Value)>> {
+        let mut hits = Vec::new();
+        let mut stream = self.scan(kind);
+        while let Some(item) = stream.next().await {
+            let (id, value) = item?;
+            if criteria.matches(&value) {
+                hits.push((id, value));
+            }
+        }
+        Ok(hits)
+    }
+
+    /// The number of live records of a type.
+    async fn count(&self, kind: &str) -> Result<u64> {
+        let mut n = 0;
+        let mut stream = self.scan(kind);
+        while let Some(item) = stream.next().await {
+            item?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Adds `delta` to an integer record atomically and returns the new value. A missing record
+    /// starts at 0 (created with no expiry); a non-integer value, or a result outside `i64`,
+    /// fails with `WrongType`.
+    async fn incr_by(&self, kind: &str, id: &str, delta: i64) -> Result<i64> {
+        modify(self, kind, id, Value::from(0), |value| {
+            let new = value
+                .as_i64()
+                .and_then(|n| n.checked_add(delta))
+                .ok_or_else(|| Error::wrong_type(kind, id, "an integer"))?;
+            Ok((Value::from(new), new))
+        })
+        .await
+    }
+
+    /// Adds an item at the end of an array record and returns the new length. A missing record
+    /// starts as `[]`; a non-array fails with `WrongType`.
+    async fn append(&self, kind: &str, id: &str, item: Value) -> Result<usize> {
+        modify(self, kind, id, Value::Array(Vec::new()), |value| {
+            let mut items = as_array(kind, id, value)?.clone();
+            items.push(item.clone());
+            let len = items.len();
+            Ok((Value::Array(items), len))
+        })
+        .await
+    }
+
+    /// Adds an item at the start of an array record and returns the new length. A missing record
+    /// starts as `[]`; a non-array fails with `WrongType`.
+    async fn prepend(&self, kind: &str, id: &str, item: Value) -> Result<usize> {
+        modify(self, kind, id, Value::Array(Vec::new()), |value| {
+            let mut items = as_array(kind, id, value)?.clone();
+            items.insert(0, item.clone());
+            let len = items.len();
+            Ok((Value::Array(items), len))
+        })
+        .await
+    }
+
+    /// Removes the first item deep-equal to `item` from an array record; returns whether one was
+    /// there. A missing record or an absent item is `Ok(false)`; a non-array is `WrongType`.
+    async fn remove(&self, kind: &str, id: &str, item: &Value) -> Result<bool> {
+        loop {
+            let record = match self.read(kind, id).await {
+                Ok(record) => record,
+                Err(e) if e.is_not_found() => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            let mut items = as_array(kind, id, &record.value)?.clone();
+            let Some(at) = items.iter().position(|x| x == item) else {
+                return Ok(false);
+            };
+            items.remove(at);
+            let write = Write::new(
+                kind,
+                id,
+                Value::Array(items),
+                Precondition::Revision(record.revision),
+            )
+            .expires_at(record.expires_at);
+            match self.write(write).await {
+                Ok(_) => return Ok(true),
+                Err(Error::Conflict { .. } | Error::NotFound { .. }) => yield_now().await,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Read-modify-write under a revision precondition, retried on conflict; a missing record starts
+/// at `initial` and is created. Atomic whenever the driver's `write` checks its precondition
+/// atomically.
+async fn modify<D, R, F>(
+    driver: &D,
+    kind: &str,
+    id: &str,
+    initial: Value,
+    mut change: F,
+) -> Result<R>
+where
+    D: Driver + ?Sized,
+    F: FnMut(&Value) -> Result<(Value, R)> + Send,
+    R: Send,
+{
+    loop {
+        let outcome = match driver.read(kind, id).await {
+            Ok(record) => {
+                let (new, result) = change(&record.value)?;
+                let write = Write::new(kind, id, new, Precondition::Revision(record.revision))
+                    .expires_at(record.expires_at);
+                driver.write(write).await.map(|_| result)
+            }
+            Err(e) if e.is_not_found() => {
+                let (new, result) = change(&initial)?;
+                let write = Write::new(kind, id, new, Precondition::Absent);
+                driver.write(write).await.map(|_| result)
+            }
+            Err(e) => return Err(e),
+        };
+        match outcome {
+            Err(Error::Conflict { .. } | Error::NotFound { .. } | Error::AlreadyExists { .. }) => {
+                yield_now().await
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Lets other tasks run between retries without tying the core to one runtime.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
