@@ -322,9 +322,11 @@ pub async fn close_is_idempotent(kit: Kit) -> Result<()> {
     Ok(())
 }
 
-/// A persistent driver's records, revisions and expiries survive reopening; others skip this.
+/// A persistent driver's records, revisions and expiries survive reopening; others report
+/// this behaviour skipped.
 pub async fn reopen_keeps_records(kit: Kit) -> Result<()> {
     if !kit.bank.capabilities().persistent {
+        kit.skip("the driver is not persistent");
         return Ok(());
     }
     let expiry = crate::testkit::in_ms(3_600_000);
@@ -347,4 +349,16 @@ pub async fn reopen_keeps_records(kit: Kit) -> Result<()> {
         .await?;
     assert_eq!(hits.len(), 1);
     again.close().await
+}
+
+/// `delete` of a missing id in a type that holds other records is `NotFound` and deletes
+/// nothing else.
+pub async fn delete_missing_among_others_is_not_found(kit: Kit) -> Result<()> {
+    kit.bank.create("thing", "a", json!({"v": 1})).await?;
+    kit.bank.create("thing", "b", json!({"v": 2})).await?;
+    assert_err!(kit.bank.delete("thing", "c").await, Error::NotFound { .. });
+    assert_err!(kit.bank.delete("thing", "A").await, Error::NotFound { .. });
+    assert_eq!(kit.bank.count("thing").await?, 2);
+    assert_eq!(kit.bank.read("thing", "a").await?.value, json!({"v": 1}));
+    Ok(())
 }

@@ -16,6 +16,41 @@ pub async fn expired_record_is_invisible_to_read(kit: Kit) -> Result<()> {
     Ok(())
 }
 
+/// An expiry takes effect at its instant, not some time after: a record that expired 5 ms
+/// ago is gone for every read at once.
+pub async fn expiry_takes_effect_at_its_instant(kit: Kit) -> Result<()> {
+    for (i, ms) in [5, 20, 40].into_iter().enumerate() {
+        let id = format!("just-gone-{i}");
+        kit.bank
+            .save("person", &id, json!({"email": "gone@x"}))
+            .expires_at(in_ms(-ms))
+            .await?;
+        assert_err!(kit.bank.read("person", &id).await, Error::NotFound { .. });
+        assert_err!(
+            kit.bank.update("person", &id, json!({})).await,
+            Error::NotFound { .. }
+        );
+    }
+    assert_eq!(kit.bank.count("person").await?, 0);
+    let hits = kit
+        .bank
+        .search("person", &Criteria::new().eq("email", "gone@x"))
+        .await?;
+    assert!(hits.is_empty(), "expired records found: {hits:?}");
+    // And one that expires while the behaviour waits: gone right after its instant.
+    let soon = in_ms(300);
+    kit.bank
+        .save("person", "soon", json!({}))
+        .expires_at(soon)
+        .await?;
+    sleep_past(soon).await;
+    assert_err!(
+        kit.bank.read("person", "soon").await,
+        Error::NotFound { .. }
+    );
+    Ok(())
+}
+
 /// Expired records are left out of search, scan and count, before any purge.
 pub async fn expired_records_are_invisible_to_search_scan_and_count(kit: Kit) -> Result<()> {
     kit.bank
