@@ -241,6 +241,32 @@ pub fn timeout_ms(value: &str) -> Result<Duration> {
     }
 }
 
+/// Checks a name a driver splices into keys or statements (a prefix, a database, a bucket):
+/// 1 to `max` bytes of ASCII letters, digits and the given `marks`. `InvalidInput` naming
+/// `what` otherwise.
+///
+/// ```
+/// use databank_core::driver::check_name;
+/// assert!(check_name("prefix", "app-1", b"_-", 64).is_ok());
+/// assert!(check_name("prefix", "a:b", b"_-", 64).is_err());
+/// assert!(check_name("prefix", "", b"_-", 64).is_err());
+/// ```
+pub fn check_name(what: &str, name: &str, marks: &[u8], max: usize) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= max
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || marks.contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "{what} {name:?} must be 1 to {max} ASCII letters, digits or {:?}",
+            String::from_utf8_lossy(marks)
+        )))
+    }
+}
+
 /// Decodes `%XX` escapes (a URL path or user name); `None` when an escape is malformed or
 /// the result is not UTF-8.
 ///

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use databank_core::driver::{percent_decode, timeout_ms, url};
+use databank_core::driver::{check_name, percent_decode, timeout_ms, url};
 use databank_core::Error;
 
 /// The scope and collection used when the URL names none.
@@ -139,11 +139,12 @@ impl CouchbaseConfig {
     /// SQL++), the user and the timeout.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |why: String| Error::InvalidInput(format!("Couchbase config: {why}"));
-        check_name("bucket", &self.bucket, b"._%-", 100).map_err(bad)?;
-        check_name("scope", &self.scope, b"_%-", 251).map_err(bad)?;
-        check_name("collection", &self.collection, b"_%-", 251).map_err(bad)?;
+        // Couchbase's naming rules; above all no backtick, so names can be spliced into SQL++.
+        check_name("bucket", &self.bucket, b"._%-", 100)?;
+        check_name("scope", &self.scope, b"_%-", 251)?;
+        check_name("collection", &self.collection, b"_%-", 251)?;
         if !self.prefix.is_empty() {
-            check_name("prefix", &self.prefix, b"_-", 32).map_err(bad)?;
+            check_name("prefix", &self.prefix, b"_-", 32)?;
         }
         if self.username.is_empty() {
             return Err(bad("no user".into()));
@@ -209,7 +210,7 @@ impl CouchbaseConfig {
         }
         let bucket = percent_decode(path)
             .ok_or_else(|| bad("the bucket is not valid percent-encoded UTF-8"))?;
-        check_name("bucket", &bucket, b"._%-", 100).map_err(|why| bad(&why))?;
+        check_name("bucket", &bucket, b"._%-", 100).map_err(|e| bad(&e.to_string()))?;
         let (mut scope, mut collection) = (DEFAULT_SCOPE.to_owned(), DEFAULT_COLLECTION.to_owned());
         let mut timeout = DEFAULT_TIMEOUT;
         let mut prefix = String::new();
@@ -221,7 +222,7 @@ impl CouchbaseConfig {
                 "username" => username = value.into_owned(),
                 "prefix" => {
                     prefix = value.into_owned();
-                    check_name("prefix", &prefix, b"_-", 32).map_err(|why| bad(&why))?;
+                    check_name("prefix", &prefix, b"_-", 32).map_err(|e| bad(&e.to_string()))?;
                 }
                 "timeout_ms" => timeout = timeout_ms(&value).map_err(|e| bad(&e.to_string()))?,
                 "password" => {
@@ -236,8 +237,8 @@ impl CouchbaseConfig {
                 )),
             }
         }
-        check_name("scope", &scope, b"_%-", 251).map_err(|why| bad(&why))?;
-        check_name("collection", &collection, b"_%-", 251).map_err(|why| bad(&why))?;
+        check_name("scope", &scope, b"_%-", 251).map_err(|e| bad(&e.to_string()))?;
+        check_name("collection", &collection, b"_%-", 251).map_err(|e| bad(&e.to_string()))?;
         if username.is_empty() {
             return Err(bad(
                 "no user: give one as couchbase://user@host/bucket or ?username=",
@@ -278,24 +279,6 @@ impl CouchbaseConfig {
     /// the names were checked to hold no backtick.
     pub fn keyspace(&self) -> String {
         format!("`{}`.`{}`.`{}`", self.bucket, self.scope, self.collection)
-    }
-}
-
-/// Couchbase's naming rules (letters, digits and a few marks); above all, no backtick, so names
-/// can be spliced into SQL++ between backticks.
-fn check_name(what: &str, name: &str, marks: &[u8], max: usize) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= max
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || marks.contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} name {name:?} must be 1 to {max} ASCII letters, digits or {:?}",
-            String::from_utf8_lossy(marks)
-        ))
     }
 }
 

@@ -99,8 +99,20 @@ async fn temp_files_left_by_a_crash_are_removed_at_open() -> Result<()> {
     }
     let leftover = dir.path().join("thing").join(".tmp-1-1-x.json");
     fs::write(&leftover, b"half a reco").map_err(io)?;
+    // Files that merely start with `.tmp-` are not ours: they stay.
+    let foreign = [
+        dir.path().join(".tmp-notes.txt"),
+        dir.path().join("thing").join(".tmp-editor-swap"),
+        dir.path().join("thing").join(".tmp-1-1-Upper.json"),
+    ];
+    for file in &foreign {
+        fs::write(file, b"someone else's").map_err(io)?;
+    }
     let bank = Bank::new(DiskBank::open(dir.path())?);
     assert!(!leftover.exists());
+    for file in &foreign {
+        assert!(file.exists(), "{} was deleted", file.display());
+    }
     assert_eq!(bank.read("thing", "x").await?.value, json!(1));
     Ok(())
 }
@@ -159,5 +171,42 @@ async fn opened_by_url() -> Result<()> {
     let bank = databank_core::open(&url, databank_core::Schema::new()).await?;
     bank.save("thing", "u", json!("via url")).await?;
     assert!(dir.path().join("thing").join("u.json").exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_id_too_long_for_the_path_limit_is_invalid_input_naming_it() -> Result<()> {
+    let dir = tempdir()?;
+    // A root of about 1000 bytes, as in a deep deployment directory.
+    let mut root = dir.path().to_path_buf();
+    while root.as_os_str().len() < 1000 {
+        root.push("deep-directory-name");
+    }
+    let bank = Bank::new(DiskBank::open(&root)?);
+    // 1 KiB of bytes the encoding escapes: about 3 KiB of path under this root.
+    let id = "É".repeat(512);
+    match bank.save("thing", &id, json!(1)).await {
+        Err(Error::InvalidInput(why)) => {
+            let limit = databank_disk::MAX_PATH_BYTES.to_string();
+            assert!(why.contains(&limit), "the message names no limit: {why}");
+        }
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+    // The same id under a short root is fine.
+    let short = Bank::new(DiskBank::open(dir.path().join("short"))?);
+    short.save("thing", &id, json!(1)).await?;
+    assert_eq!(short.read("thing", &id).await?.value, json!(1));
+    Ok(())
+}
+
+#[tokio::test]
+async fn urls_are_absolute_or_relative_never_a_host() -> Result<()> {
+    databank_disk::register()?;
+    for ambiguous in ["disk://data/bank", "disk://data"] {
+        match databank_core::open(ambiguous, databank_core::Schema::new()).await {
+            Err(Error::InvalidInput(why)) => assert!(why.contains("host"), "{why}"),
+            other => panic!("{ambiguous}: expected InvalidInput, got {other:?}"),
+        }
+    }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use databank_core::driver::{timeout_ms, Url};
+use databank_core::driver::{check_name, timeout_ms, Url};
 use databank_core::Error;
 
 /// The database used when the URL names none.
@@ -83,17 +83,7 @@ impl MongoConfig {
 
     /// Checks the database name and the timeout.
     pub fn validate(&self) -> Result<(), Error> {
-        let database = &self.database;
-        if database.is_empty()
-            || database.len() > 63
-            || !database
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(Error::InvalidInput(format!(
-                "MongoDB database name {database:?} must be 1 to 63 ASCII letters, digits, '_' or '-'"
-            )));
-        }
+        check_name("MongoDB database name", &self.database, b"_-", 63)?;
         if self.timeout.is_zero() {
             return Err(Error::InvalidInput(
                 "MongoDB timeout must not be zero".into(),

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use databank_core::driver::{timeout_ms, Url};
+use databank_core::driver::{check_name, timeout_ms, Url};
 use databank_core::Error;
 
 /// The default key prefix.
@@ -80,17 +80,7 @@ impl RedisConfig {
 
     /// Checks the prefix and the timeout.
     pub fn validate(&self) -> Result<(), Error> {
-        let prefix = &self.prefix;
-        if prefix.is_empty()
-            || prefix.len() > 64
-            || !prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(Error::InvalidInput(format!(
-                "Redis prefix {prefix:?} must be 1 to 64 ASCII letters, digits, '_' or '-'"
-            )));
-        }
+        check_name("Redis prefix", &self.prefix, b"_-", 64)?;
         if self.timeout.is_zero() {
             return Err(Error::InvalidInput("Redis timeout must not be zero".into()));
         }
