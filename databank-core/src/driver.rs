@@ -10,7 +10,7 @@
 //!    `read`, `write` (one write with a [`Precondition`], instead of create/update/save),
 //!    `delete`, `touch`, `scan` and `purge_expired`. Counters, lists, `read_all`, `search`,
 //!    `count` and `close` have provided implementations built on those; override the ones your
-//!    backend does natively and say so in [`Capabilities`](crate::Capabilities). Input arrives
+//!    backend does natively and say so in [`Capabilities`]. Input arrives
 //!    checked by [`Bank`](crate::Bank) against [the rules](crate::validate).
 //! 2. Offer a `register()` that calls [`register`] with a [`Registration`] naming your URL
 //!    schemes, so that [`open`](crate::open) finds you.

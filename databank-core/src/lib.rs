@@ -33,7 +33,7 @@ pub mod criteria;
 pub mod driver;
 mod error;
 mod record;
-pub mod registry;
+mod registry;
 mod schema;
 pub mod validate;
 
@@ -45,7 +45,7 @@ pub use capability::Capabilities;
 pub use criteria::Criteria;
 pub use error::{Error, Result};
 pub use record::{Expiry, Record, Revision};
-pub use registry::open;
+pub use registry::{open, redact, schemes};
 pub use schema::Schema;
 
 pub use serde_json::{json, Value};

@@ -24,7 +24,7 @@ pub type OpenFuture = Pin<Box<dyn Future<Output = Result<Box<dyn Driver>>> + Sen
 /// let nothing = Registration { name: "nothing", schemes: &["nothing"], open: open_nothing };
 /// register(nothing)?;
 /// register(nothing)?; // the same driver again: no change
-/// assert!(databank_core::registry::schemes().contains(&"nothing".to_string()));
+/// assert!(databank_core::schemes().contains(&"nothing".to_string()));
 ///
 /// // Another driver may not take a scheme that is taken, nor one that no URL can carry.
 /// let thief = Registration { name: "thief", schemes: &["nothing"], open: open_nothing };
@@ -121,7 +121,7 @@ pub async fn open(url: &str, schema: Schema) -> Result<Bank> {
 /// The URL with any password replaced by `***`, for logs and messages.
 ///
 /// ```
-/// assert_eq!(databank_core::registry::redact("redis://u:secret@h/0"), "redis://u:***@h/0");
+/// assert_eq!(databank_core::redact("redis://u:secret@h/0"), "redis://u:***@h/0");
 /// ```
 pub fn redact(url: &str) -> String {
     match Url::parse(url) {

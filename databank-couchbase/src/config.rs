@@ -167,7 +167,7 @@ impl CouchbaseConfig {
         let bad = |why: &str| {
             Error::InvalidInput(format!(
                 "bad Couchbase URL {}: {why}",
-                databank_core::registry::redact(url)
+                databank_core::redact(url)
             ))
         };
         let (scheme, rest) = url

@@ -16,10 +16,7 @@ async fn main() -> Result<(), Error> {
     let bank = databank_core::open(&url, schema).await?;
 
     let runs = bank.incr("meta", "runs").await?;
-    println!(
-        "run #{runs} against {}",
-        databank_core::registry::redact(&url)
-    );
+    println!("run #{runs} against {}", databank_core::redact(&url));
 
     for (id, first, last) in [
         ("ada", "Ada", "Lovelace"),

@@ -48,7 +48,7 @@ impl MongoBank {
             .map_err(|e| {
                 Error::InvalidInput(format!(
                     "bad MongoDB URL {}: {e}",
-                    databank_core::registry::redact(&config.server_url)
+                    databank_core::redact(&config.server_url)
                 ))
             })?;
         options.server_selection_timeout = Some(config.timeout);

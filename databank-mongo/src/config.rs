@@ -47,10 +47,7 @@ pub struct MongoConfig {
 impl fmt::Debug for MongoConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MongoConfig")
-            .field(
-                "server_url",
-                &databank_core::registry::redact(&self.server_url),
-            )
+            .field("server_url", &databank_core::redact(&self.server_url))
             .field("database", &self.database)
             .field("timeout", &self.timeout)
             .finish()
@@ -97,7 +94,7 @@ impl MongoConfig {
         let bad = |why: String| {
             Error::InvalidInput(format!(
                 "bad MongoDB URL {}: {why}",
-                databank_core::registry::redact(url)
+                databank_core::redact(url)
             ))
         };
         let mut parsed = Url::parse(url).map_err(|e| bad(e.to_string()))?;

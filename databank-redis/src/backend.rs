@@ -79,7 +79,7 @@ impl RedisBank {
         let client = redis::Client::open(config.server_url.as_str()).map_err(|e| {
             Error::InvalidInput(format!(
                 "bad Redis URL {}: {e}",
-                databank_core::registry::redact(&config.server_url)
+                databank_core::redact(&config.server_url)
             ))
         })?;
         let manager_config = ConnectionManagerConfig::new()

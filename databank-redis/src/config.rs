@@ -44,10 +44,7 @@ pub struct RedisConfig {
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
-            .field(
-                "server_url",
-                &databank_core::registry::redact(&self.server_url),
-            )
+            .field("server_url", &databank_core::redact(&self.server_url))
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .finish()
@@ -92,7 +89,7 @@ impl RedisConfig {
         let bad = |why: String| {
             Error::InvalidInput(format!(
                 "bad Redis URL {}: {why}",
-                databank_core::registry::redact(url)
+                databank_core::redact(url)
             ))
         };
         let mut parsed = Url::parse(url).map_err(|e| bad(e.to_string()))?;

@@ -20,7 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _cleanup = store.start_cleanup(std::time::Duration::from_secs(cleanup_every));
     let addr = axum_app::address();
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(%addr, store = %databank_core::registry::redact(&url), "listening: open http://{addr}/");
+    tracing::info!(%addr, store = %databank_core::redact(&url), "listening: open http://{addr}/");
     tokio::select! {
         served = axum_app::serve(listener, store.clone(), time::Duration::seconds(idle as i64)) => served?,
         _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),

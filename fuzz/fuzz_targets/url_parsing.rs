@@ -7,7 +7,7 @@ use databank_redis::RedisConfig;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
-    let redacted = databank_core::registry::redact(text);
+    let redacted = databank_core::redact(text);
     if let Ok(url) = url::Url::parse(text) {
         if url.password().is_some() {
             let again = url::Url::parse(&redacted).expect("a redacted URL parses");

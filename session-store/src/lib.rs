@@ -27,7 +27,7 @@ pub mod actix;
 pub mod tower;
 
 pub use error::{Result, SessionError};
-pub use session::Session;
+pub use session::{Session, ORIGIN_KEY};
 pub use store::{CleanupTask, ConflictPolicy, DatabankStore, StoreOptions};
 
 /// The stored format's decoder, public only for the fuzz targets (feature `fuzzing`).
