@@ -10,7 +10,8 @@ use databank_core::driver::{
 use databank_core::{Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Value};
 use futures_util::StreamExt;
 
-use crate::file::{self, io_error, Loaded};
+use crate::error::io_error;
+use crate::file::{self, Loaded};
 use crate::path::{self, MAX_PATH_BYTES, SUFFIX, TEMP_PREFIX};
 use crate::shared::Shared;
 

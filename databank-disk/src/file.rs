@@ -15,6 +15,7 @@ use databank_core::{Error, Expiry, Record, Revision};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::io_error;
 use crate::path::TEMP_PREFIX;
 
 /// The format version written in every record file.
@@ -152,16 +153,4 @@ fn temp_path(path: &Path) -> Result<PathBuf, Error> {
         .ok_or_else(|| Error::InvalidInput(format!("{} has no file name", path.display())))?;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     Ok(path.with_file_name(format!("{TEMP_PREFIX}{}-{n}-{name}", std::process::id())))
-}
-
-/// An I/O error as a typed error naming the path.
-pub fn io_error(path: &Path, e: io::Error) -> Error {
-    Error::Backend {
-        driver: "disk",
-        retryable: matches!(
-            e.kind(),
-            io::ErrorKind::Interrupted | io::ErrorKind::TimedOut
-        ),
-        source: Box::new(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
-    }
 }

@@ -13,9 +13,7 @@
 //! ```
 //!
 //! # Layout
-//! `<root>/<type>/<id>.json`, with type names and ids encoded so that any id round-trips and
-//! none can leave the directory or collide with another, even on a case-insensitive
-//! filesystem; the crate's `layout.md` gives the encoding and the file format.
+#![doc = include_str!("layout.md")]
 //!
 //! # Guarantees and limits
 //! - **Crash safety**: every write goes to a temporary file that is fsynced, renamed over the
@@ -44,6 +42,7 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod error;
 // Public only for the fuzz targets (feature `fuzzing`), never part of the API.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use databank_core::{Error, Revision};
 
-use crate::file::io_error;
+use crate::error::io_error;
 use crate::path::is_temp_name;
 
 const STRIPES: usize = 256;

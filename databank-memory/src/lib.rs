@@ -14,6 +14,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Layout
+#![doc = include_str!("layout.md")]
+//!
 //! Opened by URL after [`register`]: `memory://` (each open is a new, empty bank).
 
 #![forbid(unsafe_code)]
