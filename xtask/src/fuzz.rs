@@ -25,9 +25,20 @@ pub fn available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// How the targets are built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// cargo-fuzz's default: optimised, AddressSanitizer, debug assertions. For long runs.
+    Full,
+    /// The test command's smoke run: the dev profile (debug assertions and overflow checks
+    /// on) without a sanitizer, so it builds in a fraction of the time; our code has no
+    /// `unsafe`, and what the smoke run looks for is a panic on its corpus.
+    Smoke,
+}
+
 /// Runs each target for `seconds`, every one even when an earlier one crashed; fails naming the
 /// targets that crashed (their inputs land in `fuzz/artifacts/<target>/`).
-pub fn run_targets(targets: &[&str], seconds: u64) -> Result<(), Error> {
+pub fn run_targets(targets: &[&str], seconds: u64, build: Build) -> Result<(), Error> {
     if !available() {
         return Err("cargo fuzz is not installed: cargo install cargo-fuzz".into());
     }
@@ -45,8 +56,11 @@ pub fn run_targets(targets: &[&str], seconds: u64) -> Result<(), Error> {
         let mut cmd = Command::new("cargo");
         cmd.current_dir(&fuzz_dir)
             .env("RUSTC_BOOTSTRAP", "1")
-            .args(["fuzz", "run", target])
-            .arg(&finds);
+            .args(["fuzz", "run", target]);
+        if build == Build::Smoke {
+            cmd.args(["--dev", "--sanitizer", "none"]);
+        }
+        cmd.arg(&finds);
         if corpus.is_dir() {
             cmd.arg(&corpus);
         }
@@ -98,5 +112,5 @@ pub fn command(args: &[String]) -> Result<(), Error> {
     if targets.is_empty() {
         targets = TARGETS.to_vec();
     }
-    run_targets(&targets, seconds)
+    run_targets(&targets, seconds, Build::Full)
 }

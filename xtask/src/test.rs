@@ -207,7 +207,8 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     };
     if crate::fuzz::available() {
         for target in crate::fuzz::TARGETS {
-            match crate::fuzz::run_targets(&[target], FUZZ_SMOKE_SECONDS) {
+            match crate::fuzz::run_targets(&[target], FUZZ_SMOKE_SECONDS, crate::fuzz::Build::Smoke)
+            {
                 Ok(()) => fuzz_suite.passed += 1,
                 Err(e) => {
                     fuzz_suite.failed += 1;
