@@ -18,6 +18,14 @@ fn base_url() -> String {
     }
 }
 
+/// The server's own connection string (our `timeout_ms` taken out), for the raw client.
+fn server_url() -> String {
+    match MongoConfig::from_url(&base_url()) {
+        Ok(config) => config.server_url,
+        Err(e) => panic!("DATABANK_TEST_MONGO_URL: {e}"),
+    }
+}
+
 fn with_database(base: &str, database: &str, query: &str) -> String {
     let mut url = match url::Url::parse(base) {
         Ok(url) => url,
@@ -50,7 +58,7 @@ async fn indices_are_created_at_open_idempotently() -> Result<()> {
     let url = with_database(&base_url(), &database, "");
     open(&url).await?;
     open(&url).await?; // a second open must not fail on existing indices
-    let client = mongodb::Client::with_uri_str(&base_url())
+    let client = mongodb::Client::with_uri_str(&server_url())
         .await
         .map_err(to_err)?;
     let cursor = client
@@ -266,7 +274,7 @@ async fn create_over_an_expired_record_being_purged_succeeds() -> Result<()> {
     while Utc::now() <= soon {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let client = mongodb::Client::with_uri_str(&base_url())
+    let client = mongodb::Client::with_uri_str(&server_url())
         .await
         .map_err(to_err)?;
     let collection = client.database(&database).collection::<Document>("session");
