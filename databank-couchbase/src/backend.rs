@@ -81,22 +81,19 @@ impl CouchbaseBank {
             config.username.clone(),
             config.password.clone(),
         ));
-        let cluster = match tokio::time::timeout(
-            config.timeout,
-            Cluster::connect(config.connection_string.clone(), ClusterOptions::new(auth)),
-        )
+        // Connecting applies nothing: a timeout here is `Unavailable`, safe to retry.
+        let connect = Cluster::connect(config.connection_string.clone(), ClusterOptions::new(auth));
+        let cluster = timed("couchbase", config.timeout, async {
+            connect.await.map_err(map_err)
+        })
         .await
-        {
-            Ok(Ok(cluster)) => cluster,
-            Ok(Err(e)) => return Err(map_err(e).nothing_applied()),
-            Err(_) => return Err(not_connected(&config, "connect")),
-        };
+        .map_err(Error::nothing_applied)?;
         let bucket = cluster.bucket(config.bucket.clone());
-        match tokio::time::timeout(config.timeout, bucket.wait_until_ready(None)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(map_err(e).nothing_applied()),
-            Err(_) => return Err(not_connected(&config, "bucket ready")),
-        }
+        timed("couchbase", config.timeout, async {
+            bucket.wait_until_ready(None).await.map_err(map_err)
+        })
+        .await
+        .map_err(Error::nothing_applied)?;
         let collection = bucket
             .scope(config.scope.clone())
             .collection(config.collection.clone());
@@ -435,13 +432,6 @@ impl CouchbaseBank {
                 Err(o) => return Err(o.into_error(kind, id, "an array")),
             }
         }
-    }
-}
-
-fn not_connected(config: &CouchbaseConfig, what: &str) -> Error {
-    Error::Unavailable {
-        driver: "couchbase",
-        message: format!("{what}: no answer within {:?}", config.timeout),
     }
 }
 

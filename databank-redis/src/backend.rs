@@ -87,16 +87,13 @@ impl RedisBank {
             .set_response_timeout(Some(config.timeout))
             .set_number_of_retries(1)
             .set_max_delay(config.timeout);
-        let connection = tokio::time::timeout(
-            config.timeout * 2,
-            client.get_connection_manager_with_config(manager_config),
-        )
+        // Connecting applies nothing: a timeout here is `Unavailable`, safe to retry.
+        let connect = client.get_connection_manager_with_config(manager_config);
+        let connection = timed("redis", config.timeout * 2, async {
+            connect.await.map_err(map_err)
+        })
         .await
-        .map_err(|_| Error::Unavailable {
-            driver: "redis",
-            message: format!("no connection within {:?}", config.timeout * 2),
-        })?
-        .map_err(|e| map_err(e).nothing_applied())?;
+        .map_err(Error::nothing_applied)?;
         tracing::debug!(?config, "connected to redis");
         Ok(RedisBank {
             connection,
