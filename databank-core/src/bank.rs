@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::driver::{Driver, Precondition, RecordStream, Write};
-use crate::{validate, Capabilities, Criteria, Error, Expiry, Record, Result, Revision};
+use crate::{validate, Capabilities, Criteria, Error, Expiry, PatchCall, Record, Result, Revision};
 
 /// A cheap-to-clone handle on a bank, whatever its driver. Every operation is a method here, so
 /// `use databank_core::Bank;` is all a caller imports.
@@ -76,7 +76,7 @@ impl Bank {
         self.shared.driver.capabilities()
     }
 
-    fn live(&self) -> Result<&dyn Driver> {
+    pub(crate) fn live(&self) -> Result<&dyn Driver> {
         if self.shared.closed.load(Ordering::Acquire) {
             Err(Error::Closed)
         } else {
@@ -181,6 +181,16 @@ impl Bank {
         revision: Revision,
     ) -> WriteCall<'a> {
         self.write_call(kind, id, to_value(value), Precondition::Revision(revision))
+    }
+
+    /// Sets and removes top-level keys of an object record, and sets or keeps its expiry, in
+    /// one atomic step with no read before it: concurrent patches of different keys all keep
+    /// their changes. Creates a missing record (as `{}` patched) unless
+    /// [`must_exist`](PatchCall::must_exist) is called; a record that is not an object is
+    /// `WrongType`; a result past the size limit is `InvalidInput` and changes nothing. See
+    /// [`PatchCall`].
+    pub fn patch<'a>(&'a self, kind: &'a str, id: &'a str) -> PatchCall<'a> {
+        PatchCall::new(self, kind, id)
     }
 
     /// Reads a live record: value, revision, expiry. `NotFound` if there is none.

@@ -26,6 +26,9 @@ pub struct Capabilities {
     pub native_conditional_update: bool,
     /// `append`, `prepend` and `remove` are backend operations rather than compare-and-set loops.
     pub native_lists: bool,
+    /// `patch` is one backend operation (a script, an update operator, sub-document mutations,
+    /// a lock held by the driver) rather than a read and a compare-and-set loop.
+    pub native_patch: bool,
     /// Records survive closing and reopening the bank (and a process restart).
     pub persistent: bool,
     /// Several processes may open the same bank at once.

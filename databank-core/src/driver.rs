@@ -69,6 +69,7 @@ use serde_json::Value;
 
 use crate::{Capabilities, Criteria, Error, Expiry, Record, Result, Revision};
 
+pub use crate::patch::{Patch, PatchExpiry};
 pub use crate::registry::{register, OpenFuture, Registration};
 pub use async_trait::async_trait;
 pub use chrono::{self, DateTime, Utc};
@@ -392,6 +393,43 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Applies a [`Patch`] atomically and returns the new revision: its keys set and removed,
+    /// its expiry [resolved](PatchExpiry::resolve), a missing record created as `{}` when
+    /// `patch.create` (else `NotFound`), `WrongType` for a record that is not an object, and
+    /// `InvalidInput` with nothing changed when the result would pass the size limit.
+    ///
+    /// The default reads the record, applies the patch in this process and writes it back under
+    /// a [`Precondition::Revision`] (or [`Precondition::Absent`]), again on a conflict: correct
+    /// for every driver whose `write` checks atomically, but two round trips and retries under
+    /// contention. Override it with the backend's own partial update where there is one, and
+    /// set [`Capabilities::native_patch`].
+    async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
+        loop {
+            let (mut value, precondition, current) = match self.read(patch.kind, patch.id).await {
+                Ok(record) => (
+                    record.value,
+                    Precondition::Revision(record.revision),
+                    record.expires_at,
+                ),
+                Err(e) if e.is_not_found() && patch.create => (
+                    Value::Object(serde_json::Map::new()),
+                    Precondition::Absent,
+                    None,
+                ),
+                Err(e) => return Err(e),
+            };
+            let expires_at = patch.expiry.resolve(current);
+            patch.clone().apply(&mut value)?;
+            let write =
+                Write::new(patch.kind, patch.id, value, precondition).expires_at(expires_at);
+            match self.write(write).await {
+                Err(Error::Conflict { .. } | Error::AlreadyExists { .. }) => yield_now().await,
+                Err(Error::NotFound { .. }) if patch.create => yield_now().await,
+                other => return other,
+            }
+        }
     }
 
     /// Adds `delta` to an integer record atomically and returns the new value. A missing record

@@ -89,10 +89,63 @@ pub fn json_size(value: &Value) -> Result<usize> {
     measure(value)
 }
 
+/// The size of the entries of an object as compact JSON (`"key":value` each, without the
+/// braces and commas), checked as if they sat in an object: each value at most
+/// [`MAX_DEPTH`] minus one levels deep. What a patch's `set` adds is checked this way.
+///
+/// ```
+/// use databank_core::validate::entries_size;
+/// let map = serde_json::json!({"a": 1, "b\n": "x"});
+/// let map = map.as_object().expect("an object");
+/// assert_eq!(entries_size(map)?, "\"a\":1".len() + "\"b\\n\":\"x\"".len());
+/// # Ok::<(), databank_core::Error>(())
+/// ```
+pub fn entries_size(map: &serde_json::Map<String, Value>) -> Result<usize> {
+    let mut size = 0usize;
+    for (key, value) in map {
+        size += entry_size(key, measure_from(value, 2)?);
+        if size > MAX_VALUE_BYTES {
+            return Err(too_large());
+        }
+    }
+    Ok(size)
+}
+
+/// The size of one `"key":value` entry of an object whose value is `value_size` bytes.
+pub fn entry_size(key: &str, value_size: usize) -> usize {
+    escaped_len(key) + 1 + value_size
+}
+
+/// The compact JSON size of an object whose entries (see [`entries_size`]) add up to `entries`
+/// bytes over `count` keys.
+pub fn object_size(entries: usize, count: usize) -> usize {
+    2 + entries + count.saturating_sub(1)
+}
+
+/// Fails with the size error past [`MAX_VALUE_BYTES`].
+pub fn check_size(size: usize) -> Result<()> {
+    if size > MAX_VALUE_BYTES {
+        Err(too_large())
+    } else {
+        Ok(())
+    }
+}
+
+fn too_large() -> Error {
+    Error::InvalidInput(format!(
+        "value is larger than {MAX_VALUE_BYTES} bytes of JSON"
+    ))
+}
+
 /// The compact JSON size of a value, failing past the depth or size limit.
 fn measure(value: &Value) -> Result<usize> {
+    measure_from(value, 1)
+}
+
+/// [`measure`] of a value nested at `depth` (1: the top).
+fn measure_from(value: &Value, depth: usize) -> Result<usize> {
     let mut size = 0usize;
-    let mut stack: Vec<(&Value, usize)> = vec![(value, 1)];
+    let mut stack: Vec<(&Value, usize)> = vec![(value, depth)];
     while let Some((v, depth)) = stack.pop() {
         if depth > MAX_DEPTH {
             return Err(Error::InvalidInput(format!(
@@ -115,16 +168,14 @@ fn measure(value: &Value) -> Result<usize> {
             }
         };
         if size > MAX_VALUE_BYTES {
-            return Err(Error::InvalidInput(format!(
-                "value is larger than {MAX_VALUE_BYTES} bytes of JSON"
-            )));
+            return Err(too_large());
         }
     }
     Ok(size)
 }
 
 /// The length of a string as a JSON literal, quotes included.
-fn escaped_len(s: &str) -> usize {
+pub fn escaped_len(s: &str) -> usize {
     2 + s
         .bytes()
         .map(|b| match b {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use databank_core::driver::{
-    as_array_mut, async_trait, is_expired, Driver, RecordStream, Utc, Write,
+    as_array_mut, async_trait, is_expired, Driver, Patch, RecordStream, Utc, Write,
 };
 use databank_core::{Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Value};
 use futures_util::StreamExt;
@@ -245,6 +245,7 @@ where
 impl Driver for DiskBank {
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::default();
+        caps.native_patch = true;
         caps.persistent = true;
         caps
     }
@@ -269,6 +270,26 @@ impl Driver for DiskBank {
             })
             .await?;
         revision.ok_or_else(|| Error::backend("disk", "write produced no revision"))
+    }
+
+    async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
+        let (k, i) = (patch.kind.to_owned(), patch.id.to_owned());
+        let (set, remove, expiry, create) = (patch.set, patch.remove, patch.expiry, patch.create);
+        let (_, revision) = self
+            .change(patch.kind, patch.id, move |live| {
+                let (mut value, current) = match live {
+                    Some(record) => (record.value, record.expires_at),
+                    None if create => (Value::Object(Default::default()), None),
+                    None => return Err(Error::not_found(&k, &i)),
+                };
+                let mut owned = Patch::new(&k, &i).expiry(expiry);
+                owned.set = set;
+                owned.remove = remove;
+                owned.apply(&mut value)?;
+                Ok(Change::Write(value, expiry.resolve(current), ()))
+            })
+            .await?;
+        revision.ok_or_else(|| Error::backend("disk", "patch produced no revision"))
     }
 
     async fn delete(&self, kind: &str, id: &str) -> Result<()> {

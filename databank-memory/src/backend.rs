@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use databank_core::driver::{
-    as_array_mut, async_trait, record, stream_of, Driver, RecordStream, Utc, Write,
+    as_array_mut, async_trait, record, stream_of, Driver, Patch, RecordStream, Utc, Write,
 };
 use databank_core::{
     Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Schema, Value,
@@ -94,6 +94,7 @@ impl Driver for MemoryBank {
         caps.indexed_search = true;
         caps.native_conditional_update = true;
         caps.native_lists = true;
+        caps.native_patch = true;
         caps
     }
 
@@ -123,6 +124,29 @@ impl Driver for MemoryBank {
                 value: write.value,
                 revision,
                 expires_at: write.expires_at,
+            },
+        );
+        Ok(revision)
+    }
+
+    async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
+        let (kind, id) = (patch.kind, patch.id);
+        let mut state = self.lock();
+        let revision = state.next_revision();
+        let table = state.table(&self.schema, kind);
+        let (mut value, current) = match table.live(id, Utc::now()) {
+            Some(entry) => (entry.value.clone(), entry.expires_at),
+            None if patch.create => (Value::Object(Default::default()), None),
+            None => return Err(Error::not_found(kind, id)),
+        };
+        let expires_at = patch.expiry.resolve(current);
+        patch.apply(&mut value)?;
+        table.put(
+            id,
+            Entry {
+                value,
+                revision,
+                expires_at,
             },
         );
         Ok(revision)

@@ -4,12 +4,14 @@ mod crud;
 mod expiry;
 mod input;
 mod lists;
+mod patch;
 mod search;
 
 pub use crud::*;
 pub use expiry::*;
 pub use input::*;
 pub use lists::*;
+pub use patch::*;
 pub use search::*;
 
 /// Asserts that a result is the error variant given, with a message naming what came instead.

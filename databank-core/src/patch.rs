@@ -1,0 +1,284 @@
+//! Patches: set and remove some top-level keys of an object record, and set or keep its
+//! expiry, in one atomic step with no read before it.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{Map, Value};
+
+use crate::{validate, Bank, Error, Expiry, Result, Revision};
+
+/// What a patch does with the record's expiry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PatchExpiry {
+    /// Keep the record's expiry (a record the patch creates never expires).
+    #[default]
+    Keep,
+    /// Set it to this instant (`None`: never).
+    Set(Expiry),
+}
+
+impl PatchExpiry {
+    /// The expiry the patched record gets, given the one it has (`None` for a record the patch
+    /// creates).
+    ///
+    /// ```
+    /// use databank_core::driver::PatchExpiry;
+    /// let at = Some(chrono::Utc::now());
+    /// assert_eq!(PatchExpiry::Keep.resolve(at), at);
+    /// assert_eq!(PatchExpiry::Set(None).resolve(at), None);
+    /// ```
+    pub fn resolve(self, current: Expiry) -> Expiry {
+        match self {
+            PatchExpiry::Keep => current,
+            PatchExpiry::Set(at) => at,
+        }
+    }
+}
+
+/// One patch, as [`Driver::patch`](crate::driver::Driver::patch) receives it from
+/// [`Bank::patch`], which has checked the type name, the id, each value (at most
+/// [`MAX_DEPTH`](validate::MAX_DEPTH) minus one levels deep, since it sits inside the record),
+/// and that no key is both set and removed.
+///
+/// The record must be a JSON object (`WrongType` otherwise). The patched record obeys the same
+/// limits as any value: a patch whose result would pass
+/// [`MAX_VALUE_BYTES`](validate::MAX_VALUE_BYTES) fails with `InvalidInput` and changes nothing.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Patch<'a> {
+    /// The type name.
+    pub kind: &'a str,
+    /// The record id.
+    pub id: &'a str,
+    /// Keys to set, with their new values.
+    pub set: Map<String, Value>,
+    /// Keys to remove; removing a key the record lacks is no error.
+    pub remove: Vec<String>,
+    /// What happens to the record's expiry.
+    pub expiry: PatchExpiry,
+    /// Whether a missing (or expired) record is created, starting as `{}`; otherwise the patch
+    /// fails with `NotFound`.
+    pub create: bool,
+}
+
+impl<'a> Patch<'a> {
+    /// A patch of `kind`/`id` that changes nothing yet, keeps the expiry and creates a missing
+    /// record.
+    ///
+    /// ```
+    /// use databank_core::driver::Patch;
+    /// let mut user = serde_json::json!({"name": "Ada", "cart": [1]});
+    /// Patch::new("user", "ada").set("email", "ada@example.org".into()).remove("cart").apply(&mut user)?;
+    /// assert_eq!(user, serde_json::json!({"name": "Ada", "email": "ada@example.org"}));
+    /// # Ok::<(), databank_core::Error>(())
+    /// ```
+    pub fn new(kind: &'a str, id: &'a str) -> Self {
+        Patch {
+            kind,
+            id,
+            set: Map::new(),
+            remove: Vec::new(),
+            expiry: PatchExpiry::Keep,
+            create: true,
+        }
+    }
+
+    /// The same patch, also setting `key`.
+    pub fn set(mut self, key: impl Into<String>, value: Value) -> Self {
+        self.set.insert(key.into(), value);
+        self
+    }
+
+    /// The same patch, also removing `key`.
+    pub fn remove(mut self, key: impl Into<String>) -> Self {
+        self.remove.push(key.into());
+        self
+    }
+
+    /// The same patch with this expiry change.
+    pub fn expiry(mut self, expiry: PatchExpiry) -> Self {
+        self.expiry = expiry;
+        self
+    }
+
+    /// The same patch, creating a missing record or not.
+    pub fn create(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+
+    /// Checks what [`Bank::patch`] checks before a driver sees the patch.
+    pub fn validate(&self) -> Result<()> {
+        validate::kind(self.kind)?;
+        validate::id(self.id)?;
+        let entries = validate::entries_size(&self.set)?;
+        validate::check_size(validate::object_size(entries, self.set.len()))?;
+        if let Some(key) = self.remove.iter().find(|key| self.set.contains_key(*key)) {
+            return Err(Error::InvalidInput(format!(
+                "key {:?} is both set and removed by one patch",
+                validate::shorten(key)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Applies the key changes to `value`, a record's value: `WrongType` if it is not an object,
+    /// `InvalidInput` if the result would be too large. On an error `value` is unchanged. For
+    /// drivers that patch in their own code under a lock; the expiry is theirs to
+    /// [`resolve`](PatchExpiry::resolve).
+    pub fn apply(self, value: &mut Value) -> Result<()> {
+        let object = value
+            .as_object_mut()
+            .ok_or_else(|| Error::wrong_type(self.kind, self.id, "an object"))?;
+        let mut entries = validate::entries_size(&self.set)?;
+        let mut count = self.set.len();
+        for (key, old) in object.iter() {
+            if !self.set.contains_key(key) && !self.remove.contains(key) {
+                entries += validate::entry_size(key, validate::json_size(old)?);
+                count += 1;
+            }
+        }
+        validate::check_size(validate::object_size(entries, count))?;
+        for key in &self.remove {
+            object.remove(key);
+        }
+        object.extend(self.set);
+        Ok(())
+    }
+}
+
+/// A patch not yet sent, from [`Bank::patch`]: add keys to set and remove, choose the expiry,
+/// then await it. Resolves to the record's new [`Revision`].
+///
+/// ```
+/// # use databank_core::{Bank, Error, json};
+/// # async fn demo(bank: Bank) -> Result<(), Error> {
+/// use std::time::Duration;
+/// bank.create("session", "s1", json!({"user": "ada", "cart": [3]})).await?;
+/// bank.patch("session", "s1")
+///     .set("theme", "dark")
+///     .remove("cart")
+///     .expires_in(Duration::from_secs(1800))
+///     .must_exist()
+///     .await?;
+/// assert_eq!(bank.read("session", "s1").await?.value, json!({"user": "ada", "theme": "dark"}));
+/// # Ok(()) }
+/// ```
+#[must_use = "a patch does nothing until it is awaited"]
+#[derive(Debug)]
+pub struct PatchCall<'a> {
+    bank: &'a Bank,
+    patch: Patch<'a>,
+    expiry_error: Option<Error>,
+}
+
+impl<'a> PatchCall<'a> {
+    pub(crate) fn new(bank: &'a Bank, kind: &'a str, id: &'a str) -> Self {
+        PatchCall {
+            bank,
+            patch: Patch::new(kind, id),
+            expiry_error: None,
+        }
+    }
+
+    /// Sets a top-level key.
+    pub fn set(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.patch.set.insert(key.into(), value.into());
+        self
+    }
+
+    /// Removes a top-level key (a missing one is no error).
+    pub fn remove(mut self, key: impl Into<String>) -> Self {
+        self.patch.remove.push(key.into());
+        self
+    }
+
+    /// The record expires at this instant (`None`: never). Without this or
+    /// [`expires_in`](PatchCall::expires_in) the record keeps its expiry.
+    pub fn expires_at(mut self, expires_at: Expiry) -> Self {
+        self.patch.expiry = PatchExpiry::Set(expires_at);
+        self
+    }
+
+    /// The record expires this long from now.
+    pub fn expires_in(mut self, ttl: Duration) -> Self {
+        match chrono::Duration::from_std(ttl)
+            .ok()
+            .and_then(|ttl| Utc::now().checked_add_signed(ttl))
+        {
+            Some(at) => self.patch.expiry = PatchExpiry::Set(Some(at)),
+            None => {
+                self.expiry_error = Some(Error::InvalidInput(format!(
+                    "expiry {ttl:?} from now is out of range"
+                )))
+            }
+        }
+        self
+    }
+
+    /// Fails with `NotFound` when no live record holds the id, instead of creating one.
+    pub fn must_exist(mut self) -> Self {
+        self.patch.create = false;
+        self
+    }
+
+    async fn send(self) -> Result<Revision> {
+        if let Some(e) = self.expiry_error {
+            return Err(e);
+        }
+        self.patch.validate()?;
+        self.bank.live()?.patch(self.patch).await
+    }
+}
+
+impl<'a> IntoFuture for PatchCall<'a> {
+    type Output = Result<Revision>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<Revision>> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_patch_past_the_limit_leaves_the_value_alone() {
+        let mut value = json!({"a": "x".repeat(validate::MAX_VALUE_BYTES - 20)});
+        let before = value.clone();
+        let patch = Patch::new("t", "i").set("b", json!("y".repeat(40)));
+        assert!(matches!(
+            patch.apply(&mut value),
+            Err(Error::InvalidInput(_))
+        ));
+        assert_eq!(value, before);
+        // Replacing the big key with a small one fits.
+        assert!(Patch::new("t", "i")
+            .set("a", json!(1))
+            .set("b", json!(2))
+            .apply(&mut value)
+            .is_ok());
+        assert_eq!(value, json!({"a": 1, "b": 2}));
+    }
+
+    #[test]
+    fn only_objects_are_patched() {
+        let mut value = json!([1]);
+        assert!(matches!(
+            Patch::new("t", "i").remove("a").apply(&mut value),
+            Err(Error::WrongType { .. })
+        ));
+    }
+
+    #[test]
+    fn a_key_set_and_removed_is_refused() {
+        let patch = Patch::new("t", "i").set("a", json!(1)).remove("a");
+        assert!(matches!(patch.validate(), Err(Error::InvalidInput(_))));
+    }
+}
