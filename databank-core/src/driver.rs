@@ -406,30 +406,7 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
     /// contention. Override it with the backend's own partial update where there is one, and
     /// set [`Capabilities::native_patch`].
     async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
-        loop {
-            let (mut value, precondition, current) = match self.read(patch.kind, patch.id).await {
-                Ok(record) => (
-                    record.value,
-                    Precondition::Revision(record.revision),
-                    record.expires_at,
-                ),
-                Err(e) if e.is_not_found() && patch.create => (
-                    Value::Object(serde_json::Map::new()),
-                    Precondition::Absent,
-                    None,
-                ),
-                Err(e) => return Err(e),
-            };
-            let expires_at = patch.expiry.resolve(current);
-            patch.clone().apply(&mut value)?;
-            let write =
-                Write::new(patch.kind, patch.id, value, precondition).expires_at(expires_at);
-            match self.write(write).await {
-                Err(Error::Conflict { .. } | Error::AlreadyExists { .. }) => yield_now().await,
-                Err(Error::NotFound { .. }) if patch.create => yield_now().await,
-                other => return other,
-            }
-        }
+        patch_by_read_and_write(self, patch).await
     }
 
     /// Adds `delta` to an integer record atomically and returns the new value. A missing record
@@ -496,6 +473,38 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
                 Err(Error::Conflict { .. } | Error::NotFound { .. }) => yield_now().await,
                 Err(e) => return Err(e),
             }
+        }
+    }
+}
+
+/// The provided [`Driver::patch`]: reads the record, applies the patch in this process and
+/// writes it back under a revision precondition, again on a conflict. For a driver that
+/// patches natively but must fall back for some records.
+pub async fn patch_by_read_and_write<D: Driver + ?Sized>(
+    driver: &D,
+    patch: Patch<'_>,
+) -> Result<Revision> {
+    loop {
+        let (mut value, precondition, current) = match driver.read(patch.kind, patch.id).await {
+            Ok(record) => (
+                record.value,
+                Precondition::Revision(record.revision),
+                record.expires_at,
+            ),
+            Err(e) if e.is_not_found() && patch.create => (
+                Value::Object(serde_json::Map::new()),
+                Precondition::Absent,
+                None,
+            ),
+            Err(e) => return Err(e),
+        };
+        let expires_at = patch.expiry.resolve(current);
+        patch.clone().apply(&mut value)?;
+        let write = Write::new(patch.kind, patch.id, value, precondition).expires_at(expires_at);
+        match driver.write(write).await {
+            Err(Error::Conflict { .. } | Error::AlreadyExists { .. }) => yield_now().await,
+            Err(Error::NotFound { .. }) if patch.create => yield_now().await,
+            other => return other,
         }
     }
 }

@@ -4,10 +4,12 @@ use std::collections::{HashMap, HashSet};
 use std::future::{Future, IntoFuture};
 use std::sync::Mutex;
 
-use databank_core::criteria::{canonical, index_field};
+use databank_core::criteria::{canonical, index_field, lookup};
 use databank_core::driver::{
-    async_trait, random_revision, timed, Driver, Precondition, RecordStream, Utc, Write,
+    async_trait, patch_by_read_and_write, random_revision, timed, Driver, Patch, PatchExpiry,
+    Precondition, RecordStream, Utc, Write,
 };
+use databank_core::validate::MAX_VALUE_BYTES;
 use databank_core::{
     Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Schema, Value,
 };
@@ -17,7 +19,9 @@ use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, IndexModel};
 
 use crate::config::MongoConfig;
-use crate::document::{bson_date, from_document, live, revision_bson, to_document};
+use crate::document::{
+    bson_date, from_document, json, key_cost, key_field, live, revision_bson, to_document,
+};
 use crate::error::{is_duplicate, map_err};
 
 /// The MongoDB driver: one collection per type in the URL's database.
@@ -225,6 +229,82 @@ impl MongoBank {
         })
     }
 
+    /// A patch as one update of a live object record in this driver's layout: a filter that
+    /// also checks the patched size (from `s` and the old values' lengths, on the server) and
+    /// an update pipeline. False when nothing matched: no such live record, not an object, an
+    /// object in the 0.2.0 layout, or too large.
+    async fn patch_in_place(&self, patch: &Patch<'_>, revision: Revision) -> Result<bool> {
+        let kind = patch.kind;
+        let mut size = vec![Bson::String("$s".into())];
+        let mut added = 0i64;
+        let mut fields = Document::new();
+        let mut unset = Vec::new();
+        let old_size = |field: &str, key: &str| {
+            let path = format!("$o.{field}");
+            let cost = key_cost(key) as i64;
+            doc! { "$multiply": [-1, { "$cond": [
+                { "$eq": [{ "$type": &path }, "string"] },
+                { "$add": [{ "$strLenBytes": &path }, cost] },
+                0
+            ] }] }
+        };
+        for (key, value) in &patch.set {
+            let field = key_field(key);
+            let text = json(value)?;
+            added += (key_cost(key) + text.len()) as i64;
+            size.push(Bson::Document(old_size(&field, key)));
+            fields.insert(format!("o.{field}"), doc! { "$literal": text });
+        }
+        for key in &patch.remove {
+            let field = key_field(key);
+            size.push(Bson::Document(old_size(&field, key)));
+            unset.push(Bson::String(format!("o.{field}")));
+        }
+        size.push(Bson::Int64(added));
+        let size = doc! { "$add": size };
+        fields.insert("s", size.clone());
+        fields.insert("r", revision_bson(revision));
+        match patch.expiry {
+            PatchExpiry::Keep => {}
+            PatchExpiry::Set(Some(at)) => {
+                fields.insert("e", bson_date(at));
+            }
+            PatchExpiry::Set(None) => unset.push(Bson::String("e".into())),
+        }
+        let set_only = Value::Object(patch.set.clone());
+        for path in self.schema.indices(kind) {
+            let top = path.split('.').next().unwrap_or(path.as_str());
+            if !patch.set.contains_key(top) && !patch.remove.iter().any(|k| k == top) {
+                continue;
+            }
+            let ix = format!("ix.{}", index_field(path));
+            match lookup(&set_only, path) {
+                Some(found) => {
+                    fields.insert(ix, doc! { "$literal": canonical(found) });
+                }
+                None => unset.push(Bson::String(ix)),
+            }
+        }
+        let mut pipeline = vec![doc! { "$set": fields }];
+        if !unset.is_empty() {
+            pipeline.push(doc! { "$unset": unset });
+        }
+        let mut filter = doc! {
+            "_id": patch.id,
+            "o": { "$type": "object" },
+            "$expr": { "$lte": [size, (MAX_VALUE_BYTES - 1) as i64] },
+        };
+        filter.extend(live(Utc::now()));
+        let result = self
+            .timed(
+                self.collection(kind)
+                    .update_one(filter, pipeline)
+                    .into_future(),
+            )
+            .await?;
+        Ok(result.matched_count == 1)
+    }
+
     async fn find(&self, kind: &str, filter: Document) -> Result<Vec<(String, Record)>> {
         let cursor = self
             .timed(self.collection(kind).find(filter).into_future())
@@ -242,6 +322,7 @@ impl Driver for MongoBank {
         caps.native_counters = true;
         caps.indexed_search = true;
         caps.native_conditional_update = true;
+        caps.native_patch = true;
         caps.persistent = true;
         caps.multi_process = true;
         caps
@@ -293,6 +374,16 @@ impl Driver for MongoBank {
             }
         }
         Ok(revision)
+    }
+
+    async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
+        let revision = random_revision();
+        if self.patch_in_place(&patch, revision).await? {
+            return Ok(revision);
+        }
+        // Missing, expired, not an object, too large or in the old layout: the read tells
+        // which, and the conditional write creates, fails or rewrites accordingly.
+        patch_by_read_and_write(self, patch).await
     }
 
     async fn delete(&self, kind: &str, id: &str) -> Result<()> {

@@ -18,13 +18,25 @@ pub fn to_document(
     if let Some(at) = expires_at {
         document.insert("e", bson_date(at));
     }
-    match value.as_i64() {
-        Some(n) => document.insert("n", n),
-        None => document.insert(
-            "j",
-            serde_json::to_string(value).map_err(|e| Error::backend("mongo", e))?,
-        ),
-    };
+    match value {
+        Value::Object(map) => {
+            let mut fields = Document::new();
+            let mut size = 0usize;
+            for (key, item) in map {
+                let text = json(item)?;
+                size += key_cost(key) + text.len();
+                fields.insert(key_field(key), text);
+            }
+            document.insert("o", fields);
+            document.insert("s", size as i64);
+        }
+        other => {
+            match other.as_i64() {
+                Some(n) => document.insert("n", n),
+                None => document.insert("j", json(other)?),
+            };
+        }
+    }
     let mut ix = Document::new();
     for path in indexed {
         if let Some(found) = lookup(value, path) {
@@ -60,18 +72,63 @@ pub fn from_document(kind: &str, document: &Document) -> Result<(String, Record)
         ),
         Some(_) => return Err(corrupt("e is not a date")),
     };
-    let value = match (document.get("n"), document.get("j")) {
-        (Some(Bson::Int64(n)), _) => Value::from(*n),
-        (Some(Bson::Int32(n)), _) => Value::from(*n),
-        (_, Some(Bson::String(text))) => {
+    let value = match (document.get("n"), document.get("j"), document.get("o")) {
+        (Some(Bson::Int64(n)), _, _) => Value::from(*n),
+        (Some(Bson::Int32(n)), _, _) => Value::from(*n),
+        (_, Some(Bson::String(text)), _) => {
             serde_json::from_str(text).map_err(|e| corrupt(&e.to_string()))?
         }
-        _ => return Err(corrupt("neither n nor j holds the value")),
+        (_, _, Some(Bson::Document(fields))) => {
+            let mut map = serde_json::Map::new();
+            for (field, text) in fields {
+                let key = key_of(field).ok_or_else(|| corrupt("a key of o is not escaped"))?;
+                let Bson::String(text) = text else {
+                    return Err(corrupt("a value in o is not JSON text"));
+                };
+                let item = serde_json::from_str(text).map_err(|e| corrupt(&e.to_string()))?;
+                map.insert(key, item);
+            }
+            Value::Object(map)
+        }
+        _ => return Err(corrupt("neither n, j nor o holds the value")),
     };
     Ok((
         id,
         databank_core::driver::record(value, revision, expires_at),
     ))
+}
+
+/// JSON text of a value.
+pub fn json(value: &Value) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(|e| Error::backend("mongo", e))
+}
+
+/// The field of `o` holding a top-level object key: `k` and the key with `%`, `.`, `$` and NUL
+/// escaped as `%XX`, so that any key (empty, `$set`, `a.b`) is a plain field name and a path.
+pub fn key_field(key: &str) -> String {
+    let mut field = String::with_capacity(key.len() + 1);
+    field.push('k');
+    for c in key.chars() {
+        match c {
+            '%' => field.push_str("%25"),
+            '.' => field.push_str("%2E"),
+            '$' => field.push_str("%24"),
+            '\0' => field.push_str("%00"),
+            c => field.push(c),
+        }
+    }
+    field
+}
+
+/// The key a field of `o` holds; `None` if it is not one [`key_field`] makes.
+pub fn key_of(field: &str) -> Option<String> {
+    databank_core::driver::percent_decode(field.strip_prefix('k')?)
+}
+
+/// What one top-level key adds to `s` besides its value's JSON: its quoted name, the colon
+/// and a comma. `s` is the object's compact JSON size minus one (two for `{}`).
+pub fn key_cost(key: &str) -> usize {
+    databank_core::validate::escaped_len(key) + 2
 }
 
 /// A revision as stored (int64; revisions are 63-bit).
@@ -114,6 +171,15 @@ mod tests {
             assert_eq!(record.revision, Revision::new(7));
         }
         Ok(())
+    }
+
+    #[test]
+    fn odd_keys_make_plain_fields() {
+        for key in ["", "a.b", "$set", "%2E", "\0", "é", "k"] {
+            let field = key_field(key);
+            assert!(!field.contains('.') && !field.starts_with('$') && !field.contains('\0'));
+            assert_eq!(key_of(&field).as_deref(), Some(key));
+        }
     }
 
     #[test]

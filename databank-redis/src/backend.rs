@@ -3,10 +3,11 @@
 use std::collections::HashSet;
 use std::future::Future;
 
+use databank_core::criteria::lookup;
 use databank_core::driver::{
-    async_trait, is_expired, record, timed, DateTime, Driver, Precondition, RecordStream, Utc,
-    Write,
+    async_trait, timed, Driver, Patch, PatchExpiry, Precondition, RecordStream, Utc, Write,
 };
+use databank_core::validate::MAX_VALUE_BYTES;
 use databank_core::{
     Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Schema, Value,
 };
@@ -16,8 +17,9 @@ use redis::Script;
 
 use crate::config::RedisConfig;
 use crate::error::map_err;
+use crate::fields::{self, Fields};
 use crate::keys::Keys;
-use crate::scripts::{self, CONFLICT, EXISTS, MISSING};
+use crate::scripts::{self, CONFLICT, EXISTS, MISSING, NOT_AN_OBJECT, OLD_LAYOUT, TOO_LARGE};
 
 /// How many records one round trip fetches during scans and searches.
 const BATCH: usize = 256;
@@ -47,28 +49,6 @@ fn now_ms() -> i64 {
 
 fn expiry_arg(expires_at: Expiry) -> String {
     expires_at.map_or_else(String::new, |t| t.timestamp_millis().to_string())
-}
-
-fn parse_value(kind: &str, id: &str, text: &str) -> Result<Value> {
-    serde_json::from_str(text).map_err(|e| Error::Corrupt {
-        location: format!("redis {kind} {id:?}"),
-        reason: e.to_string(),
-    })
-}
-
-fn parse_expiry(kind: &str, id: &str, text: Option<&str>) -> Result<Expiry> {
-    match text {
-        None => Ok(None),
-        Some(ms) => ms
-            .parse::<i64>()
-            .ok()
-            .and_then(DateTime::<Utc>::from_timestamp_millis)
-            .map(Some)
-            .ok_or_else(|| Error::Corrupt {
-                location: format!("redis {kind} {id:?}"),
-                reason: format!("bad expiry {ms:?}"),
-            }),
-    }
 }
 
 impl RedisBank {
@@ -147,16 +127,16 @@ impl RedisBank {
                 .map(String::into_bytes),
         );
         let (mode, expected) = scripts::put_mode(write.precondition);
-        let args = vec![
+        let mut args = vec![
             mode.as_bytes().to_vec(),
             id.as_bytes().to_vec(),
-            serde_json::to_vec(value).map_err(|e| Error::backend("redis", e))?,
             expiry_arg(write.expires_at).into_bytes(),
             expected
                 .map_or_else(String::new, |r| r.get().to_string())
                 .into_bytes(),
             now_ms().to_string().into_bytes(),
         ];
+        args.extend(fields::of(value)?);
         let code: i64 = self.invoke(&scripts::PUT_SCRIPT, &keys, &args).await?;
         match (code, write.precondition) {
             (EXISTS, _) => Err(Error::already_exists(kind, id)),
@@ -195,25 +175,77 @@ impl RedisBank {
         }
         let mut pipe = redis::pipe();
         for id in &ids {
-            pipe.cmd("HMGET")
-                .arg(self.keys.record(kind, id))
-                .arg("v")
-                .arg("e");
+            pipe.cmd("HGETALL").arg(self.keys.record(kind, id));
         }
-        let rows: Vec<(Option<String>, Option<String>)> = self
+        let rows: Vec<Fields> = self
             .call(|mut con| async move { pipe.query_async(&mut con).await })
             .await?;
-        let now = Utc::now();
         let mut out = Vec::with_capacity(ids.len());
-        for (id, (value, expiry)) in ids.into_iter().zip(rows) {
-            let Some(value) = value else { continue };
-            if is_expired(parse_expiry(kind, &id, expiry.as_deref())?, now) {
-                continue;
+        for (id, row) in ids.into_iter().zip(rows) {
+            if let Some(record) = fields::gather(kind, &id, row)? {
+                out.push((id, record.value));
             }
-            let value = parse_value(kind, &id, &value)?;
-            out.push((id, value));
         }
         Ok(out)
+    }
+
+    /// One patch through the patch script, which applies it on the server.
+    async fn patch_on_server(&self, patch: &Patch<'_>) -> Result<i64> {
+        let (kind, id) = (patch.kind, patch.id);
+        let mut keys = vec![
+            self.keys.record(kind, id),
+            self.keys.members(kind).into_bytes(),
+            self.keys.index_lists(kind).into_bytes(),
+            self.keys.revision().into_bytes(),
+        ];
+        // Index fields under a key this patch sets or removes: their old entries go, and the
+        // entries the new values give come in.
+        let touched: Vec<&String> = self
+            .schema
+            .indices(kind)
+            .iter()
+            .filter(|field| {
+                let top = field.split('.').next().unwrap_or(field.as_str());
+                patch.set.contains_key(top) || patch.remove.iter().any(|k| k == top)
+            })
+            .collect();
+        let set_only = Value::Object(patch.set.clone());
+        for field in &touched {
+            if let Some(value) = lookup(&set_only, field) {
+                keys.push(self.keys.index(kind, field, value).into_bytes());
+            }
+        }
+        let expiry = match patch.expiry {
+            PatchExpiry::Keep => "keep".to_owned(),
+            PatchExpiry::Set(at) => expiry_arg(at),
+        };
+        let mut args = vec![
+            id.as_bytes().to_vec(),
+            now_ms().to_string().into_bytes(),
+            expiry.into_bytes(),
+            if patch.create {
+                b"1".to_vec()
+            } else {
+                Vec::new()
+            },
+            MAX_VALUE_BYTES.to_string().into_bytes(),
+            patch.set.len().to_string().into_bytes(),
+            patch.remove.len().to_string().into_bytes(),
+            touched.len().to_string().into_bytes(),
+        ];
+        for (key, value) in &patch.set {
+            args.push(fields::key_field(key));
+            args.push(fields::json(value)?);
+            args.push(fields::key_cost(key).to_string().into_bytes());
+        }
+        for key in &patch.remove {
+            args.push(fields::key_field(key));
+            args.push(fields::key_cost(key).to_string().into_bytes());
+        }
+        for field in &touched {
+            args.push(self.keys.index_prefix(kind, field).into_bytes());
+        }
+        self.invoke(&scripts::PATCH_SCRIPT, &keys, &args).await
     }
 }
 
@@ -225,6 +257,7 @@ impl Driver for RedisBank {
         caps.native_counters = true;
         caps.indexed_search = true;
         caps.native_conditional_update = true;
+        caps.native_patch = true;
         caps.persistent = true;
         caps.multi_process = true;
         caps
@@ -232,33 +265,39 @@ impl Driver for RedisBank {
 
     async fn read(&self, kind: &str, id: &str) -> Result<Record> {
         let key = self.keys.record(kind, id);
-        let (value, revision, expiry): (Option<String>, Option<u64>, Option<String>) = self
-            .call(|mut con| async move {
-                redis::cmd("HMGET")
-                    .arg(key)
-                    .arg("v")
-                    .arg("r")
-                    .arg("e")
-                    .query_async(&mut con)
-                    .await
-            })
+        let row: Fields = self
+            .call(
+                |mut con| async move { redis::cmd("HGETALL").arg(key).query_async(&mut con).await },
+            )
             .await?;
-        let (Some(value), Some(revision)) = (value, revision) else {
-            return Err(Error::not_found(kind, id));
-        };
-        let expires_at = parse_expiry(kind, id, expiry.as_deref())?;
-        if is_expired(expires_at, Utc::now()) {
-            return Err(Error::not_found(kind, id));
-        }
-        Ok(record(
-            parse_value(kind, id, &value)?,
-            Revision::new(revision),
-            expires_at,
-        ))
+        fields::gather(kind, id, row)?.ok_or_else(|| Error::not_found(kind, id))
     }
 
     async fn write(&self, write: Write<'_>) -> Result<Revision> {
         self.put(write).await
+    }
+
+    async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
+        let (kind, id) = (patch.kind, patch.id);
+        match self.patch_on_server(&patch).await? {
+            MISSING => Err(Error::not_found(kind, id)),
+            NOT_AN_OBJECT => Err(Error::wrong_type(kind, id, "an object")),
+            TOO_LARGE => Err(Error::InvalidInput(format!(
+                "patched {kind} {id:?} would be larger than {MAX_VALUE_BYTES} bytes of JSON"
+            ))),
+            OLD_LAYOUT => {
+                tracing::debug!(
+                    kind,
+                    "patching a record of the 0.2.0 layout by read and write"
+                );
+                databank_core::driver::patch_by_read_and_write(self, patch).await
+            }
+            rev => u64::try_from(rev)
+                .ok()
+                .filter(|r| *r > 0)
+                .map(Revision::new)
+                .ok_or_else(|| Error::backend("redis", format!("unexpected script reply {rev}"))),
+        }
     }
 
     async fn delete(&self, kind: &str, id: &str) -> Result<()> {

@@ -39,12 +39,12 @@ impl Keys {
     }
 
     pub fn index(&self, kind: &str, field: &str, value: &Value) -> String {
-        format!(
-            "{}:i:{kind}:{}:{field}:{}",
-            self.prefix,
-            field.len(),
-            canonical(value)
-        )
+        format!("{}{}", self.index_prefix(kind, field), canonical(value))
+    }
+
+    /// What every index key of one field starts with.
+    pub fn index_prefix(&self, kind: &str, field: &str) -> String {
+        format!("{}:i:{kind}:{}:{field}:", self.prefix, field.len())
     }
 
     /// The index keys a value belongs in, for the given indexed fields.

@@ -31,6 +31,7 @@
 mod backend;
 mod config;
 mod error;
+mod fields;
 mod keys;
 mod scripts;
 

@@ -1,6 +1,8 @@
 //! The Lua scripts every write runs as, so each change is atomic on the server.
 //!
-//! Return codes: a positive revision on success; `-1` exists, `-2` missing, `-3` conflict.
+//! Return codes: a positive revision on success; `-1` exists, `-2` missing, `-3` conflict,
+//! `-4` not an object, `-5` too large, `-6` an object in the 0.2.0 layout (one `v` field; the
+//! driver then patches it by read and conditional write, which rewrites it in this layout).
 
 use std::sync::LazyLock;
 
@@ -11,6 +13,9 @@ use redis::Script;
 pub const EXISTS: i64 = -1;
 pub const MISSING: i64 = -2;
 pub const CONFLICT: i64 = -3;
+pub const NOT_AN_OBJECT: i64 = -4;
+pub const TOO_LARGE: i64 = -5;
+pub const OLD_LAYOUT: i64 = -6;
 
 /// Helpers every script starts with.
 const PRELUDE: &str = r#"
@@ -37,6 +42,17 @@ local function index(lists, id, keys, first)
     redis.call('HSET', lists, id, cjson.encode(list))
   end
 end
+local function hset_from(key, args, first)
+  local chunk = {}
+  for i = first, #args do
+    chunk[#chunk + 1] = args[i]
+    if #chunk == 200 then
+      redis.call('HSET', key, unpack(chunk))
+      chunk = {}
+    end
+  end
+  if #chunk > 0 then redis.call('HSET', key, unpack(chunk)) end
+end
 local function expire(rec, members, id, at)
   if at == '' then
     redis.call('PERSIST', rec)
@@ -51,27 +67,107 @@ end
 "#;
 
 /// KEYS: record, members, index lists, revision counter, then the new value's index keys.
-/// ARGV: mode (create|update|update_if|save), id, value, expiry ms or '', expected revision, now ms.
+/// ARGV: mode (create|update|update_if|save), id, expiry ms or '', expected revision, now ms,
+/// then the record's fields as name, value pairs (`v` and its JSON, or `o`, `n` and the `.key`
+/// fields of an object).
 const PUT: &str = r#"
 local mode, id = ARGV[1], ARGV[2]
-local live, rev = is_live(KEYS[1], ARGV[6])
+local live, rev = is_live(KEYS[1], ARGV[5])
 if mode == 'create' and live then return -1 end
 if (mode == 'update' or mode == 'update_if') and not live then return -2 end
-if mode == 'update_if' and rev ~= ARGV[5] then return -3 end
+if mode == 'update_if' and rev ~= ARGV[4] then return -3 end
 unindex(KEYS[3], id)
 local new = redis.call('INCR', KEYS[4])
--- Overwrite in place (no DEL: the hash's fields are exactly v, r and e, all set or cleared here).
-if ARGV[4] == '' then
-  redis.call('HSET', KEYS[1], 'v', ARGV[3], 'r', new)
-  redis.call('HDEL', KEYS[1], 'e')
-  redis.call('PERSIST', KEYS[1])
-  redis.call('ZADD', KEYS[2], '+inf', id)
-else
-  redis.call('HSET', KEYS[1], 'v', ARGV[3], 'r', new, 'e', ARGV[4])
-  redis.call('PEXPIREAT', KEYS[1], ARGV[4])
-  redis.call('ZADD', KEYS[2], ARGV[4], id)
-end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'r', new)
+hset_from(KEYS[1], ARGV, 6)
+expire(KEYS[1], KEYS[2], id, ARGV[3])
 index(KEYS[3], id, KEYS, 5)
+return new
+"#;
+
+/// KEYS: record, members, index lists, revision counter, then the index keys the patched keys
+/// now give. ARGV: id, now ms, expiry ('keep', or ms, or '' for never), create ('1' or ''),
+/// largest size, number of keys set, number removed, number of index fields touched; then per
+/// key set: field, JSON, key cost (its escaped length + 2); per key removed: field, key cost;
+/// per index field touched: the prefix of its index keys.
+const PATCH: &str = r#"
+local rec, id, now = KEYS[1], ARGV[1], ARGV[2]
+local live = is_live(rec, now)
+if live then
+  if redis.call('HEXISTS', rec, 'o') == 0 then
+    local old = redis.call('HGET', rec, 'v')
+    if old and string.sub(old, 1, 1) == '{' then return -6 end
+    return -4
+  end
+elseif ARGV[4] ~= '1' then
+  return -2
+end
+local n = 0
+if live then n = tonumber(redis.call('HGET', rec, 'n') or '0') end
+local nset, nrem, nidx = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local i = 9
+local sets, rems = {}, {}
+for _ = 1, nset do
+  local f, v, cost = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  i = i + 3
+  if live then
+    local old = redis.call('HSTRLEN', rec, f)
+    if old > 0 then n = n - old - cost end
+  end
+  n = n + cost + #v
+  sets[#sets + 1] = f
+  sets[#sets + 1] = v
+end
+for _ = 1, nrem do
+  local f, cost = ARGV[i], tonumber(ARGV[i + 1])
+  i = i + 2
+  if live then
+    local old = redis.call('HSTRLEN', rec, f)
+    if old > 0 then
+      n = n - old - cost
+      rems[#rems + 1] = f
+    end
+  end
+end
+if n + 1 > tonumber(ARGV[5]) then return -5 end
+local new = redis.call('INCR', KEYS[4])
+if live then
+  if #rems > 0 then redis.call('HDEL', rec, unpack(rems)) end
+  if nidx > 0 then
+    local old = redis.call('HGET', KEYS[3], id)
+    local kept = {}
+    if old then
+      for _, k in ipairs(cjson.decode(old)) do
+        local touched = false
+        for p = i, i + nidx - 1 do
+          if string.sub(k, 1, #ARGV[p]) == ARGV[p] then touched = true end
+        end
+        if touched then redis.call('SREM', k, id) else kept[#kept + 1] = k end
+      end
+    end
+    for k = 5, #KEYS do
+      redis.call('SADD', KEYS[k], id)
+      kept[#kept + 1] = KEYS[k]
+    end
+    if #kept > 0 then
+      redis.call('HSET', KEYS[3], id, cjson.encode(kept))
+    else
+      redis.call('HDEL', KEYS[3], id)
+    end
+  end
+else
+  unindex(KEYS[3], id)
+  redis.call('DEL', rec)
+  index(KEYS[3], id, KEYS, 5)
+end
+redis.call('HSET', rec, 'r', new, 'o', '1', 'n', n)
+hset_from(rec, sets, 1)
+if ARGV[3] ~= 'keep' then
+  expire(rec, KEYS[2], id, ARGV[3])
+elseif not live then
+  expire(rec, KEYS[2], id, '')
+end
 return new
 "#;
 
@@ -95,6 +191,7 @@ return 1
 /// KEYS: record, members, index lists, revision counter. ARGV: id, delta, now ms.
 /// Returns {1, new value as a string} or {0, ''} when the value is not an integer (or overflows).
 const INCR: &str = r#"
+if is_live(KEYS[1], ARGV[3]) and redis.call('HEXISTS', KEYS[1], 'v') == 0 then return {0, ''} end
 if not is_live(KEYS[1], ARGV[3]) then
   unindex(KEYS[3], ARGV[1])
   redis.call('DEL', KEYS[1])
@@ -135,6 +232,7 @@ fn script(body: &str) -> Script {
 }
 
 pub static PUT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PUT));
+pub static PATCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PATCH));
 pub static DELETE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(DELETE));
 pub static TOUCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TOUCH));
 pub static INCR_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(INCR));
