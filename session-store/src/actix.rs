@@ -7,10 +7,16 @@
 //! App::new().wrap(actix_session::SessionMiddleware::new(store.clone(), key))
 //! ```
 //!
-//! actix-session hands stores its values as JSON text; they are stored as the JSON values they
-//! encode (no double encoding). The store makes session keys (256 random bits, atomic insert);
-//! `update` merges concurrent changes like the tower adapter (the revision travels under
-//! [`ORIGIN_KEY`](crate::ORIGIN_KEY)); `update_ttl` moves the expiry without rewriting data.
+//! actix-session hands stores its values as JSON text. A text that parses to a JSON value which
+//! prints back as the same text is stored as that value (so other readers see ordinary
+//! session data); any other text (`u128::MAX`, struct fields out of key order, a float that does
+//! not round-trip) is stored exactly as given, as `{"$json": "<text>"}`, and handed back
+//! unchanged. The store makes session keys (256 random bits, atomic insert). `update` saves one
+//! atomic patch of what the request changed, like the tower adapter (a token under
+//! [`ORIGIN_KEY`](crate::ORIGIN_KEY) names what was loaded); an `update` of a session destroyed
+//! (`purge`) or expired meanwhile stores the state under a new key, never under the old one,
+//! as actix-session's own Redis store does. `update_ttl` moves the expiry without rewriting
+//! data.
 
 use std::collections::HashMap;
 
@@ -20,21 +26,58 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::id::tag;
-use crate::{DatabankStore, Session, SessionError};
+use crate::{DatabankStore, SessionError};
 
 fn expiry(ttl: &Duration) -> Option<DateTime<Utc>> {
     let ms = i64::try_from(ttl.whole_milliseconds()).unwrap_or(i64::MAX);
     Utc::now().checked_add_signed(chrono::Duration::milliseconds(ms))
 }
 
-fn session_of(state: HashMap<String, String>, ttl: &Duration) -> Result<Session, anyhow::Error> {
-    let mut data = Map::new();
-    for (key, text) in state {
-        let value: Value = serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("session value {key:?} is not JSON: {e}"))?;
-        data.insert(key, value);
+/// The one key of a value that stands for JSON text kept exactly as given.
+const TEXT_KEY: &str = "$json";
+
+fn is_text_marker(value: &Value) -> bool {
+    matches!(value, Value::Object(map) if map.len() == 1 && map.get(TEXT_KEY).is_some_and(Value::is_string))
+}
+
+/// How actix's JSON text of one value is stored: the value itself when that prints back as the
+/// same text, else the text, exactly.
+fn stored(text: String) -> Value {
+    match serde_json::from_str::<Value>(&text) {
+        Ok(value)
+            if !is_text_marker(&value)
+                && serde_json::to_string(&value).ok().as_ref() == Some(&text) =>
+        {
+            value
+        }
+        _ => {
+            let mut marker = Map::new();
+            marker.insert(TEXT_KEY.to_owned(), Value::String(text));
+            Value::Object(marker)
+        }
     }
-    Ok(Session::from_framework(data, expiry(ttl)))
+}
+
+/// The JSON text actix gets back for a stored value.
+fn text_of(value: Value) -> Result<String, serde_json::Error> {
+    match value {
+        Value::Object(mut map)
+            if map.len() == 1 && map.get(TEXT_KEY).is_some_and(Value::is_string) =>
+        {
+            match map.remove(TEXT_KEY) {
+                Some(Value::String(text)) => Ok(text),
+                _ => Ok(String::new()),
+            }
+        }
+        other => serde_json::to_string(&other),
+    }
+}
+
+fn data_of(state: HashMap<String, String>) -> Map<String, Value> {
+    state
+        .into_iter()
+        .map(|(key, text)| (key, stored(text)))
+        .collect()
 }
 
 fn key(sid: String) -> Result<SessionKey, anyhow::Error> {
@@ -45,14 +88,38 @@ fn other(e: SessionError) -> anyhow::Error {
     anyhow::Error::new(e)
 }
 
+impl DatabankStore {
+    /// Stores actix's state under a fresh key; the key and the token naming what was stored.
+    async fn insert_state(
+        &self,
+        data: Map<String, Value>,
+        ttl: &Duration,
+    ) -> Result<SessionKey, anyhow::Error> {
+        for _ in 0..8 {
+            let sid = crate::id::new_id().map_err(other)?;
+            if self
+                .insert_tracked(&sid, data.clone(), expiry(ttl))
+                .await
+                .map_err(other)?
+                .is_some()
+            {
+                return key(sid);
+            }
+        }
+        Err(anyhow::anyhow!(
+            "eight fresh session keys in a row already existed"
+        ))
+    }
+}
+
 impl SessionStore for DatabankStore {
     async fn load(
         &self,
         session_key: &SessionKey,
     ) -> Result<Option<HashMap<String, String>>, LoadError> {
         let sid = session_key.as_ref();
-        let session = match self.get(sid).await {
-            Ok(Some(session)) => session,
+        let data = match self.load_tracked(sid).await {
+            Ok(Some((data, _))) => data,
             Ok(None) => return Ok(None),
             Err(SessionError::Corrupt(why)) => {
                 tracing::warn!(sid = %tag(sid), %why, "unreadable session; starting a new one");
@@ -60,10 +127,8 @@ impl SessionStore for DatabankStore {
             }
             Err(e) => return Err(LoadError::Other(other(e))),
         };
-        session
-            .into_data_with_origin()
-            .into_iter()
-            .map(|(k, v)| Ok((k, serde_json::to_string(&v)?)))
+        data.into_iter()
+            .map(|(k, v)| Ok((k, text_of(v)?)))
             .collect::<Result<_, serde_json::Error>>()
             .map(Some)
             .map_err(|e| LoadError::Deserialization(e.into()))
@@ -74,13 +139,9 @@ impl SessionStore for DatabankStore {
         session_state: HashMap<String, String>,
         ttl: &Duration,
     ) -> Result<SessionKey, SaveError> {
-        let mut session = session_of(session_state, ttl).map_err(SaveError::Serialization)?;
-        session.origin = None;
-        let sid = self
-            .create_session(&mut session)
+        self.insert_state(data_of(session_state), ttl)
             .await
-            .map_err(|e| SaveError::Other(other(e)))?;
-        key(sid).map_err(SaveError::Other)
+            .map_err(SaveError::Other)
     }
 
     async fn update(
@@ -89,11 +150,20 @@ impl SessionStore for DatabankStore {
         session_state: HashMap<String, String>,
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
-        let mut session = session_of(session_state, ttl).map_err(UpdateError::Serialization)?;
-        self.set(session_key.as_ref(), &mut session)
+        let data = data_of(session_state);
+        match self
+            .save_tracked(session_key.as_ref(), data.clone(), expiry(ttl))
             .await
-            .map_err(|e| UpdateError::Other(other(e)))?;
-        Ok(session_key)
+        {
+            Ok(()) => Ok(session_key),
+            Err(SessionError::Gone) => {
+                tracing::info!(sid = %tag(session_key.as_ref()), "update of a destroyed or expired session; stored under a new key");
+                self.insert_state(data, ttl)
+                    .await
+                    .map_err(UpdateError::Other)
+            }
+            Err(e) => Err(UpdateError::Other(other(e))),
+        }
     }
 
     async fn update_ttl(
@@ -109,5 +179,28 @@ impl SessionStore for DatabankStore {
 
     async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
         self.destroy(session_key.as_ref()).await.map_err(other)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_round_trips_exactly() -> Result<(), serde_json::Error> {
+        for text in [
+            u128::MAX.to_string(),
+            r#"{"b":1,"a":2}"#.to_owned(),
+            r#"{"a":2,"b":1}"#.to_owned(),
+            r#"{"$json":"x"}"#.to_owned(),
+            "\"text\"".to_owned(),
+            "1.0".to_owned(),
+            "not json".to_owned(),
+            "[1,2]".to_owned(),
+        ] {
+            assert_eq!(text_of(stored(text.clone()))?, text);
+        }
+        assert_eq!(stored("[1,2]".into()), serde_json::json!([1, 2]));
+        Ok(())
     }
 }

@@ -19,6 +19,12 @@ pub enum SessionError {
     /// [`ConflictPolicy`](crate::ConflictPolicy) is `Reject`.
     #[error("the session changed since it was loaded")]
     Conflict,
+    /// The session was destroyed or expired after this request loaded it, so its changes were
+    /// not saved: a logged-out or expired session never comes back under its id. The
+    /// framework adapters log this and drop the save (tower-sessions) or store the state under
+    /// a new id (actix-session, as its own Redis store does).
+    #[error("the session was destroyed or expired since it was loaded")]
+    Gone,
     /// The stored record is not a session this version can read.
     #[error("stored session is unreadable: {0}")]
     Corrupt(String),

@@ -18,6 +18,7 @@
 
 mod error;
 mod id;
+mod origins;
 mod session;
 mod store;
 

@@ -5,16 +5,18 @@ use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, Utc};
 use databank_core::Revision;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::SessionError;
 
 /// The `format` field of every stored session.
 pub const FORMAT: &str = "databank-session";
 /// The `version` this crate writes and the highest it reads.
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
+/// What precedes a session key in the stored record (version 2).
+const KEY_PREFIX: &str = "d:";
 
-/// A session: its data and its expiry, plus what the store needs to detect concurrent changes.
+/// A session: its data and its expiry, plus what the store needs to save only what changed.
 ///
 /// ```
 /// use databank_session_store::Session;
@@ -28,7 +30,7 @@ pub struct Session {
     pub data: Map<String, Value>,
     /// When the session stops being valid; `None` for never.
     pub expires_at: Option<DateTime<Utc>>,
-    /// The revision and data as loaded, for optimistic concurrency; `None` for a new session.
+    /// The revision and data as loaded, to tell what changed; `None` for a new session.
     pub(crate) origin: Option<Origin>,
 }
 
@@ -38,11 +40,14 @@ pub struct Session {
 pub(crate) struct Origin {
     pub revision: Revision,
     pub fingerprints: BTreeMap<String, u64>,
+    /// The record is in an older format: the next save rewrites it whole.
+    pub rewrite: bool,
 }
 
 impl Origin {
     pub fn of(revision: Revision, data: &Map<String, Value>) -> Self {
         Origin {
+            rewrite: false,
             revision,
             fingerprints: data
                 .iter()
@@ -50,39 +55,13 @@ impl Origin {
                 .collect(),
         }
     }
+}
 
-    /// The origin as a JSON value, for adapters that must carry it inside session data.
-    #[cfg_attr(
-        not(any(feature = "tower-sessions", feature = "actix")),
-        allow(dead_code)
-    )] // used by the adapters and tests
-    pub fn to_value(&self) -> Value {
-        let fingerprints: Map<String, Value> = self
-            .fingerprints
-            .iter()
-            .map(|(k, f)| (k.clone(), Value::from(*f)))
-            .collect();
-        json!({"revision": self.revision.get().to_string(), "keys": fingerprints})
-    }
-
-    /// Reads what [`Origin::to_value`] wrote; `None` for anything else.
-    #[cfg_attr(
-        not(any(feature = "tower-sessions", feature = "actix")),
-        allow(dead_code)
-    )] // used by the adapters and tests
-    pub fn from_value(value: &Value) -> Option<Self> {
-        let revision = value.get("revision")?.as_str()?.parse().ok()?;
-        let fingerprints = value
-            .get("keys")?
-            .as_object()?
-            .iter()
-            .map(|(k, f)| Some((k.clone(), f.as_u64()?)))
-            .collect::<Option<BTreeMap<_, _>>>()?;
-        Some(Origin {
-            revision: Revision::new(revision),
-            fingerprints,
-        })
-    }
+/// What a request changed in a session since it was loaded: the keys to set and to remove.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Changes {
+    pub set: Map<String, Value>,
+    pub remove: Vec<String>,
 }
 
 /// A hash of a value, equal for equal JSON values (object keys in any order, `-0.0` and `0.0`),
@@ -161,66 +140,66 @@ impl Session {
         self.origin.as_ref().map(|o| o.revision)
     }
 
-    /// Applies this session's changes since it was loaded (keys set or changed, keys removed)
-    /// onto `fresh`, the current stored data. Keys this session did not touch keep their fresh
-    /// values.
-    pub(crate) fn merge_onto(&self, mut fresh: Map<String, Value>) -> Map<String, Value> {
-        let empty = BTreeMap::new();
-        let loaded = self.origin.as_ref().map_or(&empty, |o| &o.fingerprints);
+    /// The keys this session set, changed or removed since `origin` was taken, as stored
+    /// keys (with their prefix).
+    pub(crate) fn changes_since(&self, origin: &Origin) -> Changes {
+        let mut changes = Changes::default();
         for (key, value) in &self.data {
-            if loaded.get(key) != Some(&fingerprint(value)) {
-                fresh.insert(key.clone(), value.clone());
+            if origin.fingerprints.get(key) != Some(&fingerprint(value)) {
+                changes.set.insert(stored_key(key), value.clone());
             }
         }
-        for key in loaded.keys() {
+        for key in origin.fingerprints.keys() {
             if !self.data.contains_key(key) {
-                fresh.remove(key);
+                changes.remove.push(stored_key(key));
             }
         }
-        fresh
+        changes
     }
 }
 
-/// The key under which framework adapters carry a session's origin inside the framework's own
-/// session data between `load` and `save` (frameworks give a store nothing else to carry it
-/// in). Adapters add it on load and take it out on save; it is never stored.
+/// The key under which the framework adapters carry a session's origin token inside the
+/// framework's own session data between `load` and `save` (frameworks give a store nothing
+/// else to carry it in). Adapters add it on load and take it out on save; it is never stored.
+/// See the crate docs, "The reserved key".
 pub const ORIGIN_KEY: &str = "__databank_origin";
 
-#[cfg(any(feature = "tower-sessions", feature = "actix"))]
-impl Session {
-    /// The data with the origin added under [`ORIGIN_KEY`], for a framework's load.
-    pub(crate) fn into_data_with_origin(self) -> Map<String, Value> {
-        let mut data = self.data;
-        if let Some(origin) = &self.origin {
-            data.insert(ORIGIN_KEY.to_owned(), origin.to_value());
-        }
-        data
-    }
-
-    /// A session from a framework's data, its origin taken out of [`ORIGIN_KEY`].
-    pub(crate) fn from_framework(
-        mut data: Map<String, Value>,
-        expires_at: Option<DateTime<Utc>>,
-    ) -> Self {
-        let origin = data
-            .remove(ORIGIN_KEY)
-            .as_ref()
-            .and_then(Origin::from_value);
-        Session {
-            data,
-            expires_at,
-            origin,
-        }
-    }
+/// The stored name of a session key.
+pub(crate) fn stored_key(key: &str) -> String {
+    let mut stored = String::with_capacity(KEY_PREFIX.len() + key.len());
+    stored.push_str(KEY_PREFIX);
+    stored.push_str(key);
+    stored
 }
 
-/// Encodes a session as its stored JSON value.
+/// The encoded size of a session, in bytes of compact JSON, counted without encoding it.
+pub(crate) fn encoded_size(session: &Session) -> databank_core::Result<usize> {
+    use databank_core::validate::{entries_size, entry_size, object_size};
+    let markers = entry_size("format", FORMAT.len() + 2) + entry_size("version", 1);
+    // Each key is stored with its prefix: two more bytes than `entries_size` counts.
+    let entries = entries_size(&session.data)? + KEY_PREFIX.len() * session.data.len();
+    Ok(object_size(markers + entries, 2 + session.data.len()))
+}
+
+/// Encodes a session as its stored JSON value (version 2).
 pub fn encode(session: &Session) -> Value {
-    json!({"format": FORMAT, "version": VERSION, "data": session.data})
+    let mut fields = Map::new();
+    fields.insert("format".into(), Value::from(FORMAT));
+    fields.insert("version".into(), Value::from(VERSION));
+    for (key, value) in &session.data {
+        fields.insert(stored_key(key), value.clone());
+    }
+    Value::Object(fields)
 }
 
-/// Decodes a stored JSON value into session data (the caller sets the expiry and origin).
+/// Decodes a stored JSON value (version 1 or 2) into session data (the caller sets the expiry
+/// and origin).
 pub fn decode(value: Value) -> Result<Map<String, Value>, SessionError> {
+    decode_versioned(value).map(|(data, _)| data)
+}
+
+/// [`decode`], with the version the record was stored in.
+pub(crate) fn decode_versioned(value: Value) -> Result<(Map<String, Value>, u64), SessionError> {
     let Value::Object(mut fields) = value else {
         return Err(SessionError::Corrupt(
             "a session must be a JSON object".into(),
@@ -230,21 +209,27 @@ pub fn decode(value: Value) -> Result<Map<String, Value>, SessionError> {
         return Err(SessionError::Corrupt(format!("format is not {FORMAT:?}")));
     }
     match fields.get("version").and_then(Value::as_u64) {
-        Some(v) if (1..=VERSION).contains(&v) => {}
-        other => {
-            return Err(SessionError::Corrupt(format!(
-                "version {other:?} is not one this store reads (1 to {VERSION})"
-            )))
-        }
-    }
-    match fields.remove("data") {
-        Some(Value::Object(data)) => Ok(data),
-        _ => Err(SessionError::Corrupt("data is not an object".into())),
+        Some(1) => match fields.remove("data") {
+            Some(Value::Object(data)) => Ok((data, 1)),
+            _ => Err(SessionError::Corrupt("data is not an object".into())),
+        },
+        Some(VERSION) => Ok((
+            fields
+                .into_iter()
+                .filter_map(|(key, value)| Some((key.strip_prefix(KEY_PREFIX)?.to_owned(), value)))
+                .collect(),
+            VERSION,
+        )),
+        other => Err(SessionError::Corrupt(format!(
+            "version {other:?} is not one this store reads (1 to {VERSION})"
+        ))),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     #[test]
     fn fingerprints_follow_json_equality() {
         let f = |v: serde_json::Value| fingerprint(&v);
@@ -277,7 +262,7 @@ mod tests {
             json!(null),
             json!("x"),
             json!({"data": {}}),
-            json!({"format": FORMAT, "version": 2, "data": {}}),
+            json!({"format": FORMAT, "version": 3, "d:a": {}}),
             json!({"format": FORMAT, "version": 1, "data": []}),
         ] {
             assert!(
@@ -288,27 +273,39 @@ mod tests {
     }
 
     #[test]
-    fn merge_applies_only_this_sessions_changes() {
+    fn changes_are_what_this_session_did() {
         let mut loaded = Map::new();
         loaded.insert("keep".into(), json!(1));
         loaded.insert("drop".into(), json!(2));
         loaded.insert("change".into(), json!(3));
         let mut s = Session::with_data(loaded.clone(), None);
-        s.origin = Some(Origin::of(Revision::new(1), &loaded));
-        let carried = s.origin.as_ref().map(Origin::to_value);
-        assert_eq!(carried.as_ref().and_then(Origin::from_value), s.origin);
+        let origin = Origin::of(Revision::new(1), &loaded);
         s.remove("drop");
         s.insert("change", 30);
         s.insert("mine", true);
-        let mut fresh = Map::new();
-        fresh.insert("keep".into(), json!(1));
-        fresh.insert("drop".into(), json!(2));
-        fresh.insert("change".into(), json!(3));
-        fresh.insert("theirs".into(), json!("x"));
-        let merged = s.merge_onto(fresh);
+        let changes = s.changes_since(&origin);
         assert_eq!(
-            Value::Object(merged),
-            json!({"keep": 1, "change": 30, "mine": true, "theirs": "x"})
+            Value::Object(changes.set),
+            json!({"d:change": 30, "d:mine": true})
         );
+        assert_eq!(changes.remove, vec!["d:drop".to_owned()]);
+    }
+
+    #[test]
+    fn reads_version_1() -> Result<(), SessionError> {
+        let v1 = json!({"format": FORMAT, "version": 1, "data": {"user": "ada", "d:x": 1}});
+        let data = decode(v1)?;
+        assert_eq!(Value::Object(data), json!({"user": "ada", "d:x": 1}));
+        Ok(())
+    }
+
+    #[test]
+    fn encoded_size_is_exact() -> Result<(), SessionError> {
+        let mut s = Session::new();
+        assert_eq!(encoded_size(&s)?, encode(&s).to_string().len());
+        s.insert("user", "ada\n");
+        s.insert("", json!({"a": [1, 2.5]}));
+        assert_eq!(encoded_size(&s)?, encode(&s).to_string().len());
+        Ok(())
     }
 }

@@ -11,18 +11,23 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 use crate::id::{new_id, tag};
-use crate::session::{decode, encode, Origin};
-use crate::{Result, Session, SessionError};
+use crate::origins::Origins;
+use crate::session::{decode, decode_versioned, encode, encoded_size, Origin};
+use crate::{Result, Session, SessionError, ORIGIN_KEY};
 
-/// What `set` does when another request changed the session since this one loaded it.
+/// How many load tokens the framework adapters remember (see `origins.rs`).
+const REMEMBERED_ORIGINS: usize = 65_536;
+
+/// How `set` saves a session that was loaded, when other requests may change it meanwhile.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ConflictPolicy {
-    /// Apply this request's changes (keys it set, changed or removed) onto the fresh copy and
-    /// save that: concurrent requests that touch different keys all keep their changes; for a
-    /// key both changed, the later save wins.
+    /// Save exactly the keys this request set, changed or removed, as one atomic patch on the
+    /// server (no read, no retry): concurrent requests that touch different keys all keep
+    /// their changes; for a key both changed, the later save wins.
     #[default]
     Merge,
-    /// Fail with [`SessionError::Conflict`] and save nothing.
+    /// Whole-session compare-and-set: save the whole session only if nobody changed it since it
+    /// was loaded, else fail with [`SessionError::Conflict`] and save nothing.
     Reject,
 }
 
@@ -109,6 +114,7 @@ struct Inner {
     options: StoreOptions,
     owns_bank: bool,
     closed: watch::Sender<bool>,
+    origins: Origins,
 }
 
 impl DatabankStore {
@@ -129,6 +135,7 @@ impl DatabankStore {
                 options,
                 owns_bank,
                 closed: watch::channel(false).0,
+                origins: Origins::new(REMEMBERED_ORIGINS),
             }),
         }
     }
@@ -173,103 +180,129 @@ impl DatabankStore {
             }
             Err(e) => return Err(e.into()),
         };
-        let data = decode(record.value)?;
+        let (data, version) = decode_versioned(record.value)?;
         tracing::debug!(sid = %tag(sid), "loaded session");
+        let mut origin = Origin::of(record.revision, &data);
+        origin.rewrite = version < crate::session::VERSION;
         Ok(Some(Session {
-            origin: Some(Origin::of(record.revision, &data)),
+            origin: Some(origin),
             data,
             expires_at: record.expires_at,
         }))
     }
 
-    /// Saves a session under `sid` (creating it if needed), with its expiry as the record's.
+    /// Saves a session under `sid`, with its expiry as the record's.
     ///
-    /// A session loaded with [`get`](DatabankStore::get) is saved only if nobody changed it
-    /// since (`update_if` on its revision); if somebody did, the [`ConflictPolicy`] decides. A
-    /// session that was deleted or expired meanwhile is created again. On success `session`
-    /// holds what was stored (merged data included) and its new revision. A session over the
+    /// A session loaded with [`get`](DatabankStore::get) is saved per the
+    /// [`ConflictPolicy`]: by default as one atomic patch of the keys this request set, changed
+    /// or removed (concurrent requests changing other keys keep their changes); with `Reject`
+    /// only if nobody changed it since. Either way a session destroyed or expired since it was
+    /// loaded is never stored again under its id: that is [`SessionError::Gone`]. A session
+    /// that was never loaded (`Session::new`) is stored whole, created if needed. On success
+    /// `session` can be saved again (its origin is what this save stored). A session over the
     /// size limit fails with `TooLarge` and the stored one is kept.
     pub async fn set(&self, sid: &str, session: &mut Session) -> Result<()> {
+        self.check_size(session)?;
         let started = Instant::now();
-        let mut attempts = 0u32;
-        loop {
-            attempts += 1;
-            let value = self.checked(session)?;
-            let outcome = match session.origin.as_ref().map(|o| o.revision) {
-                None => {
+        let origin = session.origin.take();
+        let outcome = match &origin {
+            None => {
+                let value = encode(session);
+                self.inner
+                    .bank
+                    .save(self.kind(), sid, value)
+                    .expires_at(session.expires_at)
+                    .await
+            }
+            Some(origin) if origin.rewrite => {
+                self.inner
+                    .bank
+                    .update(self.kind(), sid, encode(session))
+                    .expires_at(session.expires_at)
+                    .await
+            }
+            Some(origin) => match self.inner.options.conflicts {
+                ConflictPolicy::Reject => {
                     self.inner
                         .bank
-                        .save(self.kind(), sid, value)
+                        .update_if(self.kind(), sid, encode(session), origin.revision)
                         .expires_at(session.expires_at)
                         .await
                 }
-                Some(revision) => {
-                    self.inner
-                        .bank
-                        .update_if(self.kind(), sid, value, revision)
-                        .expires_at(session.expires_at)
-                        .await
-                }
-            };
-            match outcome {
-                Ok(revision) => {
-                    session.origin = Some(Origin::of(revision, &session.data));
-                    tracing::debug!(sid = %tag(sid), attempts, elapsed_us = started.elapsed().as_micros() as u64, "saved session");
-                    return Ok(());
-                }
-                Err(Error::Conflict { .. })
-                    if self.inner.options.conflicts == ConflictPolicy::Reject =>
-                {
-                    tracing::info!(sid = %tag(sid), "session changed concurrently; rejected");
-                    return Err(SessionError::Conflict);
-                }
-                Err(Error::Conflict { .. }) => self.refresh(sid, session).await?,
-                Err(Error::NotFound { .. }) => {
-                    tracing::info!(sid = %tag(sid), "session vanished while in use; creating it again");
-                    let value = self.checked(session)?;
-                    match self
+                ConflictPolicy::Merge => {
+                    let changes = session.changes_since(origin);
+                    let mut patch = self
                         .inner
                         .bank
-                        .create(self.kind(), sid, value)
+                        .patch(self.kind(), sid)
                         .expires_at(session.expires_at)
-                        .await
-                    {
-                        Ok(revision) => {
-                            session.origin = Some(Origin::of(revision, &session.data));
-                            return Ok(());
-                        }
-                        Err(Error::AlreadyExists { .. }) => self.refresh(sid, session).await?,
-                        Err(e) => return Err(e.into()),
+                        .must_exist();
+                    for (key, value) in changes.set {
+                        patch = patch.set(key, value);
                     }
+                    for key in changes.remove {
+                        patch = patch.remove(key);
+                    }
+                    patch.await
                 }
-                Err(e) => return Err(e.into()),
+            },
+        };
+        self.finish_save(sid, session, origin, outcome, started)
+    }
+
+    /// Replaces the whole data of a live session (`Gone` if there is none), whatever changed
+    /// meanwhile: for a save whose origin is unknown.
+    pub(crate) async fn replace(&self, sid: &str, session: &mut Session) -> Result<()> {
+        self.check_size(session)?;
+        let started = Instant::now();
+        let outcome = self
+            .inner
+            .bank
+            .update(self.kind(), sid, encode(session))
+            .expires_at(session.expires_at)
+            .await;
+        self.finish_save(sid, session, None, outcome, started)
+    }
+
+    /// Records a save's outcome in `session`: on success its origin is what was stored; on
+    /// failure it keeps the origin it had (`loaded`), so that trying again saves the same way.
+    fn finish_save(
+        &self,
+        sid: &str,
+        session: &mut Session,
+        loaded: Option<Origin>,
+        outcome: databank_core::Result<Revision>,
+        started: Instant,
+    ) -> Result<()> {
+        if outcome.is_err() {
+            session.origin = loaded;
+        }
+        match outcome {
+            Ok(revision) => {
+                session.origin = Some(Origin::of(revision, &session.data));
+                tracing::debug!(sid = %tag(sid), elapsed_us = started.elapsed().as_micros() as u64, "saved session");
+                Ok(())
             }
+            Err(Error::Conflict { .. }) => {
+                tracing::info!(sid = %tag(sid), "session changed concurrently; rejected");
+                Err(SessionError::Conflict)
+            }
+            Err(Error::NotFound { .. }) => {
+                tracing::info!(sid = %tag(sid), "session destroyed or expired while in use; not saved under its id");
+                Err(SessionError::Gone)
+            }
+            Err(e) => Err(e.into()),
         }
     }
 
-    /// Merges this session's changes onto the stored copy, for another try.
-    async fn refresh(&self, sid: &str, session: &mut Session) -> Result<()> {
-        match self.get(sid).await? {
-            Some(fresh) => {
-                session.data = session.merge_onto(fresh.data);
-                session.origin = fresh.origin;
-                tracing::debug!(sid = %tag(sid), "merged a concurrent change");
-            }
-            None => session.origin = None,
-        }
-        Ok(())
-    }
-
-    fn checked(&self, session: &Session) -> Result<Value> {
-        let value = encode(session);
-        // Counted, not serialized (one allocation less per save); past the bank's own limits
-        // this is the bank's InvalidInput.
-        let size = databank_core::validate::json_size(&value)?;
+    fn check_size(&self, session: &Session) -> Result<()> {
+        // Counted, not serialized; past the bank's own limits this is the bank's InvalidInput.
+        let size = encoded_size(session)?;
         let limit = self.inner.options.max_session_bytes;
         if size > limit {
             return Err(SessionError::TooLarge { size, limit });
         }
-        Ok(value)
+        Ok(())
     }
 
     /// Stores a new session under a fresh id (256 random bits) and returns the id. The insert
@@ -290,7 +323,8 @@ impl DatabankStore {
     /// Stores a new session under `sid` if no live session has it (one atomic insert);
     /// `Ok(false)` when one does, and nothing is written.
     pub async fn insert(&self, sid: &str, session: &mut Session) -> Result<bool> {
-        let value = self.checked(session)?;
+        self.check_size(session)?;
+        let value = encode(session);
         match self
             .inner
             .bank
@@ -422,6 +456,79 @@ impl DatabankStore {
     /// The revision a session id is stored at, if live (for tests and diagnostics).
     pub async fn revision(&self, sid: &str) -> Result<Option<Revision>> {
         Ok(self.get(sid).await?.and_then(|s| s.revision()))
+    }
+}
+
+/// What the framework adapters use: the session data they carry holds a token naming what was
+/// loaded (see `origins.rs`) under [`ORIGIN_KEY`].
+#[cfg_attr(
+    not(any(feature = "tower-sessions", feature = "actix")),
+    allow(dead_code)
+)]
+impl DatabankStore {
+    /// Loads a session's data, with a token naming its origin under [`ORIGIN_KEY`].
+    pub(crate) async fn load_tracked(
+        &self,
+        sid: &str,
+    ) -> Result<Option<(Map<String, Value>, Option<DateTime<Utc>>)>> {
+        let Some(mut session) = self.get(sid).await? else {
+            return Ok(None);
+        };
+        if let Some(origin) = session.origin.take() {
+            let token = self.inner.origins.remember(sid, origin);
+            session
+                .data
+                .insert(ORIGIN_KEY.to_owned(), Value::String(token));
+        }
+        Ok(Some((session.data, session.expires_at)))
+    }
+
+    /// Stores a new session from a framework's data; the token naming it, or `None` when a
+    /// live session has the id.
+    pub(crate) async fn insert_tracked(
+        &self,
+        sid: &str,
+        mut data: Map<String, Value>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<Option<String>> {
+        data.remove(ORIGIN_KEY);
+        let mut session = Session::with_data(data, expires_at);
+        if !self.insert(sid, &mut session).await? {
+            return Ok(None);
+        }
+        Ok(session
+            .origin
+            .take()
+            .map(|origin| self.inner.origins.remember(sid, origin)))
+    }
+
+    /// Saves a framework's data: a patch of what changed since the origin its token names (or
+    /// per the conflict policy), or, when the token names nothing this process knows, a
+    /// replacement of the whole session. `Gone` when the session no longer lives.
+    pub(crate) async fn save_tracked(
+        &self,
+        sid: &str,
+        mut data: Map<String, Value>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let carried = data.remove(ORIGIN_KEY);
+        let recalled = self.inner.origins.recall(sid, carried.as_ref());
+        let known = recalled.origin.is_some();
+        let mut session = Session {
+            data,
+            expires_at,
+            origin: recalled.origin,
+        };
+        if known {
+            self.set(sid, &mut session).await?;
+        } else {
+            tracing::debug!(sid = %tag(sid), "no known origin; replacing the whole session");
+            self.replace(sid, &mut session).await?;
+        }
+        if let (Some(token), Some(origin)) = (recalled.token, session.origin) {
+            self.inner.origins.moved(token, sid, origin);
+        }
+        Ok(())
     }
 }
 

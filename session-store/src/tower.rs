@@ -9,10 +9,13 @@
 //! ```
 //!
 //! - `create` is one atomic insert; on an id collision a new id is drawn.
-//! - `save` of a session this process loaded is an `update_if` on the revision it was loaded at:
-//!   a concurrent change is merged (or rejected, per [`ConflictPolicy`](crate::ConflictPolicy)),
-//!   a session deleted or expired meanwhile is created again, never silently dropped. The
-//!   revision travels inside the session data under [`ORIGIN_KEY`](crate::ORIGIN_KEY).
+//! - `save` sends one atomic patch of exactly the keys this request set, changed or removed
+//!   (or, with [`ConflictPolicy::Reject`](crate::ConflictPolicy), a whole-session
+//!   compare-and-set). What was loaded is named by a token under
+//!   [`ORIGIN_KEY`](crate::ORIGIN_KEY); a `CachingSessionStore` in front, which hands later
+//!   requests the record with the token it carried, still gets exact patches.
+//! - A save of a session destroyed (logged out) or expired since it was loaded is dropped and
+//!   logged: tower-sessions' `save` cannot change the id, and the session must not come back.
 //! - `load` of an unreadable record answers "no session" (logged), so a bad cookie or a foreign
 //!   record gives a fresh session, not a 500.
 
@@ -22,8 +25,10 @@ use time::OffsetDateTime;
 use tower_sessions_core::session::{Id, Record};
 use tower_sessions_core::session_store::{self, ExpiredDeletion, SessionStore};
 
+use serde_json::{Map, Value};
+
 use crate::id::tag;
-use crate::{DatabankStore, Session, SessionError};
+use crate::{DatabankStore, SessionError, ORIGIN_KEY};
 
 fn to_chrono(at: OffsetDateTime) -> Option<DateTime<Utc>> {
     i64::try_from(at.unix_timestamp_nanos())
@@ -40,13 +45,12 @@ fn to_time(at: Option<DateTime<Utc>>) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-fn session_of(record: &Record) -> Session {
-    let data = record
+fn data_of(record: &Record) -> Map<String, Value> {
+    record
         .data
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    Session::from_framework(data, to_chrono(record.expiry_date))
+        .collect()
 }
 
 fn backend(e: SessionError) -> session_store::Error {
@@ -66,14 +70,17 @@ fn random_id() -> session_store::Result<Id> {
 #[async_trait]
 impl SessionStore for DatabankStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        let mut session = session_of(record);
-        session.origin = None;
+        let expires_at = to_chrono(record.expiry_date);
         for _ in 0..8 {
-            if self
-                .insert(&record.id.to_string(), &mut session)
+            let sid = record.id.to_string();
+            let inserted = self
+                .insert_tracked(&sid, data_of(record), expires_at)
                 .await
-                .map_err(backend)?
-            {
+                .map_err(backend)?;
+            if let Some(token) = inserted {
+                record
+                    .data
+                    .insert(ORIGIN_KEY.to_owned(), Value::String(token));
                 return Ok(());
             }
             record.id = random_id()?;
@@ -84,23 +91,28 @@ impl SessionStore for DatabankStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let mut session = session_of(record);
-        self.set(&record.id.to_string(), &mut session)
+        let sid = record.id.to_string();
+        match self
+            .save_tracked(&sid, data_of(record), to_chrono(record.expiry_date))
             .await
-            .map_err(backend)
+        {
+            Ok(()) => Ok(()),
+            Err(SessionError::Gone) => {
+                tracing::info!(sid = %tag(&sid), "save of a destroyed or expired session dropped");
+                Ok(())
+            }
+            Err(e) => Err(backend(e)),
+        }
     }
 
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
         let sid = session_id.to_string();
-        match self.get(&sid).await {
-            Ok(Some(session)) => {
-                let expiry_date = to_time(session.expires_at);
-                Ok(Some(Record {
-                    id: *session_id,
-                    data: session.into_data_with_origin().into_iter().collect(),
-                    expiry_date,
-                }))
-            }
+        match self.load_tracked(&sid).await {
+            Ok(Some((data, expires_at))) => Ok(Some(Record {
+                id: *session_id,
+                data: data.into_iter().collect(),
+                expiry_date: to_time(expires_at),
+            })),
             Ok(None) => Ok(None),
             Err(SessionError::Corrupt(why)) => {
                 tracing::warn!(sid = %tag(&sid), %why, "unreadable session; starting a new one");

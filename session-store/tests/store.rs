@@ -314,17 +314,53 @@ async fn reject_policy_reports_the_conflict(f: Fixture) -> TestResult {
     Ok(())
 }
 
-async fn a_session_deleted_meanwhile_is_saved_again(f: Fixture) -> TestResult {
+async fn a_session_destroyed_meanwhile_stays_gone(f: Fixture) -> TestResult {
     f.store
-        .set("d", &mut session(&[("a", json!(1))], in_secs(3600)))
+        .set("d", &mut session(&[("user", json!("ada"))], in_secs(3600)))
         .await?;
     let mut s = f.store.get("d").await?.unwrap_or_default();
     f.store.destroy("d").await?;
-    s.insert("b", 2);
-    f.store.set("d", &mut s).await?;
-    let got = f.store.get("d").await?.unwrap_or_default();
-    assert_eq!(got.get("b"), Some(&json!(2)));
+    s.insert("cart", 2);
+    assert!(matches!(
+        f.store.set("d", &mut s).await,
+        Err(SessionError::Gone)
+    ));
+    assert_eq!(f.store.get("d").await?, None);
     Ok(())
+}
+
+async fn a_version_1_session_is_read_and_rewritten(f: Fixture) -> TestResult {
+    let v1 = json!({"format": "databank-session", "version": 1, "data": {"user": "ada"}});
+    f.store
+        .bank()
+        .create(&f.store.options().kind, "old", v1)
+        .expires_at(in_secs(3600))
+        .await?;
+    let mut s = f.store.get("old").await?.unwrap_or_default();
+    assert_eq!(s.get("user"), Some(&json!("ada")));
+    s.insert("cart", 1);
+    f.store.set("old", &mut s).await?;
+    let stored = f
+        .store
+        .bank()
+        .read(&f.store.options().kind, "old")
+        .await?
+        .value;
+    assert_eq!(stored["version"], json!(2));
+    let mut again = f.store.get("old").await?.unwrap_or_default();
+    assert_eq!(
+        databank_core::Value::Object(again.data.clone()),
+        json!({"user": "ada", "cart": 1})
+    );
+    again.remove("user");
+    f.store.set("old", &mut again).await?;
+    let got = f.store.get("old").await?.unwrap_or_default();
+    assert_eq!(databank_core::Value::Object(got.data), json!({"cart": 1}));
+    Ok(())
+}
+
+async fn a_session_destroyed_meanwhile_stays_gone_under_reject(f: Fixture) -> TestResult {
+    a_session_destroyed_meanwhile_stays_gone(f).await
 }
 
 async fn oversized_sessions_are_refused_and_the_old_kept(f: Fixture) -> TestResult {
@@ -475,7 +511,13 @@ macro_rules! on_backend {
                 o.conflicts = ConflictPolicy::Reject;
                 o
             });
-            case!(a_session_deleted_meanwhile_is_saved_again);
+            case!(a_session_destroyed_meanwhile_stays_gone);
+            case!(a_session_destroyed_meanwhile_stays_gone_under_reject, {
+                let mut o = StoreOptions::default();
+                o.conflicts = ConflictPolicy::Reject;
+                o
+            });
+            case!(a_version_1_session_is_read_and_rewritten);
             case!(oversized_sessions_are_refused_and_the_old_kept);
             case!(bad_session_ids_are_just_no_session);
             case!(unreadable_records_are_corrupt_and_skipped);
