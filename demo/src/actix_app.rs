@@ -40,6 +40,13 @@ pub fn server(
             .route("/logout", web::post().to(logout))
             .route("/api/state", web::get().to(state))
             .route("/api/keys/{key}", web::post().to(add_key))
+            .route(
+                "/api/held/{gate}/keys/{key}",
+                web::post().to(add_key_when_released),
+            )
+            .route("/api/forget-user", web::post().to(forget_user))
+            .route("/api/gates/{gate}", web::get().to(gate_state))
+            .route("/api/gates/{gate}/open", web::post().to(open_gate))
     })
     .workers(2)
     .disable_signals()
@@ -123,4 +130,34 @@ async fn add_key(session: Session, key: web::Path<String>) -> HttpResponse {
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(e) => failure(e),
     }
+}
+
+/// Waits at a test gate (see [`crate::gate`]; actix-session has loaded the session before the
+/// handler runs), then sets `key` like `add_key`: a slow request, for the end-to-end tests.
+async fn add_key_when_released(
+    session: Session,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (gate, key) = path.into_inner();
+    if !crate::gate::hold(&gate).await {
+        return HttpResponse::BadRequest().body("bad gate");
+    }
+    add_key(session, web::Path::from(key)).await
+}
+
+/// Signs the user out of the session without ending it (the other keys stay).
+async fn forget_user(session: Session) -> HttpResponse {
+    session.remove("user");
+    HttpResponse::NoContent().finish()
+}
+
+/// Whether a request waits at a test gate.
+async fn gate_state(gate: web::Path<String>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"held": crate::gate::is_held(&gate)}))
+}
+
+/// Opens a test gate.
+async fn open_gate(gate: web::Path<String>) -> HttpResponse {
+    crate::gate::open(&gate);
+    HttpResponse::NoContent().finish()
 }

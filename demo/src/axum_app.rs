@@ -26,8 +26,12 @@ pub fn router(store: DatabankStore, idle: time::Duration) -> Router {
         .route("/logout", post(logout))
         .route("/api/state", get(state))
         .route("/api/keys/{key}", post(add_key))
+        .route("/api/held/{gate}/keys/{key}", post(add_key_when_released))
+        .route("/api/forget-user", post(forget_user))
         .layer(sessions)
         .route("/api/sessions", get(live_sessions))
+        .route("/api/gates/{gate}", get(gate_state))
+        .route("/api/gates/{gate}/open", post(open_gate))
         .layer(axum::Extension(store))
 }
 
@@ -119,6 +123,40 @@ async fn add_key(session: Session, Path(key): Path<String>) -> Response {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => failure(e),
     }
+}
+
+/// Loads the session, waits at a test gate (see [`crate::gate`]), then sets `key` like
+/// `add_key`: a slow request, for the end-to-end tests.
+async fn add_key_when_released(
+    session: Session,
+    Path((gate, key)): Path<(String, String)>,
+) -> Response {
+    if let Err(e) = session.get::<u64>("visits").await {
+        return failure(e);
+    }
+    if !crate::gate::hold(&gate).await {
+        return (StatusCode::BAD_REQUEST, "bad gate").into_response();
+    }
+    add_key(session, Path(key)).await
+}
+
+/// Signs the user out of the session without ending it (the other keys stay).
+async fn forget_user(session: Session) -> Response {
+    match session.remove::<String>("user").await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+/// Whether a request waits at a test gate.
+async fn gate_state(Path(gate): Path<String>) -> Response {
+    Json(json!({"held": crate::gate::is_held(&gate)})).into_response()
+}
+
+/// Opens a test gate.
+async fn open_gate(Path(gate): Path<String>) -> Response {
+    crate::gate::open(&gate);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// How many live sessions the store holds (outside the session layer: it creates none).

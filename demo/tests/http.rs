@@ -330,6 +330,165 @@ async fn concurrent_requests_on_one_session_lose_no_key(fw: Framework, name: &st
     Ok(())
 }
 
+/// A client whose cookies the test can read.
+fn client_with_jar() -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>) {
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(std::sync::Arc::clone(&jar))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    (client, jar)
+}
+
+async fn log_in(c: &reqwest::Client, app: &Running, user: &str) -> TestResult {
+    let response = c
+        .post(format!("{}/login", app.base))
+        .form(&[("user", user)])
+        .send()
+        .await?;
+    assert!(
+        response.status().is_redirection(),
+        "login gave {}",
+        response.status()
+    );
+    assert_eq!(state(c, app).await?["user"], user);
+    Ok(())
+}
+
+/// Starts a request that loads the session, then waits at `gate` until the test opens it and
+/// sets `key`; returns once it is waiting.
+async fn slow_request(
+    c: &reqwest::Client,
+    app: &Running,
+    gate: &str,
+    key: &str,
+) -> Result<tokio::task::JoinHandle<reqwest::Result<reqwest::StatusCode>>, Box<dyn std::error::Error>>
+{
+    let url = format!("{}/api/held/{gate}/keys/{key}", app.base);
+    let request = c.post(url).send();
+    let task = tokio::spawn(async move { request.await.map(|r| r.status()) });
+    let started = std::time::Instant::now();
+    loop {
+        let held: Value = c
+            .get(format!("{}/api/gates/{gate}", app.base))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if held["held"] == true {
+            return Ok(task);
+        }
+        assert!(
+            started.elapsed() < databank_demo::gate::MAX_HOLD,
+            "the slow request never reached its gate"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn open_gate(c: &reqwest::Client, app: &Running, gate: &str) -> TestResult {
+    let response = c
+        .post(format!("{}/api/gates/{gate}/open", app.base))
+        .send()
+        .await?;
+    assert!(response.status().is_success(), "{}", response.status());
+    Ok(())
+}
+
+/// Log in, start a slow request that changes the session, log out meanwhile, let the slow
+/// request save: the logged-out session id never holds a session again.
+async fn logout_sticks_while_a_slow_request_saves(fw: Framework, name: &str) -> TestResult {
+    let b = backend(name);
+    let store = DatabankStore::open(&b.url).await?;
+    let app = start(fw, store.clone(), time::Duration::hours(1)).await?;
+    let (c, jar) = client_with_jar();
+    log_in(&c, &app, "ada").await?;
+    let logged_in = {
+        use reqwest::cookie::CookieStore;
+        jar.cookies(&url::Url::parse(&app.base)?)
+            .ok_or("no session cookie after login")?
+    };
+    let gate = unique_name("g");
+    let slow = slow_request(&c, &app, &gate, "late").await?;
+    let logout = c.post(format!("{}/logout", app.base)).send().await?;
+    assert!(
+        logout.status().is_redirection(),
+        "logout gave {}",
+        logout.status()
+    );
+    open_gate(&c, &app, &gate).await?;
+    let status = slow.await??;
+    assert!(status.as_u16() < 500, "the slow request gave {status}");
+    // The cookie from before the logout: no session answers to it any more.
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let old: Value = plain
+        .get(format!("{}/api/state", app.base))
+        .header(COOKIE, logged_in)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(old["user"], Value::Null, "the logged-out session came back");
+    assert_eq!(old["visits"], 1, "the logged-out session came back");
+    if let Framework::Axum = fw {
+        // tower-sessions drops the save; its cookie names the dead session.
+        assert_eq!(state(&c, &app).await?["user"], Value::Null);
+    }
+    let signed_in = store
+        .all()
+        .await?
+        .into_values()
+        .filter(|data| data.get("user") == Some(&Value::from("ada")))
+        .count();
+    // actix-session's `update` stores the slow request's state under a new key, as its own
+    // Redis store does; tower-sessions drops it.
+    let allowed = if let Framework::Actix = fw { 1 } else { 0 };
+    assert!(
+        signed_in <= allowed,
+        "{signed_in} sessions are signed in as ada"
+    );
+    Ok(())
+}
+
+/// One request removes `user` while a concurrent one adds `cart`: both changes stay.
+async fn removing_user_while_adding_cart_keeps_both(fw: Framework, name: &str) -> TestResult {
+    let b = backend(name);
+    let store = DatabankStore::open(&b.url).await?;
+    let app = start(fw, store.clone(), time::Duration::hours(1)).await?;
+    let (c, _jar) = client_with_jar();
+    log_in(&c, &app, "ada").await?;
+    let gate = unique_name("g");
+    let slow = slow_request(&c, &app, &gate, "cart").await?;
+    let forget = c
+        .post(format!("{}/api/forget-user", app.base))
+        .send()
+        .await?;
+    assert!(
+        forget.status().is_success(),
+        "forget-user gave {}",
+        forget.status()
+    );
+    open_gate(&c, &app, &gate).await?;
+    let status = slow.await??;
+    assert!(status.is_success(), "the slow request gave {status}");
+    assert_eq!(
+        state(&c, &app).await?["user"],
+        Value::Null,
+        "user came back"
+    );
+    let all = store.all().await?;
+    let with_cart: Vec<_> = all.values().filter(|d| d.contains_key("k:cart")).collect();
+    assert_eq!(with_cart.len(), 1, "sessions: {all:?}");
+    assert!(
+        !with_cart[0].contains_key("user"),
+        "user came back: {all:?}"
+    );
+    Ok(())
+}
+
 async fn hostile_requests_get_answers_not_crashes(fw: Framework, name: &str) -> TestResult {
     let b = backend(name);
     let store = DatabankStore::open(&b.url).await?;
@@ -413,6 +572,8 @@ macro_rules! suite {
                 expired_session_is_gone_and_cleanup_counts_it,
                 tampered_cookies_give_a_fresh_session,
                 concurrent_requests_on_one_session_lose_no_key,
+                logout_sticks_while_a_slow_request_saves,
+                removing_user_while_adding_cart_keeps_both,
                 hostile_requests_get_answers_not_crashes,
             );
             suite!(@restart $framework, $backend, $restart);
