@@ -27,3 +27,94 @@ async fn create_is_the_tower_sessions_method() -> TestResult {
     assert!(store.load(&record.id).await?.is_none());
     Ok(())
 }
+
+/// A plain map as the cache of tower-sessions' `CachingSessionStore`, like its `MemoryStore`:
+/// it keeps the record as last saved, token included.
+#[derive(Debug, Clone, Default)]
+struct MapCache(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Id, Record>>>);
+
+impl MapCache {
+    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Id, Record>> {
+        self.0.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for MapCache {
+    async fn create(&self, record: &mut Record) -> tower_sessions_core::session_store::Result<()> {
+        self.map().insert(record.id, record.clone());
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> tower_sessions_core::session_store::Result<()> {
+        self.map().insert(record.id, record.clone());
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> tower_sessions_core::session_store::Result<Option<Record>> {
+        Ok(self.map().get(id).cloned())
+    }
+
+    async fn delete(&self, id: &Id) -> tower_sessions_core::session_store::Result<()> {
+        self.map().remove(id);
+        Ok(())
+    }
+}
+
+/// Behind `CachingSessionStore`, whose cache hands every later request the record as last
+/// saved (with the token of the first load), requests still save exactly what they changed:
+/// five counted requests give 5 under both policies, and a change made meanwhile by another
+/// process (straight to the store) survives the next cached request's save (Merge) or makes it
+/// a conflict (Reject).
+#[tokio::test]
+async fn a_cache_in_front_keeps_counts_and_concurrent_changes() -> TestResult {
+    use databank_session_store::{ConflictPolicy, StoreOptions, ORIGIN_KEY};
+    use serde_json::json;
+    use tower_sessions_core::CachingSessionStore;
+    for policy in [ConflictPolicy::Merge, ConflictPolicy::Reject] {
+        let store =
+            DatabankStore::open_with("memory://", StoreOptions::new().conflicts(policy)).await?;
+        let cached = CachingSessionStore::new(MapCache::default(), store.clone());
+        let mut record = Record {
+            id: Id::default(),
+            data: Default::default(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        };
+        record.data.insert("count".into(), json!(0));
+        cached.create(&mut record).await?;
+        let sid = record.id.to_string();
+        for _ in 0..5 {
+            let mut loaded = cached.load(&record.id).await?.ok_or("session gone")?;
+            let count = loaded
+                .data
+                .get("count")
+                .and_then(|c| c.as_u64())
+                .unwrap_or(0);
+            loaded.data.insert("count".into(), json!(count + 1));
+            cached.save(&loaded).await?;
+        }
+        let stored = store.get(&sid).await?.ok_or("session gone")?;
+        assert_eq!(stored.get("count"), Some(&json!(5)), "{policy:?}");
+        assert!(stored.get(ORIGIN_KEY).is_none(), "the token was stored");
+        // Another process changes the session; this process's cache does not see it.
+        let mut elsewhere = store.get(&sid).await?.ok_or("session gone")?;
+        elsewhere.insert("theme", "dark");
+        store.set(&sid, &mut elsewhere).await?;
+        let mut loaded = cached.load(&record.id).await?.ok_or("session gone")?;
+        loaded.data.insert("count".into(), json!(6));
+        let saved = cached.save(&loaded).await;
+        let stored = store.get(&sid).await?.ok_or("session gone")?;
+        assert_eq!(stored.get("theme"), Some(&json!("dark")), "{policy:?}");
+        match policy {
+            ConflictPolicy::Merge => {
+                saved?;
+                assert_eq!(stored.get("count"), Some(&json!(6)));
+            }
+            _ => {
+                assert!(saved.is_err(), "a stale whole-session save was accepted");
+                assert_eq!(stored.get("count"), Some(&json!(5)));
+            }
+        }
+    }
+    Ok(())
+}
