@@ -12,7 +12,7 @@
 //! - `save` sends one atomic patch of exactly the keys this request set, changed or removed
 //!   (or, with [`ConflictPolicy::Reject`](crate::ConflictPolicy), a whole-session
 //!   compare-and-set). What was loaded is named by a token under
-//!   [`ORIGIN_KEY`](crate::ORIGIN_KEY); a `CachingSessionStore` in front, which hands later
+//!   [`ORIGIN_KEY`]; a `CachingSessionStore` in front, which hands later
 //!   requests the record with the token it carried, still gets exact patches.
 //! - A save of a session destroyed (logged out) or expired since it was loaded is dropped and
 //!   logged: tower-sessions' `save` cannot change the id, and the session must not come back.
