@@ -144,34 +144,57 @@ fn measure(value: &Value) -> Result<usize> {
 
 /// [`measure`] of a value nested at `depth` (1: the top).
 fn measure_from(value: &Value, depth: usize) -> Result<usize> {
-    let mut size = 0usize;
-    let mut stack: Vec<(&Value, usize)> = vec![(value, depth)];
-    while let Some((v, depth)) = stack.pop() {
-        if depth > MAX_DEPTH {
-            return Err(Error::InvalidInput(format!(
-                "value is nested more than {MAX_DEPTH} levels deep"
-            )));
-        }
-        size += match v {
-            Value::Null => 4,
-            Value::Bool(b) => 4 + usize::from(!*b),
-            Value::Number(n) => n.to_string().len(),
-            Value::String(s) => escaped_len(s),
-            Value::Array(items) => {
-                stack.extend(items.iter().map(|i| (i, depth + 1)));
-                2 + items.len().saturating_sub(1)
+    // Recursion is bounded: a level past MAX_DEPTH is refused before it is entered.
+    if depth > MAX_DEPTH {
+        return Err(Error::InvalidInput(format!(
+            "value is nested more than {MAX_DEPTH} levels deep"
+        )));
+    }
+    let size = match value {
+        Value::Null => 4,
+        Value::Bool(b) => 4 + usize::from(!*b),
+        Value::Number(n) => number_len(n),
+        Value::String(s) => escaped_len(s),
+        Value::Array(items) => {
+            let mut size = 2 + items.len().saturating_sub(1);
+            for item in items {
+                size += measure_from(item, depth + 1)?;
+                if size > MAX_VALUE_BYTES {
+                    return Err(too_large());
+                }
             }
-            Value::Object(map) => {
-                stack.extend(map.values().map(|i| (i, depth + 1)));
-                2 + map.len().saturating_sub(1)
-                    + map.keys().map(|k| escaped_len(k) + 1).sum::<usize>()
-            }
-        };
-        if size > MAX_VALUE_BYTES {
-            return Err(too_large());
+            size
         }
+        Value::Object(map) => {
+            let mut size = 2 + map.len().saturating_sub(1);
+            for (key, item) in map {
+                size += escaped_len(key) + 1 + measure_from(item, depth + 1)?;
+                if size > MAX_VALUE_BYTES {
+                    return Err(too_large());
+                }
+            }
+            size
+        }
+    };
+    if size > MAX_VALUE_BYTES {
+        return Err(too_large());
     }
     Ok(size)
+}
+
+/// The length of a number as serde_json writes it, without allocating.
+fn number_len(n: &serde_json::Number) -> usize {
+    struct Count(usize);
+    impl std::fmt::Write for Count {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail.
+    let _ = std::fmt::Write::write_fmt(&mut count, format_args!("{n}"));
+    count.0
 }
 
 /// The length of a string as a JSON literal, quotes included.
@@ -205,6 +228,17 @@ mod tests {
         let v = json!({"a": [1, -2.5, "x\"y\n\u{1}", true, false, null], "b": {"c": "é", "d": []}, "e": {}});
         let encoded = serde_json::to_string(&v).map_err(|e| Error::backend("test", e))?;
         assert_eq!(measure(&v)?, encoded.len());
+        for n in [
+            json!(0),
+            json!(-17),
+            json!(u64::MAX),
+            json!(1e300),
+            json!(-0.5),
+            json!(1.0),
+        ] {
+            let encoded = serde_json::to_string(&n).map_err(|e| Error::backend("test", e))?;
+            assert_eq!(measure(&n)?, encoded.len(), "{n}");
+        }
         Ok(())
     }
 

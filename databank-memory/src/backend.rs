@@ -134,21 +134,32 @@ impl Driver for MemoryBank {
         let mut state = self.lock();
         let revision = state.next_revision();
         let table = state.table(&self.schema, kind);
-        let (mut value, current) = match table.live(id, Utc::now()) {
-            Some(entry) => (entry.value.clone(), entry.expires_at),
-            None if patch.create => (Value::Object(Default::default()), None),
+        // The live entry is taken out and patched in place (no copy of the value); a patch that
+        // fails leaves the value untouched and the entry goes back as it was.
+        let taken = match table.live(id, Utc::now()) {
+            Some(_) => table.remove(id),
+            None => None,
+        };
+        let existed = taken.is_some();
+        let mut entry = match taken {
+            Some(entry) => entry,
+            None if patch.create => Entry {
+                value: Value::Object(Default::default()),
+                revision,
+                expires_at: None,
+            },
             None => return Err(Error::not_found(kind, id)),
         };
-        let expires_at = patch.expiry.resolve(current);
-        patch.apply(&mut value)?;
-        table.put(
-            id,
-            Entry {
-                value,
-                revision,
-                expires_at,
-            },
-        );
+        let expiry = patch.expiry;
+        if let Err(e) = patch.apply(&mut entry.value) {
+            if existed {
+                table.put(id, entry);
+            }
+            return Err(e);
+        }
+        entry.revision = revision;
+        entry.expires_at = expiry.resolve(entry.expires_at);
+        table.put(id, entry);
         Ok(revision)
     }
 
