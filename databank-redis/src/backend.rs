@@ -5,7 +5,8 @@ use std::future::Future;
 
 use databank_core::criteria::lookup;
 use databank_core::driver::{
-    async_trait, timed, Driver, Patch, PatchExpiry, Precondition, RecordStream, Utc, Write,
+    async_trait, random_revision, timed, Driver, Patch, PatchExpiry, Precondition, RecordStream,
+    Utc, Write,
 };
 use databank_core::validate::MAX_VALUE_BYTES;
 use databank_core::{
@@ -19,7 +20,7 @@ use crate::config::RedisConfig;
 use crate::error::map_err;
 use crate::fields::{self, Fields};
 use crate::keys::Keys;
-use crate::scripts::{self, CONFLICT, EXISTS, MISSING, NOT_AN_OBJECT, OLD_LAYOUT, TOO_LARGE};
+use crate::scripts::{self, CONFLICT, DONE, EXISTS, MISSING, NOT_AN_OBJECT, OLD_LAYOUT, TOO_LARGE};
 
 /// How many records one round trip fetches during scans and searches.
 const BATCH: usize = 256;
@@ -45,6 +46,10 @@ impl std::fmt::Debug for RedisBank {
 
 fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
+}
+
+fn unexpected(code: i64) -> Error {
+    Error::backend("redis", format!("unexpected script reply {code}"))
 }
 
 fn expiry_arg(expires_at: Expiry) -> String {
@@ -118,7 +123,6 @@ impl RedisBank {
             self.keys.record(kind, id),
             self.keys.members(kind).into_bytes(),
             self.keys.index_lists(kind).into_bytes(),
-            self.keys.revision().into_bytes(),
         ];
         keys.extend(
             self.keys
@@ -127,6 +131,7 @@ impl RedisBank {
                 .map(String::into_bytes),
         );
         let (mode, expected) = scripts::put_mode(write.precondition);
+        let revision = random_revision();
         let mut args = vec![
             mode.as_bytes().to_vec(),
             id.as_bytes().to_vec(),
@@ -135,6 +140,7 @@ impl RedisBank {
                 .map_or_else(String::new, |r| r.get().to_string())
                 .into_bytes(),
             now_ms().to_string().into_bytes(),
+            revision.get().to_string().into_bytes(),
         ];
         args.extend(fields::of(value)?);
         let code: i64 = self.invoke(&scripts::PUT_SCRIPT, &keys, &args).await?;
@@ -144,11 +150,8 @@ impl RedisBank {
             (CONFLICT, Precondition::Revision(expected)) => {
                 Err(Error::conflict(kind, id, expected))
             }
-            (rev, _) => u64::try_from(rev)
-                .ok()
-                .filter(|r| *r > 0)
-                .map(Revision::new)
-                .ok_or_else(|| Error::backend("redis", format!("unexpected script reply {rev}"))),
+            (DONE, _) => Ok(revision),
+            (code, _) => Err(unexpected(code)),
         }
     }
 
@@ -190,13 +193,13 @@ impl RedisBank {
     }
 
     /// One patch through the patch script, which applies it on the server.
-    async fn patch_on_server(&self, patch: &Patch<'_>) -> Result<i64> {
+    /// Runs the patch script writing `revision`; its reply code.
+    async fn patch_on_server(&self, patch: &Patch<'_>, revision: Revision) -> Result<i64> {
         let (kind, id) = (patch.kind, patch.id);
         let mut keys = vec![
             self.keys.record(kind, id),
             self.keys.members(kind).into_bytes(),
             self.keys.index_lists(kind).into_bytes(),
-            self.keys.revision().into_bytes(),
         ];
         // Index fields under a key this patch sets or removes: their old entries go, and the
         // entries the new values give come in.
@@ -232,6 +235,7 @@ impl RedisBank {
             patch.set.len().to_string().into_bytes(),
             patch.remove.len().to_string().into_bytes(),
             touched.len().to_string().into_bytes(),
+            revision.get().to_string().into_bytes(),
         ];
         for (key, value) in &patch.set {
             args.push(fields::key_field(key));
@@ -279,7 +283,8 @@ impl Driver for RedisBank {
 
     async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
         let (kind, id) = (patch.kind, patch.id);
-        match self.patch_on_server(&patch).await? {
+        let revision = random_revision();
+        match self.patch_on_server(&patch, revision).await? {
             MISSING => Err(Error::not_found(kind, id)),
             NOT_AN_OBJECT => Err(Error::wrong_type(kind, id, "an object")),
             TOO_LARGE => Err(Error::InvalidInput(format!(
@@ -292,11 +297,8 @@ impl Driver for RedisBank {
                 );
                 databank_core::driver::patch_by_read_and_write(self, patch).await
             }
-            rev => u64::try_from(rev)
-                .ok()
-                .filter(|r| *r > 0)
-                .map(Revision::new)
-                .ok_or_else(|| Error::backend("redis", format!("unexpected script reply {rev}"))),
+            DONE => Ok(revision),
+            code => Err(unexpected(code)),
         }
     }
 
@@ -428,12 +430,12 @@ impl Driver for RedisBank {
             self.keys.record(kind, id),
             self.keys.members(kind).into_bytes(),
             self.keys.index_lists(kind).into_bytes(),
-            self.keys.revision().into_bytes(),
         ];
         let args = [
             id.as_bytes().to_vec(),
             delta.to_string().into_bytes(),
             now_ms().to_string().into_bytes(),
+            random_revision().get().to_string().into_bytes(),
         ];
         let (ok, value): (i64, String) = self.invoke(&scripts::INCR_SCRIPT, &keys, &args).await?;
         if ok != 1 {

@@ -34,10 +34,6 @@ impl Keys {
         format!("{}:x:{kind}", self.prefix)
     }
 
-    pub fn revision(&self) -> String {
-        format!("{}:rev", self.prefix)
-    }
-
     pub fn index(&self, kind: &str, field: &str, value: &Value) -> String {
         format!("{}{}", self.index_prefix(kind, field), canonical(value))
     }

@@ -1,6 +1,8 @@
 //! The Lua scripts every write runs as, so each change is atomic on the server.
 //!
-//! Return codes: a positive revision on success; `-1` exists, `-2` missing, `-3` conflict,
+//! Every write stores the revision the client drew for it (63 random bits,
+//! `databank_core::driver::random_revision`: no counter shared by a bank's keys).
+//! Return codes: `1` written; `-1` exists, `-2` missing, `-3` conflict,
 //! `-4` not an object, `-5` too large, `-6` an object in the 0.2.0 layout (one `v` field; the
 //! driver then patches it by read and conditional write, which rewrites it in this layout).
 
@@ -10,6 +12,8 @@ use databank_core::driver::Precondition;
 use databank_core::Revision;
 use redis::Script;
 
+/// A write script's reply when it wrote (the revision is the one the client sent).
+pub const DONE: i64 = 1;
 pub const EXISTS: i64 = -1;
 pub const MISSING: i64 = -2;
 pub const CONFLICT: i64 = -3;
@@ -77,25 +81,20 @@ if mode == 'create' and live then return -1 end
 if (mode == 'update' or mode == 'update_if') and not live then return -2 end
 if mode == 'update_if' and rev ~= ARGV[4] then return -3 end
 unindex(KEYS[3], id)
-local new = redis.call('INCR', KEYS[4])
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'r', new)
-hset_from(KEYS[1], ARGV, 6)
+redis.call('HSET', KEYS[1], 'r', ARGV[6])
+hset_from(KEYS[1], ARGV, 7)
 expire(KEYS[1], KEYS[2], id, ARGV[3])
-index(KEYS[3], id, KEYS, 5)
-return new
+index(KEYS[3], id, KEYS, 4)
+return 1
 "#;
 
-/// KEYS: record, members, index lists, revision counter, then the index keys the patched keys
-/// now give. ARGV: id, now ms, expiry ('keep', or ms, or '' for never), create ('1' or ''),
-/// largest size, number of keys set, number removed, number of index fields touched; then per
-/// key set: field, JSON, key cost (its escaped length + 2); per key removed: field, key cost;
-/// per index field touched: the prefix of its index keys.
 const PATCH: &str = r#"
 local rec, id, now = KEYS[1], ARGV[1], ARGV[2]
-local live = is_live(rec, now)
+local cur = redis.call('HMGET', rec, 'r', 'e', 'o', 'n')
+local live = cur[1] and not (cur[2] and tonumber(cur[2]) <= tonumber(now))
 if live then
-  if redis.call('HEXISTS', rec, 'o') == 0 then
+  if not cur[3] then
     local old = redis.call('HGET', rec, 'v')
     if old and string.sub(old, 1, 1) == '{' then return -6 end
     return -4
@@ -104,10 +103,10 @@ elseif ARGV[4] ~= '1' then
   return -2
 end
 local n = 0
-if live then n = tonumber(redis.call('HGET', rec, 'n') or '0') end
+if live then n = tonumber(cur[4] or '0') end
 local nset, nrem, nidx = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local i = 9
-local sets, rems = {}, {}
+local i = 10
+local fields, rems = {'r', ARGV[9], 'o', '1', 'n', 0}, {}
 for _ = 1, nset do
   local f, v, cost = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   i = i + 3
@@ -116,8 +115,8 @@ for _ = 1, nset do
     if old > 0 then n = n - old - cost end
   end
   n = n + cost + #v
-  sets[#sets + 1] = f
-  sets[#sets + 1] = v
+  fields[#fields + 1] = f
+  fields[#fields + 1] = v
 end
 for _ = 1, nrem do
   local f, cost = ARGV[i], tonumber(ARGV[i + 1])
@@ -131,7 +130,7 @@ for _ = 1, nrem do
   end
 end
 if n + 1 > tonumber(ARGV[5]) then return -5 end
-local new = redis.call('INCR', KEYS[4])
+fields[6] = n
 if live then
   if #rems > 0 then redis.call('HDEL', rec, unpack(rems)) end
   if nidx > 0 then
@@ -146,7 +145,7 @@ if live then
         if touched then redis.call('SREM', k, id) else kept[#kept + 1] = k end
       end
     end
-    for k = 5, #KEYS do
+    for k = 4, #KEYS do
       redis.call('SADD', KEYS[k], id)
       kept[#kept + 1] = KEYS[k]
     end
@@ -159,19 +158,26 @@ if live then
 else
   unindex(KEYS[3], id)
   redis.call('DEL', rec)
-  index(KEYS[3], id, KEYS, 5)
+  index(KEYS[3], id, KEYS, 4)
 end
-redis.call('HSET', rec, 'r', new, 'o', '1', 'n', n)
-hset_from(rec, sets, 1)
-if ARGV[3] ~= 'keep' then
-  expire(rec, KEYS[2], id, ARGV[3])
-elseif not live then
-  expire(rec, KEYS[2], id, '')
+local at = ARGV[3]
+if at == 'keep' and not live then at = '' end
+if at ~= 'keep' and at ~= '' then
+  fields[#fields + 1] = 'e'
+  fields[#fields + 1] = at
 end
-return new
+hset_from(rec, fields, 1)
+if at == '' then
+  redis.call('PERSIST', rec)
+  redis.call('HDEL', rec, 'e')
+  redis.call('ZADD', KEYS[2], '+inf', id)
+elseif at ~= 'keep' then
+  redis.call('PEXPIREAT', rec, at)
+  redis.call('ZADD', KEYS[2], at, id)
+end
+return 1
 "#;
 
-/// KEYS: record, members, index lists. ARGV: id, now ms. Returns 1 deleted, 0 missing.
 const DELETE: &str = r#"
 if not is_live(KEYS[1], ARGV[2]) then return 0 end
 redis.call('DEL', KEYS[1])
@@ -195,13 +201,13 @@ if is_live(KEYS[1], ARGV[3]) and redis.call('HEXISTS', KEYS[1], 'v') == 0 then r
 if not is_live(KEYS[1], ARGV[3]) then
   unindex(KEYS[3], ARGV[1])
   redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], 'v', ARGV[2], 'r', redis.call('INCR', KEYS[4]))
+  redis.call('HSET', KEYS[1], 'v', ARGV[2], 'r', ARGV[4])
   redis.call('ZADD', KEYS[2], '+inf', ARGV[1])
   return {1, ARGV[2]}
 end
 local n = redis.pcall('HINCRBY', KEYS[1], 'v', ARGV[2])
 if type(n) == 'table' then return {0, ''} end
-redis.call('HSET', KEYS[1], 'r', redis.call('INCR', KEYS[4]))
+redis.call('HSET', KEYS[1], 'r', ARGV[4])
 return {1, redis.call('HGET', KEYS[1], 'v')}
 "#;
 
