@@ -1,52 +1,64 @@
-//! What the framework adapters carry from `load` to `save`: a short opaque token naming an
-//! [`Origin`] this process keeps, instead of the origin itself.
+//! What the framework adapters carry from `load` to `save`: a short opaque token naming the
+//! [`Origin`]s this process keeps for it, instead of an origin itself.
 //!
-//! A token names one load (or create). Each save under it moves its origin to what that save
-//! stored, so a cache in front of the store (tower-sessions' `CachingSessionStore`), which hands
-//! the next request the record as last saved with the token it carried, still gets a save of
-//! exactly what that request changed, at the right revision. Memory is bounded: two
-//! generations of at most `capacity / 2` origins each; a token that outlived them (or one a
-//! handler wrote, or one from another process) names nothing, and the save then replaces the
-//! whole session.
+//! A token names one load (or create), and then every save made under it: its history of
+//! versions, each the fingerprints of the whole session as that save stored it. A cache in
+//! front of the store (tower-sessions' `CachingSessionStore`) hands each later request the
+//! record as some save under the token left it, token included; concurrent requests may start
+//! from different versions. The save picks the version its data differs least from (see
+//! [`closest`](crate::session::closest)): the one the request started from, so it patches
+//! exactly what that request changed, and never removes a key another request added.
+//!
+//! Memory is bounded: at most [`VERSIONS`] versions a token, and two generations of at most
+//! `capacity / 2` versions kept each; a token that outlived them (or one a handler wrote, or
+//! one from another process) names nothing, and the save then replaces the whole session.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
 use crate::session::Origin;
 
-/// What every token starts with.
 const TAG: &str = "dbo1:";
+
+/// The versions one token keeps: enough for the requests a cache may have in flight on one
+/// session at once.
+pub(crate) const VERSIONS: usize = 16;
 
 #[derive(Debug)]
 struct Remembered {
     sid: String,
-    origin: Origin,
+    /// Oldest first.
+    versions: Vec<Arc<Origin>>,
 }
 
 #[derive(Debug, Default)]
 struct Generations {
     current: HashMap<u64, Remembered>,
     previous: HashMap<u64, Remembered>,
+    /// Versions added to `current` since it began.
+    added: usize,
 }
 
-/// The origins behind live tokens.
+/// The origins behind the tokens handed out, bounded.
 #[derive(Debug)]
 pub(crate) struct Origins {
     generations: Mutex<Generations>,
     capacity: usize,
 }
 
-/// A token taken back from a framework's data: the origin it names, if this process still
-/// knows it.
+/// What a carried token names.
 #[derive(Debug)]
 pub(crate) struct Recalled {
+    /// The token, if the carried value was one (known or not).
     pub token: Option<u64>,
-    pub origin: Option<Origin>,
+    /// Its versions, oldest first; empty when it names nothing this process knows for `sid`.
+    pub versions: Vec<Arc<Origin>>,
 }
 
 impl Origins {
+    /// Keeps at most `capacity` versions (two generations of half).
     pub fn new(capacity: usize) -> Self {
         Origins {
             generations: Mutex::new(Generations::default()),
@@ -61,54 +73,65 @@ impl Origins {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    fn keep(&self, token: u64, remembered: Remembered) {
+    /// Adds `origin` as the newest version of `token` for `sid` (a token of another session
+    /// starts over).
+    fn add(&self, token: u64, sid: &str, origin: Arc<Origin>) {
         let mut generations = self.lock();
-        if generations.current.len() >= self.capacity / 2 {
-            generations.previous = std::mem::take(&mut generations.current);
+        let mut versions = generations
+            .current
+            .remove(&token)
+            .or_else(|| generations.previous.remove(&token))
+            .filter(|remembered| remembered.sid == sid)
+            .map(|remembered| remembered.versions)
+            .unwrap_or_default();
+        if versions.len() >= VERSIONS {
+            versions.remove(0);
         }
-        generations.current.insert(token, remembered);
-    }
-
-    /// Remembers an origin of session `sid` under a new token; returns the token's text.
-    pub fn remember(&self, sid: &str, origin: Origin) -> String {
-        let token = databank_core::driver::random_revision().get();
-        self.keep(
+        versions.push(origin);
+        if generations.added >= self.capacity / 2 {
+            generations.previous = std::mem::take(&mut generations.current);
+            generations.added = 0;
+        }
+        generations.added += 1;
+        generations.current.insert(
             token,
             Remembered {
                 sid: sid.to_owned(),
-                origin,
+                versions,
             },
         );
+    }
+
+    /// A new token naming `origin` (a load or a create) of `sid`.
+    pub fn remember(&self, sid: &str, origin: Arc<Origin>) -> String {
+        let token = databank_core::driver::random_revision().get();
+        self.add(token, sid, origin);
         format!("{TAG}{token:016x}")
     }
 
-    /// The origin a carried value names for session `sid`.
+    /// What a value carried under the reserved key names for `sid`.
     pub fn recall(&self, sid: &str, carried: Option<&Value>) -> Recalled {
         let token = carried
             .and_then(Value::as_str)
             .and_then(|text| text.strip_prefix(TAG))
             .and_then(|hex| u64::from_str_radix(hex, 16).ok());
-        let origin = token.and_then(|token| {
-            let generations = self.lock();
-            generations
-                .current
-                .get(&token)
-                .or_else(|| generations.previous.get(&token))
-                .filter(|remembered| remembered.sid == sid)
-                .map(|remembered| remembered.origin.clone())
-        });
-        Recalled { token, origin }
+        let versions = token
+            .and_then(|token| {
+                let generations = self.lock();
+                generations
+                    .current
+                    .get(&token)
+                    .or_else(|| generations.previous.get(&token))
+                    .filter(|remembered| remembered.sid == sid)
+                    .map(|remembered| remembered.versions.clone())
+            })
+            .unwrap_or_default();
+        Recalled { token, versions }
     }
 
-    /// After a save under `token`: its origin is now what that save stored.
-    pub fn moved(&self, token: u64, sid: &str, origin: Origin) {
-        self.keep(
-            token,
-            Remembered {
-                sid: sid.to_owned(),
-                origin,
-            },
-        );
+    /// Records what a save under `token` stored as its newest version.
+    pub fn saved(&self, token: u64, sid: &str, origin: Arc<Origin>) {
+        self.add(token, sid, origin);
     }
 }
 
@@ -118,8 +141,8 @@ mod tests {
     use databank_core::Revision;
     use serde_json::{json, Map};
 
-    fn origin(revision: u64) -> Origin {
-        Origin::of(Revision::new(revision), &Map::new())
+    fn origin(revision: u64) -> Arc<Origin> {
+        Arc::new(Origin::of(Revision::new(revision), &Map::new()))
     }
 
     #[test]
@@ -127,11 +150,17 @@ mod tests {
         let origins = Origins::new(8);
         let token = origins.remember("s1", origin(1));
         let carried = json!(token);
-        assert_eq!(origins.recall("s1", Some(&carried)).origin, Some(origin(1)));
-        assert_eq!(origins.recall("s2", Some(&carried)).origin, None);
-        assert_eq!(origins.recall("s1", Some(&json!("dbo1:zz"))).origin, None);
-        assert_eq!(origins.recall("s1", Some(&json!(7))).origin, None);
-        assert_eq!(origins.recall("s1", None).origin, None);
+        assert_eq!(
+            origins.recall("s1", Some(&carried)).versions,
+            vec![origin(1)]
+        );
+        assert!(origins.recall("s2", Some(&carried)).versions.is_empty());
+        assert!(origins
+            .recall("s1", Some(&json!("dbo1:zz")))
+            .versions
+            .is_empty());
+        assert!(origins.recall("s1", Some(&json!(7))).versions.is_empty());
+        assert!(origins.recall("s1", None).versions.is_empty());
     }
 
     #[test]
@@ -141,19 +170,35 @@ mod tests {
         for n in 0..100 {
             origins.remember("s", origin(n));
         }
-        assert_eq!(origins.recall("s", Some(&first)).origin, None);
+        assert!(origins.recall("s", Some(&first)).versions.is_empty());
         let generations = origins.lock();
         assert!(generations.current.len() + generations.previous.len() <= 8);
+        drop(generations);
+        // One token saved under many times keeps its newest VERSIONS versions.
+        let origins = Origins::new(1024);
+        let carried = json!(origins.remember("s", origin(0)));
+        let Some(token) = origins.recall("s", Some(&carried)).token else {
+            panic!("a token handed out was not read back");
+        };
+        for n in 1..100 {
+            origins.saved(token, "s", origin(n));
+        }
+        let versions = origins.recall("s", Some(&carried)).versions;
+        assert_eq!(versions.len(), VERSIONS);
+        assert_eq!(versions.last(), Some(&origin(99)));
     }
 
     #[test]
-    fn a_save_moves_the_origin() {
+    fn a_save_adds_a_version() {
         let origins = Origins::new(8);
         let carried = json!(origins.remember("s", origin(1)));
         let recalled = origins.recall("s", Some(&carried));
         if let Some(token) = recalled.token {
-            origins.moved(token, "s", origin(2));
+            origins.saved(token, "s", origin(2));
         }
-        assert_eq!(origins.recall("s", Some(&carried)).origin, Some(origin(2)));
+        assert_eq!(
+            origins.recall("s", Some(&carried)).versions,
+            vec![origin(1), origin(2)]
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! A session and its stored format (described in `format.md`, shown in the crate docs).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use databank_core::Revision;
@@ -31,7 +32,8 @@ pub struct Session {
     /// When the session stops being valid; `None` for never.
     pub expires_at: Option<DateTime<Utc>>,
     /// The revision and data as loaded, to tell what changed; `None` for a new session.
-    pub(crate) origin: Option<Origin>,
+    /// (Shared: the framework adapters' token table holds the same one.)
+    pub(crate) origin: Option<Arc<Origin>>,
 }
 
 /// What a session looked like when loaded: its revision and a fingerprint of each key's value,
@@ -39,22 +41,56 @@ pub struct Session {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Origin {
     pub revision: Revision,
-    pub fingerprints: BTreeMap<String, u64>,
+    pub fingerprints: HashMap<String, u64>,
     /// The record is in an older format: the next save rewrites it whole.
     pub rewrite: bool,
 }
 
 impl Origin {
     pub fn of(revision: Revision, data: &Map<String, Value>) -> Self {
+        Self::with(
+            revision,
+            data.iter()
+                .map(|(k, v)| (k.clone(), fingerprint(v)))
+                .collect(),
+        )
+    }
+
+    /// An origin from fingerprints already taken (see [`Changes::fingerprints`]).
+    pub fn with(revision: Revision, fingerprints: HashMap<String, u64>) -> Self {
         Origin {
             rewrite: false,
             revision,
-            fingerprints: data
-                .iter()
-                .map(|(k, v)| (k.clone(), fingerprint(v)))
-                .collect(),
+            fingerprints,
         }
     }
+}
+
+/// Of the versions a token names (oldest first), the one `data` differs least from: keys whose
+/// value differs or that only one side has. That is the version the request started from
+/// (what it changed is small), so a patch against it never undoes another request's save;
+/// on a tie the newest wins.
+pub(crate) fn closest(versions: &[Arc<Origin>], data: &Map<String, Value>) -> Option<Arc<Origin>> {
+    if versions.len() <= 1 {
+        return versions.first().cloned();
+    }
+    let now: Vec<(&String, u64)> = data.iter().map(|(k, v)| (k, fingerprint(v))).collect();
+    versions
+        .iter()
+        .rev()
+        .min_by_key(|version| {
+            let differing = now
+                .iter()
+                .filter(|(key, print)| version.fingerprints.get(*key) != Some(print))
+                .count();
+            let only_in_version = version
+                .fingerprints
+                .keys()
+                .filter(|key| !data.contains_key(*key))
+                .count();
+            differing + only_in_version
+        })
+        .cloned()
 }
 
 /// What a request changed in a session since it was loaded: the keys to set and to remove.
@@ -62,6 +98,8 @@ impl Origin {
 pub(crate) struct Changes {
     pub set: Map<String, Value>,
     pub remove: Vec<String>,
+    /// The fingerprint of every key the session holds now: the origin once saved.
+    pub fingerprints: HashMap<String, u64>,
 }
 
 /// A hash of a value, equal for equal JSON values (object keys in any order, `-0.0` and `0.0`),
@@ -143,11 +181,16 @@ impl Session {
     /// The keys this session set, changed or removed since `origin` was taken, as stored
     /// keys (with their prefix).
     pub(crate) fn changes_since(&self, origin: &Origin) -> Changes {
-        let mut changes = Changes::default();
+        let mut changes = Changes {
+            fingerprints: HashMap::with_capacity(self.data.len()),
+            ..Changes::default()
+        };
         for (key, value) in &self.data {
-            if origin.fingerprints.get(key) != Some(&fingerprint(value)) {
+            let now = fingerprint(value);
+            if origin.fingerprints.get(key) != Some(&now) {
                 changes.set.insert(stored_key(key), value.clone());
             }
+            changes.fingerprints.insert(key.clone(), now);
         }
         for key in origin.fingerprints.keys() {
             if !self.data.contains_key(key) {
@@ -216,7 +259,13 @@ pub(crate) fn decode_versioned(value: Value) -> Result<(Map<String, Value>, u64)
         Some(VERSION) => Ok((
             fields
                 .into_iter()
-                .filter_map(|(key, value)| Some((key.strip_prefix(KEY_PREFIX)?.to_owned(), value)))
+                .filter_map(|(mut key, value)| {
+                    // The prefix goes in place: no new string per key.
+                    key.starts_with(KEY_PREFIX).then(|| {
+                        key.replace_range(..KEY_PREFIX.len(), "");
+                        (key, value)
+                    })
+                })
                 .collect(),
             VERSION,
         )),
@@ -285,10 +334,39 @@ mod tests {
         s.insert("mine", true);
         let changes = s.changes_since(&origin);
         assert_eq!(
+            changes.fingerprints,
+            Origin::of(Revision::new(2), &s.data).fingerprints
+        );
+        assert_eq!(
             Value::Object(changes.set),
             json!({"d:change": 30, "d:mine": true})
         );
         assert_eq!(changes.remove, vec!["d:drop".to_owned()]);
+    }
+
+    #[test]
+    fn the_closest_version_is_where_the_request_started() {
+        let data = |pairs: &[(&str, i64)]| -> Map<String, Value> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), json!(v)))
+                .collect()
+        };
+        let start = data(&[("n", 1)]);
+        let after_a = data(&[("n", 1), ("a", 1)]);
+        let versions = [
+            Arc::new(Origin::of(Revision::new(1), &start)),
+            Arc::new(Origin::of(Revision::new(2), &after_a)),
+        ];
+        // Started before `a` was saved: patching against `after_a` would remove `a`.
+        let picked = closest(&versions, &data(&[("n", 1), ("b", 1)]));
+        assert_eq!(picked.map(|o| o.revision), Some(Revision::new(1)));
+        let picked = closest(&versions, &data(&[("n", 1), ("a", 1), ("c", 1)]));
+        assert_eq!(picked.map(|o| o.revision), Some(Revision::new(2)));
+        // A tie goes to the newest.
+        let picked = closest(&versions, &data(&[("n", 2), ("a", 1), ("x", 0)]));
+        assert_eq!(picked.map(|o| o.revision), Some(Revision::new(2)));
+        assert!(closest(&[], &start).is_none());
     }
 
     #[test]

@@ -185,7 +185,7 @@ impl DatabankStore {
         let mut origin = Origin::of(record.revision, &data);
         origin.rewrite = version < crate::session::VERSION;
         Ok(Some(Session {
-            origin: Some(origin),
+            origin: Some(Arc::new(origin)),
             data,
             expires_at: record.expires_at,
         }))
@@ -205,6 +205,8 @@ impl DatabankStore {
         self.check_size(session)?;
         let started = Instant::now();
         let origin = session.origin.take();
+        // What a patch saves is known key by key: its fingerprints become the new origin's.
+        let mut saved_fingerprints = None;
         let outcome = match &origin {
             None => {
                 let value = encode(session);
@@ -231,6 +233,7 @@ impl DatabankStore {
                 }
                 ConflictPolicy::Merge => {
                     let changes = session.changes_since(origin);
+                    saved_fingerprints = Some(changes.fingerprints);
                     let mut patch = self
                         .inner
                         .bank
@@ -247,7 +250,7 @@ impl DatabankStore {
                 }
             },
         };
-        self.finish_save(sid, session, origin, outcome, started)
+        self.finish_save(sid, session, origin, outcome, started, saved_fingerprints)
     }
 
     /// Replaces the whole data of a live session (`Gone` if there is none), whatever changed
@@ -261,25 +264,30 @@ impl DatabankStore {
             .update(self.kind(), sid, encode(session))
             .expires_at(session.expires_at)
             .await;
-        self.finish_save(sid, session, None, outcome, started)
+        self.finish_save(sid, session, None, outcome, started, None)
     }
 
     /// Records a save's outcome in `session`: on success its origin is what was stored; on
     /// failure it keeps the origin it had (`loaded`), so that trying again saves the same way.
+    /// `fingerprints` are the saved data's, when the save already took them.
     fn finish_save(
         &self,
         sid: &str,
         session: &mut Session,
-        loaded: Option<Origin>,
+        loaded: Option<Arc<Origin>>,
         outcome: databank_core::Result<Revision>,
         started: Instant,
+        fingerprints: Option<HashMap<String, u64>>,
     ) -> Result<()> {
         if outcome.is_err() {
             session.origin = loaded;
         }
         match outcome {
             Ok(revision) => {
-                session.origin = Some(Origin::of(revision, &session.data));
+                session.origin = Some(Arc::new(match fingerprints {
+                    Some(fingerprints) => Origin::with(revision, fingerprints),
+                    None => Origin::of(revision, &session.data),
+                }));
                 tracing::debug!(sid = %tag(sid), elapsed_us = started.elapsed().as_micros() as u64, "saved session");
                 Ok(())
             }
@@ -333,7 +341,7 @@ impl DatabankStore {
             .await
         {
             Ok(revision) => {
-                session.origin = Some(Origin::of(revision, &session.data));
+                session.origin = Some(Arc::new(Origin::of(revision, &session.data)));
                 tracing::debug!(sid = %tag(sid), "created session");
                 Ok(true)
             }
@@ -513,11 +521,12 @@ impl DatabankStore {
     ) -> Result<()> {
         let carried = data.remove(ORIGIN_KEY);
         let recalled = self.inner.origins.recall(sid, carried.as_ref());
-        let known = recalled.origin.is_some();
+        let origin = crate::session::closest(&recalled.versions, &data);
+        let known = origin.is_some();
         let mut session = Session {
             data,
             expires_at,
-            origin: recalled.origin,
+            origin,
         };
         if known {
             self.set(sid, &mut session).await?;
@@ -526,7 +535,7 @@ impl DatabankStore {
             self.replace(sid, &mut session).await?;
         }
         if let (Some(token), Some(origin)) = (recalled.token, session.origin) {
-            self.inner.origins.moved(token, sid, origin);
+            self.inner.origins.saved(token, sid, origin);
         }
         Ok(())
     }
