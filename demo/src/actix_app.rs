@@ -4,9 +4,9 @@ use actix_session::config::PersistentSession;
 use actix_session::{Session, SessionMiddleware};
 use actix_web::cookie::Key;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use databank_session_store::DatabankStore;
+use databank_session_store::{DatabankStore, ORIGIN_KEY};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::escape;
 
@@ -45,6 +45,8 @@ pub fn server(
                 web::post().to(add_key_when_released),
             )
             .route("/api/forget-user", web::post().to(forget_user))
+            .route("/api/reserved", web::get().to(reserved))
+            .route("/api/reserved", web::post().to(write_reserved))
             .route("/api/gates/{gate}", web::get().to(gate_state))
             .route("/api/gates/{gate}/open", web::post().to(open_gate))
     })
@@ -160,4 +162,21 @@ async fn gate_state(gate: web::Path<String>) -> HttpResponse {
 async fn open_gate(gate: web::Path<String>) -> HttpResponse {
     crate::gate::open(&gate);
     HttpResponse::NoContent().finish()
+}
+
+/// What the session holds under the store's reserved key (the adapter's token), for the tests.
+async fn reserved(session: Session) -> HttpResponse {
+    match session.get::<Value>(ORIGIN_KEY) {
+        Ok(value) => HttpResponse::Ok().json(json!({ "value": value })),
+        Err(e) => failure(e),
+    }
+}
+
+/// Writes the request body under the store's reserved key, as a careless handler might: the
+/// store must ignore it (the tests check that nothing is lost or stored).
+async fn write_reserved(session: Session, body: String) -> HttpResponse {
+    match session.insert(ORIGIN_KEY, body) {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => failure(e),
+    }
 }

@@ -7,16 +7,26 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use databank_session_store::DatabankStore;
+use databank_session_store::{DatabankStore, ORIGIN_KEY};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::escape;
 
 /// The app's routes over a session store; sessions expire after `idle` of inactivity.
 pub fn router(store: DatabankStore, idle: time::Duration) -> Router {
-    let sessions = SessionManagerLayer::new(store.clone())
+    router_with(store.clone(), store, idle)
+}
+
+/// The app's routes with `sessions` as the session layer's store, for a store composed around
+/// `store` (tower-sessions' `CachingSessionStore` in front of it, say); `store` itself serves
+/// the routes that read the store directly.
+pub fn router_with<S>(sessions: S, store: DatabankStore, idle: time::Duration) -> Router
+where
+    S: tower_sessions::SessionStore + Clone,
+{
+    let sessions = SessionManagerLayer::new(sessions)
         .with_name("sid")
         .with_secure(false)
         .with_expiry(Expiry::OnInactivity(idle));
@@ -28,6 +38,7 @@ pub fn router(store: DatabankStore, idle: time::Duration) -> Router {
         .route("/api/keys/{key}", post(add_key))
         .route("/api/held/{gate}/keys/{key}", post(add_key_when_released))
         .route("/api/forget-user", post(forget_user))
+        .route("/api/reserved", get(reserved).post(write_reserved))
         .layer(sessions)
         .route("/api/sessions", get(live_sessions))
         .route("/api/gates/{gate}", get(gate_state))
@@ -144,6 +155,23 @@ async fn add_key_when_released(
 async fn forget_user(session: Session) -> Response {
     match session.remove::<String>("user").await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+/// What the session holds under the store's reserved key (the adapter's token), for the tests.
+async fn reserved(session: Session) -> Response {
+    match session.get::<Value>(ORIGIN_KEY).await {
+        Ok(value) => Json(json!({ "value": value })).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+/// Writes the request body under the store's reserved key, as a careless handler might: the
+/// store must ignore it (the tests check that nothing is lost or stored).
+async fn write_reserved(session: Session, body: String) -> Response {
+    match session.insert(ORIGIN_KEY, body).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => failure(e),
     }
 }
