@@ -130,23 +130,61 @@ impl<'a> Patch<'a> {
     /// drivers that patch in their own code under a lock; the expiry is theirs to
     /// [`resolve`](PatchExpiry::resolve).
     pub fn apply(self, value: &mut Value) -> Result<()> {
+        self.apply_sized(value, None).map(|_| ())
+    }
+
+    /// [`apply`](Patch::apply) for a driver that keeps each record's size (compact JSON bytes):
+    /// given the current size, only the keys the patch touches are measured, not the whole
+    /// record; without it the record is measured once. Returns the patched record's size.
+    ///
+    /// ```
+    /// use databank_core::driver::Patch;
+    /// let mut value = serde_json::json!({"a": 1, "b": "x"});
+    /// let size = value.to_string().len();
+    /// let new_size = Patch::new("t", "i").set("c", true.into()).remove("a").apply_sized(&mut value, Some(size))?;
+    /// assert_eq!(new_size, value.to_string().len());
+    /// # Ok::<(), databank_core::Error>(())
+    /// ```
+    pub fn apply_sized(self, value: &mut Value, size: Option<usize>) -> Result<usize> {
         let object = value
             .as_object_mut()
             .ok_or_else(|| Error::wrong_type(self.kind, self.id, "an object"))?;
-        let mut entries = validate::entries_size(&self.set)?;
-        let mut count = self.set.len();
-        for (key, old) in object.iter() {
-            if !self.set.contains_key(key) && !self.remove.contains(key) {
-                entries += validate::entry_size(key, validate::json_size(old)?);
-                count += 1;
+        let set_entries = validate::entries_size(&self.set)?;
+        // The entries (and their number) that stay as they are.
+        let (kept, kept_count) = match size {
+            Some(size) => {
+                let mut kept = size.saturating_sub(2 + object.len().saturating_sub(1));
+                let mut count = object.len();
+                // Each touched key once: `remove` may name a key twice.
+                let mut seen = std::collections::HashSet::new();
+                let removed = self.remove.iter().filter(|key| seen.insert(key.as_str()));
+                let touched = self.set.keys().chain(removed);
+                for (key, old) in touched.filter_map(|key| object.get_key_value(key)) {
+                    kept =
+                        kept.saturating_sub(validate::entry_size(key, validate::json_size(old)?));
+                    count -= 1;
+                }
+                (kept, count)
             }
-        }
-        validate::check_size(validate::object_size(entries, count))?;
+            None => {
+                let mut kept = 0;
+                let mut count = 0;
+                for (key, old) in object.iter() {
+                    if !self.set.contains_key(key) && !self.remove.contains(key) {
+                        kept += validate::entry_size(key, validate::json_size(old)?);
+                        count += 1;
+                    }
+                }
+                (kept, count)
+            }
+        };
+        let new_size = validate::object_size(kept + set_entries, kept_count + self.set.len());
+        validate::check_size(new_size)?;
         for key in &self.remove {
             object.remove(key);
         }
         object.extend(self.set);
-        Ok(())
+        Ok(new_size)
     }
 }
 
@@ -247,6 +285,32 @@ impl<'a> IntoFuture for PatchCall<'a> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_kept_size_follows_the_value() -> Result<()> {
+        let mut value = json!({"a": 1, "b": "x\n", "c": [1, {"d": null}], "": -0.5});
+        let mut size = value.to_string().len();
+        let patches = [
+            Patch::new("t", "i")
+                .set("a", json!("longer"))
+                .remove("b")
+                .remove("b"),
+            Patch::new("t", "i")
+                .remove("missing")
+                .set("e", json!({"f": [true]})),
+            Patch::new("t", "i")
+                .remove("a")
+                .remove("c")
+                .remove("")
+                .remove("e"),
+            Patch::new("t", "i").set("z", json!(1)),
+        ];
+        for patch in patches {
+            size = patch.apply_sized(&mut value, Some(size))?;
+            assert_eq!(size, value.to_string().len(), "{value}");
+        }
+        Ok(())
+    }
 
     #[test]
     fn a_patch_past_the_limit_leaves_the_value_alone() {

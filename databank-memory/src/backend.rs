@@ -27,9 +27,14 @@ struct State {
 
 impl State {
     fn table(&mut self, schema: &Schema, kind: &str) -> &mut Table {
+        // Looked up by `&str` first: no new string for a table that exists.
+        if !self.tables.contains_key(kind) {
+            self.tables
+                .insert(kind.to_owned(), Table::new(schema.indices(kind)));
+        }
         self.tables
-            .entry(kind.to_owned())
-            .or_insert_with(|| Table::new(schema.indices(kind)))
+            .get_mut(kind)
+            .expect("the table was inserted just above")
     }
 
     fn next_revision(&mut self) -> Revision {
@@ -80,6 +85,7 @@ impl MemoryBank {
                 value,
                 revision,
                 expires_at,
+                size: None,
             },
         );
         Ok(Some(result))
@@ -124,6 +130,7 @@ impl Driver for MemoryBank {
                 value: write.value,
                 revision,
                 expires_at: write.expires_at,
+                size: None,
             },
         );
         Ok(revision)
@@ -134,33 +141,39 @@ impl Driver for MemoryBank {
         let mut state = self.lock();
         let revision = state.next_revision();
         let table = state.table(&self.schema, kind);
-        // The live entry is taken out and patched in place (no copy of the value); a patch that
-        // fails leaves the value untouched and the entry goes back as it was.
-        let taken = match table.live(id, Utc::now()) {
-            Some(_) => table.remove(id),
-            None => None,
-        };
-        let existed = taken.is_some();
-        let mut entry = match taken {
-            Some(entry) => entry,
-            None if patch.create => Entry {
-                value: Value::Object(Default::default()),
-                revision,
-                expires_at: None,
-            },
-            None => return Err(Error::not_found(kind, id)),
-        };
+        // The live entry is taken out and patched in place (no copy of the value, no new key
+        // string); a patch that fails leaves the value untouched and the entry goes back as it
+        // was.
+        let live = table.live(id, Utc::now()).is_some();
         let expiry = patch.expiry;
-        if let Err(e) = patch.apply(&mut entry.value) {
-            if existed {
-                table.put(id, entry);
+        match live.then(|| table.take(id)).flatten() {
+            Some(mut taken) => {
+                let entry = &mut taken.entry;
+                let patched = patch.apply_sized(&mut entry.value, entry.size);
+                if let Ok(size) = patched {
+                    entry.revision = revision;
+                    entry.expires_at = expiry.resolve(entry.expires_at);
+                    entry.size = Some(size);
+                }
+                table.put_back(taken);
+                patched.map(|_| revision)
             }
-            return Err(e);
+            None if patch.create => {
+                let mut value = Value::Object(Default::default());
+                let size = patch.apply_sized(&mut value, Some(2))?;
+                table.put(
+                    id,
+                    Entry {
+                        value,
+                        revision,
+                        expires_at: expiry.resolve(None),
+                        size: Some(size),
+                    },
+                );
+                Ok(revision)
+            }
+            None => Err(Error::not_found(kind, id)),
         }
-        entry.revision = revision;
-        entry.expires_at = expiry.resolve(entry.expires_at);
-        table.put(id, entry);
-        Ok(revision)
     }
 
     async fn delete(&self, kind: &str, id: &str) -> Result<()> {
@@ -176,12 +189,13 @@ impl Driver for MemoryBank {
     async fn touch(&self, kind: &str, id: &str, expires_at: Expiry) -> Result<()> {
         let mut state = self.lock();
         let table = state.table(&self.schema, kind);
-        let mut entry = table
-            .live(id, Utc::now())
-            .cloned()
-            .ok_or_else(|| Error::not_found(kind, id))?;
-        entry.expires_at = expires_at;
-        table.put(id, entry);
+        if table.live(id, Utc::now()).is_none() {
+            return Err(Error::not_found(kind, id));
+        }
+        if let Some(mut taken) = table.take(id) {
+            taken.entry.expires_at = expires_at;
+            table.put_back(taken);
+        }
         Ok(())
     }
 
@@ -267,6 +281,7 @@ impl Driver for MemoryBank {
         };
         list.remove(at);
         entry.revision = revision;
+        entry.size = None;
         table.put(id, entry);
         Ok(true)
     }

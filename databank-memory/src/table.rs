@@ -13,6 +13,17 @@ pub(crate) struct Entry {
     pub value: Value,
     pub revision: Revision,
     pub expires_at: Expiry,
+    /// The value's size in bytes of compact JSON, once a patch has measured it; patches keep
+    /// it up to date, so they measure only the keys they touch.
+    pub size: Option<usize>,
+}
+
+/// An entry out of its table, with the strings it is filed under.
+#[derive(Debug)]
+pub(crate) struct Taken {
+    id: String,
+    expiry_id: Option<String>,
+    pub entry: Entry,
 }
 
 #[derive(Debug)]
@@ -42,39 +53,72 @@ impl Table {
             .filter(|entry| !is_expired(entry.expires_at, now))
     }
 
+    /// Stores `entry` under `id`, replacing any entry there (reusing its key strings).
     pub fn put(&mut self, id: &str, entry: Entry) {
-        self.remove(id);
-        for (field, index) in &mut self.indices {
-            if let Some(key) = lookup(&entry.value, field) {
-                index
-                    .entry(canonical(key))
-                    .or_default()
-                    .insert(id.to_owned());
-            }
-        }
-        if let Some(at) = entry.expires_at {
-            self.expiries.insert((at, id.to_owned()));
-        }
-        self.records.insert(id.to_owned(), entry);
+        let taken = match self.take(id) {
+            Some(old) => Taken { entry, ..old },
+            None => Taken {
+                id: id.to_owned(),
+                expiry_id: None,
+                entry,
+            },
+        };
+        self.put_back(taken);
     }
 
+    /// Removes `id`'s entry.
     pub fn remove(&mut self, id: &str) -> Option<Entry> {
-        let entry = self.records.remove(id)?;
+        self.take(id).map(|taken| taken.entry)
+    }
+
+    /// Takes `id`'s entry out, with the key strings it was filed under, to be changed and put
+    /// back with [`put_back`](Table::put_back): a change in place that allocates nothing when
+    /// the table has no indices.
+    pub fn take(&mut self, id: &str) -> Option<Taken> {
+        let (id, entry) = self.records.remove_entry(id)?;
         for (field, index) in &mut self.indices {
             if let Some(key) = lookup(&entry.value, field) {
                 let key = canonical(key);
                 if let Some(ids) = index.get_mut(&key) {
-                    ids.remove(id);
+                    ids.remove(&id);
                     if ids.is_empty() {
                         index.remove(&key);
                     }
                 }
             }
         }
-        if let Some(at) = entry.expires_at {
-            self.expiries.remove(&(at, id.to_owned()));
+        let (id, expiry_id) = match entry.expires_at {
+            Some(at) => {
+                let probe = (at, id);
+                let filed = self.expiries.take(&probe);
+                (probe.1, filed.map(|(_, filed_id)| filed_id))
+            }
+            None => (id, None),
+        };
+        Some(Taken {
+            id,
+            expiry_id,
+            entry,
+        })
+    }
+
+    /// Files an entry taken out with [`take`](Table::take) (changed or not) again.
+    pub fn put_back(&mut self, taken: Taken) {
+        let Taken {
+            id,
+            expiry_id,
+            entry,
+        } = taken;
+        for (field, index) in &mut self.indices {
+            if let Some(key) = lookup(&entry.value, field) {
+                index.entry(canonical(key)).or_default().insert(id.clone());
+            }
         }
-        Some(entry)
+        if let Some(at) = entry.expires_at {
+            self.expiries
+                .insert((at, expiry_id.unwrap_or_else(|| id.clone())));
+        }
+        self.records.insert(id, entry);
     }
 
     pub fn live_rows(&self, now: DateTime<Utc>) -> impl Iterator<Item = (String, Value)> + '_ {

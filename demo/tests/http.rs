@@ -311,17 +311,7 @@ async fn concurrent_requests_on_one_session_lose_no_key(fw: Framework, name: &st
     let app = start(fw, store.clone(), time::Duration::hours(1)).await?;
     let c = client();
     state(&c, &app).await?;
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let (c, url) = (c.clone(), format!("{}/api/keys/k{i}", app.base));
-        tasks.push(tokio::spawn(async move {
-            c.post(url).send().await.map(|r| r.status())
-        }));
-    }
-    for task in tasks {
-        let status = task.await??;
-        assert!(status.is_success(), "{status}");
-    }
+    add_keys_concurrently(&c, &app, 20).await?;
     let all: HashMap<String, serde_json::Map<String, Value>> = store.all().await?;
     assert_eq!(all.len(), 1, "one client, one session");
     let data = all.into_values().next().unwrap_or_default();
@@ -331,6 +321,23 @@ async fn concurrent_requests_on_one_session_lose_no_key(fw: Framework, name: &st
 }
 
 /// A client whose cookies the test can read.
+/// Sends `POST /api/keys/k<i>` for `i` in `0..n` at once, on one client's session; each must
+/// succeed.
+async fn add_keys_concurrently(c: &reqwest::Client, app: &Running, n: usize) -> TestResult {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (c, url) = (c.clone(), format!("{}/api/keys/k{i}", app.base));
+        tasks.push(tokio::spawn(async move {
+            c.post(url).send().await.map(|r| r.status())
+        }));
+    }
+    for task in tasks {
+        let status = task.await??;
+        assert!(status.is_success(), "{status}");
+    }
+    Ok(())
+}
+
 fn client_with_jar() -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>) {
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let client = reqwest::Client::builder()
@@ -640,17 +647,7 @@ async fn a_tower_sessions_cache_in_front_counts_right(name: &str) -> TestResult 
             "{policy:?}: the token was stored"
         );
         if matches!(policy, ConflictPolicy::Merge) {
-            let mut tasks = Vec::new();
-            for i in 0..8 {
-                let (c, url) = (c.clone(), format!("{}/api/keys/k{i}", app.base));
-                tasks.push(tokio::spawn(async move {
-                    c.post(url).send().await.map(|r| r.status())
-                }));
-            }
-            for task in tasks {
-                let status = task.await??;
-                assert!(status.is_success(), "{status}");
-            }
+            add_keys_concurrently(&c, &app, 8).await?;
         }
         // Another process changes the session; this process's cache does not see it.
         let mut elsewhere = store.get(&sid).await?.ok_or("session gone")?;

@@ -118,7 +118,7 @@ impl SessionStore for DatabankStore {
         session_key: &SessionKey,
     ) -> Result<Option<HashMap<String, String>>, LoadError> {
         let sid = session_key.as_ref();
-        let data = match self.load_tracked(sid).await {
+        let data = match self.load_tracked::<Map<String, Value>>(sid).await {
             Ok(Some((data, _))) => data,
             Ok(None) => return Ok(None),
             Err(SessionError::Corrupt(why)) => {
@@ -152,7 +152,7 @@ impl SessionStore for DatabankStore {
     ) -> Result<SessionKey, UpdateError> {
         let data = data_of(session_state);
         match self
-            .save_tracked(session_key.as_ref(), data.clone(), expiry(ttl))
+            .save_tracked(session_key.as_ref(), &data, expiry(ttl))
             .await
         {
             Ok(()) => Ok(session_key),

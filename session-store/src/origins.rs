@@ -33,6 +33,21 @@ struct Remembered {
     versions: Vec<Arc<Origin>>,
 }
 
+impl Remembered {
+    /// Adds the newest version, dropping the oldest past [`VERSIONS`]; for another session the
+    /// history starts over.
+    fn push(&mut self, sid: &str, origin: Arc<Origin>) {
+        if self.sid != sid {
+            sid.clone_into(&mut self.sid);
+            self.versions.clear();
+        }
+        if self.versions.len() >= VERSIONS {
+            self.versions.remove(0);
+        }
+        self.versions.push(origin);
+    }
+}
+
 #[derive(Debug, Default)]
 struct Generations {
     current: HashMap<u64, Remembered>,
@@ -74,32 +89,32 @@ impl Origins {
     }
 
     /// Adds `origin` as the newest version of `token` for `sid` (a token of another session
-    /// starts over).
+    /// starts over). A token in the current generation is changed in place; a new generation
+    /// reuses the table of the one it drops (no regrowth, no rehash).
     fn add(&self, token: u64, sid: &str, origin: Arc<Origin>) {
         let mut generations = self.lock();
-        let mut versions = generations
-            .current
-            .remove(&token)
-            .or_else(|| generations.previous.remove(&token))
-            .filter(|remembered| remembered.sid == sid)
-            .map(|remembered| remembered.versions)
-            .unwrap_or_default();
-        if versions.len() >= VERSIONS {
-            versions.remove(0);
-        }
-        versions.push(origin);
         if generations.added >= self.capacity / 2 {
-            generations.previous = std::mem::take(&mut generations.current);
+            let mut dropped = std::mem::take(&mut generations.previous);
+            dropped.clear();
+            generations.previous = std::mem::replace(&mut generations.current, dropped);
             generations.added = 0;
         }
         generations.added += 1;
-        generations.current.insert(
-            token,
-            Remembered {
+        if let Some(remembered) = generations.current.get_mut(&token) {
+            remembered.push(sid, origin);
+            return;
+        }
+        let remembered = match generations.previous.remove(&token) {
+            Some(mut remembered) => {
+                remembered.push(sid, origin);
+                remembered
+            }
+            None => Remembered {
                 sid: sid.to_owned(),
-                versions,
+                versions: vec![origin],
             },
-        );
+        };
+        generations.current.insert(token, remembered);
     }
 
     /// A new token naming `origin` (a load or a create) of `sid`.
@@ -139,10 +154,10 @@ impl Origins {
 mod tests {
     use super::*;
     use databank_core::Revision;
-    use serde_json::{json, Map};
+    use serde_json::json;
 
     fn origin(revision: u64) -> Arc<Origin> {
-        Arc::new(Origin::of(Revision::new(revision), &Map::new()))
+        Arc::new(Origin::with(Revision::new(revision), Default::default()))
     }
 
     #[test]

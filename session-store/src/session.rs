@@ -1,10 +1,10 @@
 //! A session and its stored format (described in `format.md`, shown in the crate docs).
 
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use databank_core::validate::{entry_size, object_size};
 use databank_core::Revision;
 use serde_json::{Map, Value};
 
@@ -41,23 +41,21 @@ pub struct Session {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Origin {
     pub revision: Revision,
-    pub fingerprints: HashMap<String, u64>,
+    pub fingerprints: Fingerprints,
     /// The record is in an older format: the next save rewrites it whole.
     pub rewrite: bool,
 }
 
 impl Origin {
-    pub fn of(revision: Revision, data: &Map<String, Value>) -> Self {
-        Self::with(
-            revision,
-            data.iter()
-                .map(|(k, v)| (k.clone(), fingerprint(v)))
-                .collect(),
-        )
+    pub fn of<'d>(
+        revision: Revision,
+        data: impl IntoIterator<Item = (&'d String, &'d Value)>,
+    ) -> databank_core::Result<Self> {
+        Ok(Self::with(revision, Fingerprints::of(data)?))
     }
 
-    /// An origin from fingerprints already taken (see [`Changes::fingerprints`]).
-    pub fn with(revision: Revision, fingerprints: HashMap<String, u64>) -> Self {
+    /// An origin from fingerprints already taken.
+    pub fn with(revision: Revision, fingerprints: Fingerprints) -> Self {
         Origin {
             rewrite: false,
             revision,
@@ -66,54 +64,225 @@ impl Origin {
     }
 }
 
-/// Of the versions a token names (oldest first), the one `data` differs least from: keys whose
-/// value differs or that only one side has. That is the version the request started from
-/// (what it changed is small), so a patch against it never undoes another request's save;
-/// on a tie the newest wins.
-pub(crate) fn closest(versions: &[Arc<Origin>], data: &Map<String, Value>) -> Option<Arc<Origin>> {
+/// A fingerprint of each key's value in some session data, in key order: three allocations
+/// whatever the number of keys (the names sit end to end in one string).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Fingerprints {
+    /// Every key's name, one after another, in key order.
+    names: String,
+    /// For each key, in key order: where its name ends in `names`, and its value's fingerprint.
+    prints: Vec<(usize, u64)>,
+    /// The size of the data as stored.
+    encoded_size: usize,
+}
+
+/// One key where two sets of fingerprints differ (see [`Fingerprints::differences`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Difference<'a> {
+    /// The key is new or its value changed.
+    Set(&'a str),
+    /// The key is gone.
+    Removed(&'a str),
+}
+
+impl Fingerprints {
+    /// The fingerprints of some data (a map's entries), and its encoded size, in one walk of
+    /// it. Fails on a value nested too deep.
+    pub fn of<'d>(
+        data: impl IntoIterator<Item = (&'d String, &'d Value)>,
+    ) -> databank_core::Result<Self> {
+        let mut pairs: Vec<(&str, u64)> = Vec::new();
+        let mut entries = 0;
+        for (key, value) in data {
+            let (print, size) = fingerprint(value)?;
+            entries += entry_size(key, size) + KEY_PREFIX.len();
+            pairs.push((key.as_str(), print));
+        }
+        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut names = String::with_capacity(pairs.iter().map(|(key, _)| key.len()).sum());
+        let prints = pairs
+            .iter()
+            .map(|(key, print)| {
+                names.push_str(key);
+                (names.len(), *print)
+            })
+            .collect();
+        let markers = entry_size("format", FORMAT.len() + 2) + entry_size("version", 1);
+        Ok(Fingerprints {
+            names,
+            prints,
+            encoded_size: object_size(markers + entries, 2 + pairs.len()),
+        })
+    }
+
+    /// The size of the data as stored (see [`encode_data`]), in bytes of compact JSON.
+    pub fn encoded_size(&self) -> usize {
+        self.encoded_size
+    }
+
+    /// The number of keys.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.prints.len()
+    }
+
+    /// The `i`th key and its fingerprint.
+    fn entry(&self, i: usize) -> Option<(&str, u64)> {
+        let (end, print) = *self.prints.get(i)?;
+        let start = match i.checked_sub(1) {
+            Some(before) => self.prints.get(before).map_or(0, |p| p.0),
+            None => 0,
+        };
+        Some((self.names.get(start..end)?, print))
+    }
+
+    /// The keys, in order.
+    #[cfg(test)]
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).filter_map(|i| self.entry(i).map(|(key, _)| key))
+    }
+
+    /// The fingerprint of `key`'s value.
+    #[cfg(test)]
+    pub fn get(&self, key: &str) -> Option<u64> {
+        let (mut low, mut high) = (0, self.len());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            let (name, print) = self.entry(middle)?;
+            match name.cmp(key) {
+                std::cmp::Ordering::Less => low = middle + 1,
+                std::cmp::Ordering::Greater => high = middle,
+                std::cmp::Ordering::Equal => return Some(print),
+            }
+        }
+        None
+    }
+
+    /// The keys set, changed or removed going from `self` to `now`, in key order (one walk of
+    /// both, as both are sorted).
+    pub fn differences<'a>(&'a self, now: &'a Fingerprints) -> Vec<Difference<'a>> {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        let (mut i, mut j) = (0, 0);
+        let mut differences = Vec::new();
+        loop {
+            match (self.entry(i), now.entry(j)) {
+                (Some((was, before)), Some((is, after))) => match was.cmp(is) {
+                    Less => {
+                        differences.push(Difference::Removed(was));
+                        i += 1;
+                    }
+                    Greater => {
+                        differences.push(Difference::Set(is));
+                        j += 1;
+                    }
+                    Equal => {
+                        if before != after {
+                            differences.push(Difference::Set(is));
+                        }
+                        i += 1;
+                        j += 1;
+                    }
+                },
+                (Some((was, _)), None) => {
+                    differences.push(Difference::Removed(was));
+                    i += 1;
+                }
+                (None, Some((is, _))) => {
+                    differences.push(Difference::Set(is));
+                    j += 1;
+                }
+                (None, None) => return differences,
+            }
+        }
+    }
+}
+
+/// Of the versions a token names (oldest first), the one data with fingerprints `now` differs
+/// least from: keys whose value differs or that only one side has. That is the version the
+/// request started from (what it changed is small), so a patch against it never undoes another
+/// request's save; on a tie the newest wins.
+pub(crate) fn closest(versions: &[Arc<Origin>], now: &Fingerprints) -> Option<Arc<Origin>> {
     if versions.len() <= 1 {
         return versions.first().cloned();
     }
-    let now: Vec<(&String, u64)> = data.iter().map(|(k, v)| (k, fingerprint(v))).collect();
     versions
         .iter()
         .rev()
-        .min_by_key(|version| {
-            let differing = now
-                .iter()
-                .filter(|(key, print)| version.fingerprints.get(*key) != Some(print))
-                .count();
-            let only_in_version = version
-                .fingerprints
-                .keys()
-                .filter(|key| !data.contains_key(*key))
-                .count();
-            differing + only_in_version
-        })
+        .min_by_key(|version| version.fingerprints.differences(now).len())
         .cloned()
 }
 
-/// What a request changed in a session since it was loaded: the keys to set and to remove.
-#[derive(Debug, Default, PartialEq)]
-pub(crate) struct Changes {
-    pub set: Map<String, Value>,
-    pub remove: Vec<String>,
-    /// The fingerprint of every key the session holds now: the origin once saved.
-    pub fingerprints: HashMap<String, u64>,
+/// What a request changed in a session since it was loaded: the stored keys to set (with the
+/// values `data` holds for them) and to remove. `now` is `data`'s fingerprints.
+pub(crate) fn changes<'d>(
+    origin: &Fingerprints,
+    now: &Fingerprints,
+    data: impl IntoIterator<Item = (&'d String, &'d Value)>,
+) -> (Vec<(String, &'d Value)>, Vec<String>) {
+    let differences = origin.differences(now);
+    let mut remove = Vec::new();
+    let mut set_keys = Vec::new();
+    for difference in &differences {
+        match difference {
+            Difference::Set(key) => set_keys.push(*key),
+            Difference::Removed(key) => remove.push(stored_key(key)),
+        }
+    }
+    let set = if set_keys.is_empty() {
+        Vec::new()
+    } else {
+        data.into_iter()
+            .filter(|(key, _)| set_keys.binary_search(&key.as_str()).is_ok())
+            .map(|(key, value)| (stored_key(key), value))
+            .collect()
+    };
+    (set, remove)
 }
 
 /// A hash of a value, equal for equal JSON values (object keys in any order, `-0.0` and `0.0`),
-/// stable within this process. Walks the value: no canonical text is built.
-fn fingerprint(value: &Value) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    hash_value(value, &mut hasher);
-    hasher.finish()
+/// stable within this process, and the value's size as compact JSON (taken in the same walk). Walks the value: no canonical text is built. The hash is
+/// foldhash's (several times faster than SipHash on kilobytes of text), seeded once per process
+/// from the OS's random source, so values that collide cannot be chosen ahead of time.
+fn fingerprint(value: &Value) -> databank_core::Result<(u64, usize)> {
+    use std::hash::BuildHasher;
+    static STATE: std::sync::OnceLock<foldhash::quality::FixedState> = std::sync::OnceLock::new();
+    let state = STATE.get_or_init(|| {
+        let mut seed = [0u8; 8];
+        // Without the OS's random source the seed is the address layout's: still per process.
+        if getrandom::fill(&mut seed).is_err() {
+            seed = (&seed as *const _ as usize as u64).to_le_bytes();
+        }
+        foldhash::quality::FixedState::with_seed(u64::from_le_bytes(seed))
+    });
+    let mut hasher = state.build_hasher();
+    // A session key's value sits two levels down in the stored record.
+    let size = hash_and_measure(value, 2, &mut hasher)?;
+    Ok((hasher.finish(), size))
 }
 
-fn hash_value(value: &Value, h: &mut impl Hasher) {
-    match value {
-        Value::Null => 0u8.hash(h),
-        Value::Bool(b) => (1u8, b).hash(h),
+/// Adds a value to a hash and returns its size in bytes of compact JSON, in one walk; fails
+/// with `InvalidInput` on a value nested past [`MAX_DEPTH`](databank_core::validate::MAX_DEPTH)
+/// (`depth` is the value's: 1 for a record, 2 for a session key's value).
+fn hash_and_measure(
+    value: &Value,
+    depth: usize,
+    h: &mut impl Hasher,
+) -> databank_core::Result<usize> {
+    use databank_core::validate::{escaped_len, json_size, MAX_DEPTH};
+    if depth > MAX_DEPTH {
+        return Err(databank_core::Error::InvalidInput(format!(
+            "a session value is nested more than {MAX_DEPTH} levels deep"
+        )));
+    }
+    Ok(match value {
+        Value::Null => {
+            0u8.hash(h);
+            4
+        }
+        Value::Bool(b) => {
+            (1u8, b).hash(h);
+            4 + usize::from(!*b)
+        }
         Value::Number(n) => {
             2u8.hash(h);
             match (n.as_u64(), n.as_i64(), n.as_f64()) {
@@ -123,24 +292,32 @@ fn hash_value(value: &Value, h: &mut impl Hasher) {
                 (None, None, Some(f)) => (2u8, (f + 0.0).to_bits()).hash(h),
                 _ => n.to_string().hash(h),
             }
+            json_size(value)?
         }
-        Value::String(s) => (3u8, s).hash(h),
+        Value::String(s) => {
+            (3u8, s).hash(h);
+            escaped_len(s)
+        }
         Value::Array(items) => {
             (4u8, items.len()).hash(h);
-            items.iter().for_each(|item| hash_value(item, h));
+            let mut size = 2 + items.len().saturating_sub(1);
+            for item in items {
+                size += hash_and_measure(item, depth + 1, h)?;
+            }
+            size
         }
         Value::Object(map) => {
             (5u8, map.len()).hash(h);
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_unstable();
-            for key in keys {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            let mut size = 2 + map.len().saturating_sub(1);
+            for (key, item) in entries {
                 key.hash(h);
-                if let Some(v) = map.get(key) {
-                    hash_value(v, h);
-                }
+                size += escaped_len(key) + 1 + hash_and_measure(item, depth + 1, h)?;
             }
+            size
         }
-    }
+    })
 }
 
 impl Session {
@@ -177,28 +354,6 @@ impl Session {
     pub fn revision(&self) -> Option<Revision> {
         self.origin.as_ref().map(|o| o.revision)
     }
-
-    /// The keys this session set, changed or removed since `origin` was taken, as stored
-    /// keys (with their prefix).
-    pub(crate) fn changes_since(&self, origin: &Origin) -> Changes {
-        let mut changes = Changes {
-            fingerprints: HashMap::with_capacity(self.data.len()),
-            ..Changes::default()
-        };
-        for (key, value) in &self.data {
-            let now = fingerprint(value);
-            if origin.fingerprints.get(key) != Some(&now) {
-                changes.set.insert(stored_key(key), value.clone());
-            }
-            changes.fingerprints.insert(key.clone(), now);
-        }
-        for key in origin.fingerprints.keys() {
-            if !self.data.contains_key(key) {
-                changes.remove.push(stored_key(key));
-            }
-        }
-        changes
-    }
 }
 
 /// The key under which the framework adapters carry a session's origin token inside the
@@ -215,21 +370,17 @@ pub(crate) fn stored_key(key: &str) -> String {
     stored
 }
 
-/// The encoded size of a session, in bytes of compact JSON, counted without encoding it.
-pub(crate) fn encoded_size(session: &Session) -> databank_core::Result<usize> {
-    use databank_core::validate::{entries_size, entry_size, object_size};
-    let markers = entry_size("format", FORMAT.len() + 2) + entry_size("version", 1);
-    // Each key is stored with its prefix: two more bytes than `entries_size` counts.
-    let entries = entries_size(&session.data)? + KEY_PREFIX.len() * session.data.len();
-    Ok(object_size(markers + entries, 2 + session.data.len()))
-}
-
 /// Encodes a session as its stored JSON value (version 2).
 pub fn encode(session: &Session) -> Value {
+    encode_data(&session.data)
+}
+
+/// Encodes session data (a map's entries) as a stored JSON value (version 2).
+pub(crate) fn encode_data<'d>(data: impl IntoIterator<Item = (&'d String, &'d Value)>) -> Value {
     let mut fields = Map::new();
     fields.insert("format".into(), Value::from(FORMAT));
     fields.insert("version".into(), Value::from(VERSION));
-    for (key, value) in &session.data {
+    for (key, value) in data {
         fields.insert(stored_key(key), value.clone());
     }
     Value::Object(fields)
@@ -241,8 +392,10 @@ pub fn decode(value: Value) -> Result<Map<String, Value>, SessionError> {
     decode_versioned(value).map(|(data, _)| data)
 }
 
-/// [`decode`], with the version the record was stored in.
-pub(crate) fn decode_versioned(value: Value) -> Result<(Map<String, Value>, u64), SessionError> {
+/// [`decode`] into any map type, with the version the record was stored in.
+pub(crate) fn decode_versioned<C: FromIterator<(String, Value)>>(
+    value: Value,
+) -> Result<(C, u64), SessionError> {
     let Value::Object(mut fields) = value else {
         return Err(SessionError::Corrupt(
             "a session must be a JSON object".into(),
@@ -253,7 +406,7 @@ pub(crate) fn decode_versioned(value: Value) -> Result<(Map<String, Value>, u64)
     }
     match fields.get("version").and_then(Value::as_u64) {
         Some(1) => match fields.remove("data") {
-            Some(Value::Object(data)) => Ok((data, 1)),
+            Some(Value::Object(data)) => Ok((data.into_iter().collect(), 1)),
             _ => Err(SessionError::Corrupt("data is not an object".into())),
         },
         Some(VERSION) => Ok((
@@ -281,7 +434,7 @@ mod tests {
 
     #[test]
     fn fingerprints_follow_json_equality() {
-        let f = |v: serde_json::Value| fingerprint(&v);
+        let f = |v: serde_json::Value| fingerprint(&v).map(|(print, _)| print).ok();
         assert_eq!(f(json!(-0.0)), f(json!(0.0)));
         assert_eq!(
             f(json!({"a": 1, "b": [true, null]})),
@@ -322,30 +475,64 @@ mod tests {
     }
 
     #[test]
-    fn changes_are_what_this_session_did() {
+    fn changes_are_what_this_session_did() -> Result<(), SessionError> {
         let mut loaded = Map::new();
         loaded.insert("keep".into(), json!(1));
         loaded.insert("drop".into(), json!(2));
         loaded.insert("change".into(), json!(3));
         let mut s = Session::with_data(loaded.clone(), None);
-        let origin = Origin::of(Revision::new(1), &loaded);
+        let origin = Fingerprints::of(&loaded)?;
         s.remove("drop");
         s.insert("change", 30);
         s.insert("mine", true);
-        let changes = s.changes_since(&origin);
-        assert_eq!(
-            changes.fingerprints,
-            Origin::of(Revision::new(2), &s.data).fingerprints
-        );
-        assert_eq!(
-            Value::Object(changes.set),
-            json!({"d:change": 30, "d:mine": true})
-        );
-        assert_eq!(changes.remove, vec!["d:drop".to_owned()]);
+        let now = Fingerprints::of(&s.data)?;
+        let (set, remove) = changes(&origin, &now, &s.data);
+        let set: Map<String, Value> = set.into_iter().map(|(k, v)| (k, v.clone())).collect();
+        assert_eq!(Value::Object(set), json!({"d:change": 30, "d:mine": true}));
+        assert_eq!(remove, vec!["d:drop".to_owned()]);
+        assert!(changes(&now, &now, &s.data) == (Vec::new(), Vec::new()));
+        Ok(())
     }
 
     #[test]
-    fn the_closest_version_is_where_the_request_started() {
+    fn fingerprints_find_every_key() -> Result<(), SessionError> {
+        let mut data = Map::new();
+        for key in ["", "b", "a", "ab", "é", "a.b", "\0"] {
+            data.insert(key.to_owned(), json!(key));
+        }
+        let prints = Fingerprints::of(&data)?;
+        assert_eq!(prints.len(), data.len());
+        for (key, value) in &data {
+            assert_eq!(
+                prints.get(key),
+                fingerprint(value).ok().map(|(print, _)| print),
+                "{key:?}"
+            );
+        }
+        assert_eq!(prints.get("c"), None);
+        let mut keys: Vec<&str> = data.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(prints.keys().collect::<Vec<_>>(), keys);
+        assert!(Fingerprints::of(&Map::new())?.differences(&prints).len() == data.len());
+        Ok(())
+    }
+
+    #[test]
+    fn deep_values_are_refused_without_overflow() {
+        let mut deep = json!(1);
+        for _ in 0..10_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        let mut data = Map::new();
+        data.insert("deep".into(), deep);
+        assert!(matches!(
+            Fingerprints::of(&data),
+            Err(databank_core::Error::InvalidInput(_))
+        ));
+    }
+
+    #[test]
+    fn the_closest_version_is_where_the_request_started() -> Result<(), SessionError> {
         let data = |pairs: &[(&str, i64)]| -> Map<String, Value> {
             pairs
                 .iter()
@@ -355,18 +542,28 @@ mod tests {
         let start = data(&[("n", 1)]);
         let after_a = data(&[("n", 1), ("a", 1)]);
         let versions = [
-            Arc::new(Origin::of(Revision::new(1), &start)),
-            Arc::new(Origin::of(Revision::new(2), &after_a)),
+            Arc::new(Origin::of(Revision::new(1), &start)?),
+            Arc::new(Origin::of(Revision::new(2), &after_a)?),
         ];
+        let closest_to = |pairs: &[(&str, i64)]| {
+            Fingerprints::of(&data(pairs))
+                .ok()
+                .and_then(|now| closest(&versions, &now))
+                .map(|o| o.revision)
+        };
         // Started before `a` was saved: patching against `after_a` would remove `a`.
-        let picked = closest(&versions, &data(&[("n", 1), ("b", 1)]));
-        assert_eq!(picked.map(|o| o.revision), Some(Revision::new(1)));
-        let picked = closest(&versions, &data(&[("n", 1), ("a", 1), ("c", 1)]));
-        assert_eq!(picked.map(|o| o.revision), Some(Revision::new(2)));
+        assert_eq!(closest_to(&[("n", 1), ("b", 1)]), Some(Revision::new(1)));
+        assert_eq!(
+            closest_to(&[("n", 1), ("a", 1), ("c", 1)]),
+            Some(Revision::new(2))
+        );
         // A tie goes to the newest.
-        let picked = closest(&versions, &data(&[("n", 2), ("a", 1), ("x", 0)]));
-        assert_eq!(picked.map(|o| o.revision), Some(Revision::new(2)));
-        assert!(closest(&[], &start).is_none());
+        assert_eq!(
+            closest_to(&[("n", 2), ("a", 1), ("x", 0)]),
+            Some(Revision::new(2))
+        );
+        assert!(closest(&[], &Fingerprints::of(&start)?).is_none());
+        Ok(())
     }
 
     #[test]
@@ -380,10 +577,16 @@ mod tests {
     #[test]
     fn encoded_size_is_exact() -> Result<(), SessionError> {
         let mut s = Session::new();
-        assert_eq!(encoded_size(&s)?, encode(&s).to_string().len());
+        assert_eq!(
+            Fingerprints::of(&s.data)?.encoded_size(),
+            encode(&s).to_string().len()
+        );
         s.insert("user", "ada\n");
         s.insert("", json!({"a": [1, 2.5]}));
-        assert_eq!(encoded_size(&s)?, encode(&s).to_string().len());
+        assert_eq!(
+            Fingerprints::of(&s.data)?.encoded_size(),
+            encode(&s).to_string().len()
+        );
         Ok(())
     }
 }

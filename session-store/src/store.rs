@@ -12,7 +12,9 @@ use tokio::sync::watch;
 
 use crate::id::{new_id, tag};
 use crate::origins::Origins;
-use crate::session::{decode, decode_versioned, encode, encoded_size, Origin};
+use crate::session::{
+    changes, decode, decode_versioned, encode, encode_data, Fingerprints, Origin,
+};
 use crate::{Result, Session, SessionError, ORIGIN_KEY};
 
 /// How many load tokens the framework adapters remember (see `origins.rs`).
@@ -172,6 +174,22 @@ impl DatabankStore {
     /// too long): a bad cookie is simply no session. A record that is not a readable session
     /// is `Corrupt` (and left in place).
     pub async fn get(&self, sid: &str) -> Result<Option<Session>> {
+        Ok(self
+            .load(sid)
+            .await?
+            .map(|(data, origin, expires_at)| Session {
+                origin: Some(origin),
+                data,
+                expires_at,
+            }))
+    }
+
+    /// [`get`](DatabankStore::get) into any map type (a framework's own, without a copy).
+    async fn load<C>(&self, sid: &str) -> Result<Option<Loaded<C>>>
+    where
+        C: FromIterator<(String, Value)>,
+        for<'c> &'c C: IntoIterator<Item = (&'c String, &'c Value)>,
+    {
         let record = match self.inner.bank.read(self.kind(), sid).await {
             Ok(record) => record,
             Err(Error::NotFound { .. } | Error::InvalidInput(_)) => {
@@ -180,15 +198,11 @@ impl DatabankStore {
             }
             Err(e) => return Err(e.into()),
         };
-        let (data, version) = decode_versioned(record.value)?;
+        let (data, version) = decode_versioned::<C>(record.value)?;
         tracing::debug!(sid = %tag(sid), "loaded session");
-        let mut origin = Origin::of(record.revision, &data);
+        let mut origin = Origin::of(record.revision, &data)?;
         origin.rewrite = version < crate::session::VERSION;
-        Ok(Some(Session {
-            origin: Some(Arc::new(origin)),
-            data,
-            expires_at: record.expires_at,
-        }))
+        Ok(Some((data, Arc::new(origin), record.expires_at)))
     }
 
     /// Saves a session under `sid`, with its expiry as the record's.
@@ -202,94 +216,78 @@ impl DatabankStore {
     /// `session` can be saved again (its origin is what this save stored). A session over the
     /// size limit fails with `TooLarge` and the stored one is kept.
     pub async fn set(&self, sid: &str, session: &mut Session) -> Result<()> {
-        self.check_size(session)?;
-        let started = Instant::now();
-        let origin = session.origin.take();
-        // What a patch saves is known key by key: its fingerprints become the new origin's.
-        let mut saved_fingerprints = None;
-        let outcome = match &origin {
-            None => {
-                let value = encode(session);
-                self.inner
-                    .bank
-                    .save(self.kind(), sid, value)
-                    .expires_at(session.expires_at)
-                    .await
-            }
-            Some(origin) if origin.rewrite => {
-                self.inner
-                    .bank
-                    .update(self.kind(), sid, encode(session))
-                    .expires_at(session.expires_at)
-                    .await
-            }
-            Some(origin) => match self.inner.options.conflicts {
-                ConflictPolicy::Reject => {
-                    self.inner
-                        .bank
-                        .update_if(self.kind(), sid, encode(session), origin.revision)
-                        .expires_at(session.expires_at)
-                        .await
-                }
-                ConflictPolicy::Merge => {
-                    let changes = session.changes_since(origin);
-                    saved_fingerprints = Some(changes.fingerprints);
-                    let mut patch = self
-                        .inner
-                        .bank
-                        .patch(self.kind(), sid)
-                        .expires_at(session.expires_at)
-                        .must_exist();
-                    for (key, value) in changes.set {
-                        patch = patch.set(key, value);
-                    }
-                    for key in changes.remove {
-                        patch = patch.remove(key);
-                    }
-                    patch.await
-                }
-            },
+        let base = match &session.origin {
+            Some(origin) => Base::Loaded(origin),
+            None => Base::New,
         };
-        self.finish_save(sid, session, origin, outcome, started, saved_fingerprints)
+        let saved = self
+            .save_data(sid, &session.data, session.expires_at, base, None)
+            .await?;
+        session.origin = Some(saved);
+        Ok(())
     }
 
-    /// Replaces the whole data of a live session (`Gone` if there is none), whatever changed
-    /// meanwhile: for a save whose origin is unknown.
-    pub(crate) async fn replace(&self, sid: &str, session: &mut Session) -> Result<()> {
-        self.check_size(session)?;
-        let started = Instant::now();
-        let outcome = self
-            .inner
-            .bank
-            .update(self.kind(), sid, encode(session))
-            .expires_at(session.expires_at)
-            .await;
-        self.finish_save(sid, session, None, outcome, started, None)
-    }
-
-    /// Records a save's outcome in `session`: on success its origin is what was stored; on
-    /// failure it keeps the origin it had (`loaded`), so that trying again saves the same way.
-    /// `fingerprints` are the saved data's, when the save already took them.
-    fn finish_save(
+    /// The one save behind [`set`](DatabankStore::set) and the framework adapters: `data` (a
+    /// map's entries, without the reserved key) saved per `base` and the conflict policy, with
+    /// `now` its fingerprints if already taken. Returns what was stored, as the next origin.
+    async fn save_data<'d, D>(
         &self,
         sid: &str,
-        session: &mut Session,
-        loaded: Option<Arc<Origin>>,
-        outcome: databank_core::Result<Revision>,
-        started: Instant,
-        fingerprints: Option<HashMap<String, u64>>,
-    ) -> Result<()> {
-        if outcome.is_err() {
-            session.origin = loaded;
-        }
+        data: D,
+        expires_at: Option<DateTime<Utc>>,
+        base: Base<'_>,
+        now: Option<Fingerprints>,
+    ) -> Result<Arc<Origin>>
+    where
+        D: IntoIterator<Item = (&'d String, &'d Value)> + Clone,
+        D::IntoIter: Clone,
+    {
+        let now = match now {
+            Some(now) => now,
+            None => Fingerprints::of(data.clone())?,
+        };
+        self.check_size(&now)?;
+        let started = Instant::now();
+        let (bank, kind) = (&self.inner.bank, self.kind());
+        let policy = self.inner.options.conflicts;
+        let outcome = match base {
+            Base::New => {
+                bank.save(kind, sid, encode_data(data))
+                    .expires_at(expires_at)
+                    .await
+            }
+            Base::Unknown => {
+                tracing::debug!(sid = %tag(sid), "no known origin; replacing the whole session");
+                bank.update(kind, sid, encode_data(data))
+                    .expires_at(expires_at)
+                    .await
+            }
+            Base::Loaded(origin) if origin.rewrite => {
+                bank.update(kind, sid, encode_data(data))
+                    .expires_at(expires_at)
+                    .await
+            }
+            Base::Loaded(origin) if policy == ConflictPolicy::Reject => {
+                bank.update_if(kind, sid, encode_data(data), origin.revision)
+                    .expires_at(expires_at)
+                    .await
+            }
+            Base::Loaded(origin) => {
+                let (set, remove) = changes(&origin.fingerprints, &now, data);
+                let mut patch = bank.patch(kind, sid).expires_at(expires_at).must_exist();
+                for (key, value) in set {
+                    patch = patch.set(key, value.clone());
+                }
+                for key in remove {
+                    patch = patch.remove(key);
+                }
+                patch.await
+            }
+        };
         match outcome {
             Ok(revision) => {
-                session.origin = Some(Arc::new(match fingerprints {
-                    Some(fingerprints) => Origin::with(revision, fingerprints),
-                    None => Origin::of(revision, &session.data),
-                }));
                 tracing::debug!(sid = %tag(sid), elapsed_us = started.elapsed().as_micros() as u64, "saved session");
-                Ok(())
+                Ok(Arc::new(Origin::with(revision, now)))
             }
             Err(Error::Conflict { .. }) => {
                 tracing::info!(sid = %tag(sid), "session changed concurrently; rejected");
@@ -303,9 +301,9 @@ impl DatabankStore {
         }
     }
 
-    fn check_size(&self, session: &Session) -> Result<()> {
-        // Counted, not serialized; past the bank's own limits this is the bank's InvalidInput.
-        let size = encoded_size(session)?;
+    fn check_size(&self, data: &Fingerprints) -> Result<()> {
+        // Counted while fingerprinting, not serialized.
+        let size = data.encoded_size();
         let limit = self.inner.options.max_session_bytes;
         if size > limit {
             return Err(SessionError::TooLarge { size, limit });
@@ -331,7 +329,8 @@ impl DatabankStore {
     /// Stores a new session under `sid` if no live session has it (one atomic insert);
     /// `Ok(false)` when one does, and nothing is written.
     pub async fn insert(&self, sid: &str, session: &mut Session) -> Result<bool> {
-        self.check_size(session)?;
+        let prints = Fingerprints::of(&session.data)?;
+        self.check_size(&prints)?;
         let value = encode(session);
         match self
             .inner
@@ -341,7 +340,7 @@ impl DatabankStore {
             .await
         {
             Ok(revision) => {
-                session.origin = Some(Arc::new(Origin::of(revision, &session.data)));
+                session.origin = Some(Arc::new(Origin::with(revision, prints)));
                 tracing::debug!(sid = %tag(sid), "created session");
                 Ok(true)
             }
@@ -475,20 +474,23 @@ impl DatabankStore {
 )]
 impl DatabankStore {
     /// Loads a session's data, with a token naming its origin under [`ORIGIN_KEY`].
-    pub(crate) async fn load_tracked(
+    pub(crate) async fn load_tracked<C>(
         &self,
         sid: &str,
-    ) -> Result<Option<(Map<String, Value>, Option<DateTime<Utc>>)>> {
-        let Some(mut session) = self.get(sid).await? else {
+    ) -> Result<Option<(C, Option<DateTime<Utc>>)>>
+    where
+        C: FromIterator<(String, Value)> + Extend<(String, Value)>,
+        for<'c> &'c C: IntoIterator<Item = (&'c String, &'c Value)>,
+    {
+        let Some((mut data, origin, expires_at)) = self.load::<C>(sid).await? else {
             return Ok(None);
         };
-        if let Some(origin) = session.origin.take() {
-            let token = self.inner.origins.remember(sid, origin);
-            session
-                .data
-                .insert(ORIGIN_KEY.to_owned(), Value::String(token));
-        }
-        Ok(Some((session.data, session.expires_at)))
+        let token = self.inner.origins.remember(sid, origin);
+        data.extend(std::iter::once((
+            ORIGIN_KEY.to_owned(),
+            Value::String(token),
+        )));
+        Ok(Some((data, expires_at)))
     }
 
     /// Stores a new session from a framework's data; the token naming it, or `None` when a
@@ -510,35 +512,56 @@ impl DatabankStore {
             .map(|origin| self.inner.origins.remember(sid, origin)))
     }
 
-    /// Saves a framework's data: a patch of what changed since the origin its token names (or
-    /// per the conflict policy), or, when the token names nothing this process knows, a
-    /// replacement of the whole session. `Gone` when the session no longer lives.
-    pub(crate) async fn save_tracked(
+    /// Saves a framework's data (its entries, the reserved key among them): a patch of what
+    /// changed since the origin its token names (or per the conflict policy), or, when the
+    /// token names nothing this process knows, a replacement of the whole session. `Gone` when
+    /// the session no longer lives. The data is only read: what a patch sends is cloned, the
+    /// rest is not.
+    pub(crate) async fn save_tracked<'d, D>(
         &self,
         sid: &str,
-        mut data: Map<String, Value>,
+        data: D,
         expires_at: Option<DateTime<Utc>>,
-    ) -> Result<()> {
-        let carried = data.remove(ORIGIN_KEY);
-        let recalled = self.inner.origins.recall(sid, carried.as_ref());
-        let origin = crate::session::closest(&recalled.versions, &data);
-        let known = origin.is_some();
-        let mut session = Session {
-            data,
-            expires_at,
-            origin,
+    ) -> Result<()>
+    where
+        D: IntoIterator<Item = (&'d String, &'d Value)>,
+        D::IntoIter: Clone,
+    {
+        let data = data.into_iter();
+        let carried = data
+            .clone()
+            .find(|(key, _)| key.as_str() == ORIGIN_KEY)
+            .map(|(_, value)| value);
+        let data = data.filter(|(key, _)| key.as_str() != ORIGIN_KEY);
+        let recalled = self.inner.origins.recall(sid, carried);
+        let now = Fingerprints::of(data.clone())?;
+        let origin = crate::session::closest(&recalled.versions, &now);
+        let base = match &origin {
+            Some(origin) => Base::Loaded(origin),
+            None => Base::Unknown,
         };
-        if known {
-            self.set(sid, &mut session).await?;
-        } else {
-            tracing::debug!(sid = %tag(sid), "no known origin; replacing the whole session");
-            self.replace(sid, &mut session).await?;
-        }
-        if let (Some(token), Some(origin)) = (recalled.token, session.origin) {
-            self.inner.origins.saved(token, sid, origin);
+        let saved = self
+            .save_data(sid, data, expires_at, base, Some(now))
+            .await?;
+        if let Some(token) = recalled.token {
+            self.inner.origins.saved(token, sid, saved);
         }
         Ok(())
     }
+}
+
+/// A loaded session: its data, origin and expiry.
+type Loaded<C> = (C, Arc<Origin>, Option<DateTime<Utc>>);
+
+/// What a save starts from.
+#[derive(Debug, Clone, Copy)]
+enum Base<'o> {
+    /// A session never loaded: stored whole, created if needed.
+    New,
+    /// A session loaded elsewhere or long ago: its whole data replaces the live session's.
+    Unknown,
+    /// A session loaded at this origin.
+    Loaded(&'o Origin),
 }
 
 /// The periodic cleanup started by [`DatabankStore::start_cleanup`]; dropping it stops it.

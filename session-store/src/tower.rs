@@ -93,7 +93,7 @@ impl SessionStore for DatabankStore {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let sid = record.id.to_string();
         match self
-            .save_tracked(&sid, data_of(record), to_chrono(record.expiry_date))
+            .save_tracked(&sid, &record.data, to_chrono(record.expiry_date))
             .await
         {
             Ok(()) => Ok(()),
@@ -110,7 +110,7 @@ impl SessionStore for DatabankStore {
         match self.load_tracked(&sid).await {
             Ok(Some((data, expires_at))) => Ok(Some(Record {
                 id: *session_id,
-                data: data.into_iter().collect(),
+                data,
                 expiry_date: to_time(expires_at),
             })),
             Ok(None) => Ok(None),
