@@ -201,12 +201,14 @@ fn number_len(n: &serde_json::Number) -> usize {
 
 /// The length of a string as a JSON literal, quotes included.
 pub fn escaped_len(s: &str) -> usize {
-    // Most strings need no escape: one pass that the compiler vectorizes tells.
-    let special = s
-        .bytes()
-        .filter(|&b| b < 0x20 || b == b'"' || b == b'\\')
-        .count();
-    if special == 0 {
+    // Most strings need no escape: a pass over 64-byte chunks that the compiler vectorizes
+    // (no early exit inside a chunk) tells.
+    let plain = s.as_bytes().chunks(64).all(|chunk| {
+        !chunk
+            .iter()
+            .fold(false, |special, &b| special | (b < 0x20) | (b == b'"') | (b == b'\\'))
+    });
+    if plain {
         return 2 + s.len();
     }
     2 + s
