@@ -204,9 +204,9 @@ pub fn escaped_len(s: &str) -> usize {
     // Most strings need no escape: a pass over 64-byte chunks that the compiler vectorizes
     // (no early exit inside a chunk) tells.
     let plain = s.as_bytes().chunks(64).all(|chunk| {
-        !chunk
-            .iter()
-            .fold(false, |special, &b| special | (b < 0x20) | (b == b'"') | (b == b'\\'))
+        !chunk.iter().fold(false, |special, &b| {
+            special | (b < 0x20) | (b == b'"') | (b == b'\\')
+        })
     });
     if plain {
         return 2 + s.len();

@@ -255,7 +255,9 @@ impl MongoBank {
             size.push(Bson::Document(old_size(&field, key)));
             fields.insert(format!("o.{field}"), doc! { "$literal": text });
         }
-        for key in &patch.remove {
+        // A key named twice is removed (and its length taken off the size) once.
+        let mut named = std::collections::HashSet::new();
+        for key in patch.remove.iter().filter(|key| named.insert(key.as_str())) {
             let field = key_field(key);
             size.push(Bson::Document(old_size(&field, key)));
             unset.push(Bson::String(format!("o.{field}")));

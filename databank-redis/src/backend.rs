@@ -222,6 +222,13 @@ impl RedisBank {
             PatchExpiry::Keep => "keep".to_owned(),
             PatchExpiry::Set(at) => expiry_arg(at),
         };
+        // A key named twice is removed (and its length taken off the size) once.
+        let mut named = std::collections::HashSet::new();
+        let remove: Vec<&String> = patch
+            .remove
+            .iter()
+            .filter(|key| named.insert(key.as_str()))
+            .collect();
         let mut args = vec![
             id.as_bytes().to_vec(),
             now_ms().to_string().into_bytes(),
@@ -233,7 +240,7 @@ impl RedisBank {
             },
             MAX_VALUE_BYTES.to_string().into_bytes(),
             patch.set.len().to_string().into_bytes(),
-            patch.remove.len().to_string().into_bytes(),
+            remove.len().to_string().into_bytes(),
             touched.len().to_string().into_bytes(),
             revision.get().to_string().into_bytes(),
         ];
@@ -242,7 +249,7 @@ impl RedisBank {
             args.push(fields::json(value)?);
             args.push(fields::key_cost(key).to_string().into_bytes());
         }
-        for key in &patch.remove {
+        for key in remove {
             args.push(fields::key_field(key));
             args.push(fields::key_cost(key).to_string().into_bytes());
         }

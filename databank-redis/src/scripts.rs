@@ -91,7 +91,17 @@ return 1
 
 const PATCH: &str = r#"
 local rec, id, now = KEYS[1], ARGV[1], ARGV[2]
-local cur = redis.call('HMGET', rec, 'r', 'e', 'o', 'n')
+local nset, nrem, nidx = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+-- One read for the bookkeeping and the old value of every touched field (for its length).
+local want = {'r', 'e', 'o', 'n'}
+local i = 10
+for _ = 1, nset do want[#want + 1] = ARGV[i]; i = i + 3 end
+for _ = 1, nrem do want[#want + 1] = ARGV[i]; i = i + 2 end
+local cur = {}
+for s = 1, #want, 1000 do
+  local part = redis.call('HMGET', rec, unpack(want, s, math.min(s + 999, #want)))
+  for k = 1, #part do cur[#cur + 1] = part[k] end
+end
 local live = cur[1] and not (cur[2] and tonumber(cur[2]) <= tonumber(now))
 if live then
   if not cur[3] then
@@ -104,29 +114,24 @@ elseif ARGV[4] ~= '1' then
 end
 local n = 0
 if live then n = tonumber(cur[4] or '0') end
-local nset, nrem, nidx = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local i = 10
+i = 10
 local fields, rems = {'r', ARGV[9], 'o', '1', 'n', 0}, {}
-for _ = 1, nset do
+for k = 1, nset do
   local f, v, cost = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   i = i + 3
-  if live then
-    local old = redis.call('HSTRLEN', rec, f)
-    if old > 0 then n = n - old - cost end
-  end
+  local old = cur[4 + k]
+  if live and old then n = n - #old - cost end
   n = n + cost + #v
   fields[#fields + 1] = f
   fields[#fields + 1] = v
 end
-for _ = 1, nrem do
+for k = 1, nrem do
   local f, cost = ARGV[i], tonumber(ARGV[i + 1])
   i = i + 2
-  if live then
-    local old = redis.call('HSTRLEN', rec, f)
-    if old > 0 then
-      n = n - old - cost
-      rems[#rems + 1] = f
-    end
+  local old = cur[4 + nset + k]
+  if live and old then
+    n = n - #old - cost
+    rems[#rems + 1] = f
   end
 end
 if n + 1 > tonumber(ARGV[5]) then return -5 end

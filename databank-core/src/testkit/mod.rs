@@ -230,6 +230,7 @@ macro_rules! conformance_tests {
             patch_of_odd_keys_round_trips,
             patch_values_round_trip_exactly,
             patch_past_the_size_limit_fails_and_changes_nothing,
+            patch_size_limit_is_exact_after_patches,
             patch_sets_keeps_and_clears_the_expiry,
             patch_advances_the_revision,
             patch_of_a_non_object_is_wrong_type,
