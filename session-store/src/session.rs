@@ -64,14 +64,16 @@ impl Origin {
     }
 }
 
-/// A fingerprint of each key's value in some session data, in key order: three allocations
-/// whatever the number of keys (the names sit end to end in one string).
+/// A fingerprint of each key's value in some session data, in key order (by a hash of the
+/// name, then the name: sorting thousands of keys compares integers, not strings): three
+/// allocations whatever the number of keys (the names sit end to end in one string).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Fingerprints {
     /// Every key's name, one after another, in key order.
     names: String,
-    /// For each key, in key order: where its name ends in `names`, and its value's fingerprint.
-    prints: Vec<(usize, u64)>,
+    /// For each key, in key order: where its name ends in `names`, the name's hash, and its
+    /// value's fingerprint.
+    prints: Vec<(usize, u64, u64)>,
     /// The size of the data as stored.
     encoded_size: usize,
 }
@@ -91,20 +93,20 @@ impl Fingerprints {
     pub fn of<'d>(
         data: impl IntoIterator<Item = (&'d String, &'d Value)>,
     ) -> databank_core::Result<Self> {
-        let mut pairs: Vec<(&str, u64)> = Vec::new();
+        let mut pairs: Vec<((u64, &str), u64)> = Vec::new();
         let mut entries = 0;
         for (key, value) in data {
             let (print, size) = fingerprint(value)?;
             entries += entry_size(key, size) + KEY_PREFIX.len();
-            pairs.push((key.as_str(), print));
+            pairs.push(((key_hash(key), key.as_str()), print));
         }
-        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let mut names = String::with_capacity(pairs.iter().map(|(key, _)| key.len()).sum());
+        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut names = String::with_capacity(pairs.iter().map(|((_, key), _)| key.len()).sum());
         let prints = pairs
             .iter()
-            .map(|(key, print)| {
+            .map(|((hash, key), print)| {
                 names.push_str(key);
-                (names.len(), *print)
+                (names.len(), *hash, *print)
             })
             .collect();
         let markers = entry_size("format", FORMAT.len() + 2) + entry_size("version", 1);
@@ -126,30 +128,31 @@ impl Fingerprints {
         self.prints.len()
     }
 
-    /// The `i`th key and its fingerprint.
-    fn entry(&self, i: usize) -> Option<(&str, u64)> {
-        let (end, print) = *self.prints.get(i)?;
+    /// The `i`th key (its hash and name) and its fingerprint.
+    fn entry(&self, i: usize) -> Option<((u64, &str), u64)> {
+        let (end, hash, print) = *self.prints.get(i)?;
         let start = match i.checked_sub(1) {
             Some(before) => self.prints.get(before).map_or(0, |p| p.0),
             None => 0,
         };
-        Some((self.names.get(start..end)?, print))
+        Some(((hash, self.names.get(start..end)?), print))
     }
 
     /// The keys, in order.
     #[cfg(test)]
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        (0..self.len()).filter_map(|i| self.entry(i).map(|(key, _)| key))
+        (0..self.len()).filter_map(|i| self.entry(i).map(|((_, key), _)| key))
     }
 
     /// The fingerprint of `key`'s value.
     #[cfg(test)]
     pub fn get(&self, key: &str) -> Option<u64> {
         let (mut low, mut high) = (0, self.len());
+        let key = (key_hash(key), key);
         while low < high {
             let middle = low + (high - low) / 2;
             let (name, print) = self.entry(middle)?;
-            match name.cmp(key) {
+            match name.cmp(&key) {
                 std::cmp::Ordering::Less => low = middle + 1,
                 std::cmp::Ordering::Greater => high = middle,
                 std::cmp::Ordering::Equal => return Some(print),
@@ -166,29 +169,29 @@ impl Fingerprints {
         let mut differences = Vec::new();
         loop {
             match (self.entry(i), now.entry(j)) {
-                (Some((was, before)), Some((is, after))) => match was.cmp(is) {
+                (Some((was, before)), Some((is, after))) => match was.cmp(&is) {
                     Less => {
-                        differences.push(Difference::Removed(was));
+                        differences.push(Difference::Removed(was.1));
                         i += 1;
                     }
                     Greater => {
-                        differences.push(Difference::Set(is));
+                        differences.push(Difference::Set(is.1));
                         j += 1;
                     }
                     Equal => {
                         if before != after {
-                            differences.push(Difference::Set(is));
+                            differences.push(Difference::Set(is.1));
                         }
                         i += 1;
                         j += 1;
                     }
                 },
                 (Some((was, _)), None) => {
-                    differences.push(Difference::Removed(was));
+                    differences.push(Difference::Removed(was.1));
                     i += 1;
                 }
                 (None, Some((is, _))) => {
-                    differences.push(Difference::Set(is));
+                    differences.push(Difference::Set(is.1));
                     j += 1;
                 }
                 (None, None) => return differences,
@@ -228,6 +231,7 @@ pub(crate) fn changes<'d>(
             Difference::Removed(key) => remove.push(stored_key(key)),
         }
     }
+    set_keys.sort_unstable();
     let set = if set_keys.is_empty() {
         Vec::new()
     } else {
@@ -245,19 +249,29 @@ pub(crate) fn changes<'d>(
 /// from the OS's random source, so values that collide cannot be chosen ahead of time.
 fn fingerprint(value: &Value) -> databank_core::Result<(u64, usize)> {
     use std::hash::BuildHasher;
+    let mut hasher = hash_state().build_hasher();
+    // A session key's value sits two levels down in the stored record.
+    let size = hash_and_measure(value, 2, &mut hasher)?;
+    Ok((hasher.finish(), size))
+}
+
+/// A hash of a key's name (it orders [`Fingerprints`]).
+fn key_hash(key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    hash_state().hash_one(key)
+}
+
+/// The hasher of fingerprints: seeded once per process.
+fn hash_state() -> &'static foldhash::quality::FixedState {
     static STATE: std::sync::OnceLock<foldhash::quality::FixedState> = std::sync::OnceLock::new();
-    let state = STATE.get_or_init(|| {
+    STATE.get_or_init(|| {
         let mut seed = [0u8; 8];
         // Without the OS's random source the seed is the address layout's: still per process.
         if getrandom::fill(&mut seed).is_err() {
             seed = (&seed as *const _ as usize as u64).to_le_bytes();
         }
         foldhash::quality::FixedState::with_seed(u64::from_le_bytes(seed))
-    });
-    let mut hasher = state.build_hasher();
-    // A session key's value sits two levels down in the stored record.
-    let size = hash_and_measure(value, 2, &mut hasher)?;
-    Ok((hasher.finish(), size))
+    })
 }
 
 /// Adds a value to a hash and returns its size in bytes of compact JSON, in one walk; fails
@@ -512,7 +526,9 @@ mod tests {
         assert_eq!(prints.get("c"), None);
         let mut keys: Vec<&str> = data.keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(prints.keys().collect::<Vec<_>>(), keys);
+        let mut found: Vec<&str> = prints.keys().collect();
+        found.sort_unstable();
+        assert_eq!(found, keys);
         assert!(Fingerprints::of(&Map::new())?.differences(&prints).len() == data.len());
         Ok(())
     }
