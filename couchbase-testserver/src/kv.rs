@@ -1,0 +1,354 @@
+//! The key-value service: one task a connection, reading pipelined requests and answering each
+//! in order. Bootstrap as the SDK does it (`docs/BinaryProtocol.md` "0x1f HELO", `docs/sasl.md`,
+//! "0x89 Select bucket" and "0xb5 Get Cluster Config"), then GET, SET,
+//! ADD, REPLACE, DELETE with CAS, flags and expiry, and sub-document multi-mutations.
+//! The configuration JSON holds the fields the SDK's parser reads (`rev`, `nodesExt` with
+//! each service's port, `clusterCapabilities`; for a bucket also `name`, `nodeLocator`,
+//! `nodes` and the `vBucketServerMap`).
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::frame::{self, opcode, status, Request, Response, DATATYPE_JSON};
+use crate::scram;
+use crate::store::{expiry, Doc, Store};
+use crate::subdoc;
+
+/// HELLO features this server acknowledges (`docs/BinaryProtocol.md`, "0x1f HELO"): XERROR,
+/// SELECT_BUCKET and JSON. Collections, alternative framing, snappy and the rest stay off, so
+/// requests keep the classic framing.
+const FEATURES: [u16; 3] = [0x07, 0x08, 0x0b];
+/// The largest document Couchbase stores (20 MiB).
+const MAX_DOCUMENT: usize = 20 * 1024 * 1024;
+/// vBuckets in the bucket's map (the client hashes keys to them; this one node owns all).
+const VBUCKETS: usize = 64;
+
+/// What every connection shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub store: Arc<Store>,
+    pub bucket: String,
+    pub user: String,
+    pub password: String,
+    pub host: String,
+    pub kv_port: u16,
+    pub query_port: u16,
+}
+
+impl Shared {
+    fn cluster_config(&self, bucket: bool) -> serde_json::Value {
+        let mut config = json!({
+            "rev": 1,
+            "revEpoch": 1,
+            "nodesExt": [{
+                "hostname": self.host,
+                "thisNode": true,
+                "services": {"kv": self.kv_port, "mgmt": self.query_port, "n1ql": self.query_port},
+            }],
+            "clusterCapabilitiesVer": [1, 0],
+            "clusterCapabilities": {"n1ql": ["enhancedPreparedStatements"]},
+        });
+        if bucket {
+            let server = format!("{}:{}", self.host, self.kv_port);
+            config["name"] = json!(self.bucket);
+            config["uuid"] = json!("00000000000000000000000000000001");
+            config["nodeLocator"] = json!("vbucket");
+            config["bucketCapabilitiesVer"] = json!("");
+            config["bucketCapabilities"] = json!([
+                "xattr",
+                "cbhello",
+                "touch",
+                "cccp",
+                "nodesExt",
+                "subdoc.ReplaceBodyWithXattr"
+            ]);
+            config["nodes"] = json!([{
+                "hostname": format!("{}:{}", self.host, self.query_port),
+                "ports": {"direct": self.kv_port},
+            }]);
+            config["vBucketServerMap"] = json!({
+                "hashAlgorithm": "CRC",
+                "numReplicas": 0,
+                "serverList": [server],
+                "vBucketMap": vec![[0]; VBUCKETS],
+            });
+        }
+        config
+    }
+}
+
+/// One client connection's state.
+#[derive(Default)]
+struct Connection {
+    authenticated: bool,
+    bucket: bool,
+    exchange: Option<scram::Exchange>,
+}
+
+/// Serves one connection until the client closes it or sends a packet that cannot be read.
+pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let mut connection = Connection::default();
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut out = Vec::new();
+    loop {
+        let read = match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..read]);
+        let mut used = 0;
+        loop {
+            match frame::parse(&buf[used..]) {
+                Ok(Some((request, len))) => {
+                    used += len;
+                    handle(&mut connection, &shared, &request).encode(&mut out);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e.0, "closing a connection on a bad packet");
+                    return;
+                }
+            }
+        }
+        buf.drain(..used);
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+    }
+}
+
+fn handle(connection: &mut Connection, shared: &Shared, request: &Request) -> Response {
+    match request.opcode {
+        opcode::HELLO => {
+            let asked: Vec<u16> = request
+                .value
+                .chunks_exact(2)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                .collect();
+            let granted: Vec<u8> = FEATURES
+                .iter()
+                .filter(|f| asked.contains(f))
+                .flat_map(|f| f.to_be_bytes())
+                .collect();
+            Response::to(request, status::SUCCESS).value(granted)
+        }
+        opcode::NOOP => Response::to(request, status::SUCCESS),
+        opcode::SASL_LIST_MECHS => {
+            Response::to(request, status::SUCCESS).value(scram::MECHANISM.as_bytes().to_vec())
+        }
+        opcode::SASL_AUTH => {
+            if request.key != scram::MECHANISM.as_bytes() {
+                return Response::to(request, status::AUTH_ERROR);
+            }
+            match scram::start(&request.value, &shared.user, &shared.password) {
+                Ok((exchange, server_first)) => {
+                    connection.exchange = Some(exchange);
+                    Response::to(request, status::AUTH_CONTINUE).value(server_first)
+                }
+                Err(e) => {
+                    tracing::debug!(why = %e.0, "SASL auth refused");
+                    Response::to(request, status::AUTH_ERROR)
+                }
+            }
+        }
+        opcode::SASL_STEP => match connection.exchange.take() {
+            Some(exchange) => match scram::finish(&exchange, &request.value) {
+                Ok(server_final) => {
+                    connection.authenticated = true;
+                    Response::to(request, status::SUCCESS).value(server_final)
+                }
+                Err(e) => {
+                    tracing::debug!(why = %e.0, "SASL step refused");
+                    Response::to(request, status::AUTH_ERROR)
+                }
+            },
+            None => Response::to(request, status::AUTH_ERROR),
+        },
+        _ if !connection.authenticated => Response::to(request, status::AUTH_ERROR),
+        opcode::SELECT_BUCKET => {
+            if request.key == shared.bucket.as_bytes() {
+                connection.bucket = true;
+                Response::to(request, status::SUCCESS)
+            } else {
+                Response::to(request, status::KEY_NOT_FOUND)
+            }
+        }
+        opcode::GET_CLUSTER_CONFIG => {
+            let mut response = Response::to(request, status::SUCCESS).value(
+                shared
+                    .cluster_config(connection.bucket)
+                    .to_string()
+                    .into_bytes(),
+            );
+            response.datatype = DATATYPE_JSON;
+            response
+        }
+        opcode::GET
+        | opcode::SET
+        | opcode::ADD
+        | opcode::REPLACE
+        | opcode::DELETE
+        | opcode::SUBDOC_MULTI_MUTATION
+            if !connection.bucket =>
+        {
+            Response::to(request, status::NO_BUCKET)
+        }
+        opcode::GET => get(shared, request),
+        opcode::SET | opcode::ADD | opcode::REPLACE => store(shared, request),
+        opcode::DELETE => delete(shared, request),
+        opcode::SUBDOC_MULTI_MUTATION => mutate(shared, request),
+        _ => Response::to(request, status::UNKNOWN_COMMAND),
+    }
+}
+
+fn get(shared: &Shared, request: &Request) -> Response {
+    shared.store.with(|state| match state.live(&request.key) {
+        Some(doc) => {
+            let mut response = Response::to(request, status::SUCCESS).value(doc.value.clone());
+            response.extras = doc.flags.to_be_bytes().to_vec();
+            response.datatype = doc.datatype;
+            response.cas = doc.cas;
+            response
+        }
+        None => Response::to(request, status::KEY_NOT_FOUND),
+    })
+}
+
+/// SET, ADD and REPLACE: extras are flags (4 bytes) and expiry (4 bytes).
+fn store(shared: &Shared, request: &Request) -> Response {
+    let Some(extras) = request.extras.get(..8) else {
+        return Response::to(request, status::INVALID_ARGUMENTS);
+    };
+    let flags = u32::from_be_bytes([extras[0], extras[1], extras[2], extras[3]]);
+    let expires = expiry(u32::from_be_bytes([
+        extras[4], extras[5], extras[6], extras[7],
+    ]));
+    if request.value.len() > MAX_DOCUMENT {
+        return Response::to(request, status::VALUE_TOO_LARGE);
+    }
+    shared.store.with(|state| {
+        let existing = state.live(&request.key).map(|doc| doc.cas);
+        let refused = match (request.opcode, existing) {
+            (opcode::ADD, Some(_)) => Some(status::KEY_EXISTS),
+            (opcode::REPLACE, None) => Some(status::KEY_NOT_FOUND),
+            (opcode::SET, None) if request.cas != 0 => Some(status::KEY_NOT_FOUND),
+            (_, Some(cas)) if request.cas != 0 && request.cas != cas => Some(status::KEY_EXISTS),
+            _ => None,
+        };
+        if let Some(refused) = refused {
+            return Response::to(request, refused);
+        }
+        let cas = state.next_cas();
+        state.docs.insert(
+            request.key.clone(),
+            Doc {
+                value: request.value.clone(),
+                flags,
+                datatype: request.datatype,
+                cas,
+                expires,
+            },
+        );
+        let mut response = Response::to(request, status::SUCCESS);
+        response.cas = cas;
+        response
+    })
+}
+
+fn delete(shared: &Shared, request: &Request) -> Response {
+    shared.store.with(|state| {
+        let Some(cas) = state.live(&request.key).map(|doc| doc.cas) else {
+            return Response::to(request, status::KEY_NOT_FOUND);
+        };
+        if request.cas != 0 && request.cas != cas {
+            return Response::to(request, status::KEY_EXISTS);
+        }
+        state.docs.remove(&request.key);
+        let mut response = Response::to(request, status::SUCCESS);
+        response.cas = state.next_cas();
+        response
+    })
+}
+
+/// Doc flags in a multi-mutation's extras (`docs/SubDocument.md`): create the document when
+/// missing (Mkdoc), or only when missing (Add).
+const MKDOC: u8 = 0x01;
+const ADD: u8 = 0x02;
+
+/// SUBDOC_MULTI_MUTATION (0xd1): every spec applies or none does. Extras: optional expiry
+/// (4 bytes) and optional doc flags (1 byte). A failing spec answers 0xcc with its index and
+/// status; success carries, for each spec that returns a value, its index, status and value.
+fn mutate(shared: &Shared, request: &Request) -> Response {
+    let (expires, doc_flags) = match request.extras.as_slice() {
+        [] => (None, 0),
+        [flags] => (None, *flags),
+        [a, b, c, d] => (expiry(u32::from_be_bytes([*a, *b, *c, *d])), 0),
+        [a, b, c, d, flags] => (expiry(u32::from_be_bytes([*a, *b, *c, *d])), *flags),
+        _ => return Response::to(request, status::INVALID_ARGUMENTS),
+    };
+    let specs = match subdoc::parse_specs(&request.value) {
+        Ok(specs) => specs,
+        Err(code) => return Response::to(request, code),
+    };
+    shared.store.with(|state| {
+        let existing = state.live(&request.key).cloned();
+        let mut doc = match &existing {
+            Some(_) if doc_flags & ADD != 0 => return Response::to(request, status::KEY_EXISTS),
+            Some(doc) if request.cas != 0 && request.cas != doc.cas => {
+                return Response::to(request, status::KEY_EXISTS)
+            }
+            Some(doc) => match serde_json::from_slice(&doc.value) {
+                Ok(value) => value,
+                Err(_) => return Response::to(request, status::SUBDOC_DOC_NOT_JSON),
+            },
+            None if doc_flags & (MKDOC | ADD) != 0 => serde_json::Value::Object(Default::default()),
+            None => return Response::to(request, status::KEY_NOT_FOUND),
+        };
+        let mut results = Vec::new();
+        for (index, spec) in specs.iter().enumerate() {
+            match subdoc::apply(&mut doc, spec) {
+                Ok(Some(value)) => {
+                    results.push(index as u8);
+                    results.extend_from_slice(&status::SUCCESS.to_be_bytes());
+                    results.extend_from_slice(&(value.len() as u32).to_be_bytes());
+                    results.extend_from_slice(&value);
+                }
+                Ok(None) => {}
+                Err(code) if code == status::UNKNOWN_COMMAND || code == status::NOT_SUPPORTED => {
+                    return Response::to(request, code);
+                }
+                Err(code) => {
+                    let mut body = vec![index as u8];
+                    body.extend_from_slice(&code.to_be_bytes());
+                    return Response::to(request, status::SUBDOC_MULTI_PATH_FAILURE).value(body);
+                }
+            }
+        }
+        let value = doc.to_string().into_bytes();
+        if value.len() > MAX_DOCUMENT {
+            return Response::to(request, status::VALUE_TOO_LARGE);
+        }
+        let cas = state.next_cas();
+        state.docs.insert(
+            request.key.clone(),
+            Doc {
+                value,
+                flags: existing.as_ref().map_or(0x0200_0000, |d| d.flags),
+                datatype: DATATYPE_JSON,
+                cas,
+                expires,
+            },
+        );
+        let mut response = Response::to(request, status::SUCCESS).value(results);
+        response.cas = cas;
+        response
+    })
+}

@@ -1,0 +1,180 @@
+//! The query service: `GET /admin/ping` and `POST /query/service` for the statement shapes
+//! `databank-couchbase` sends (its `statements.rs`) and the SDK's `CREATE INDEX`. This is no
+//! SQL++ engine: a statement is matched by shape, its named parameters (`$name` in the request
+//! body) are bound, and anything else answers a syntax error, as the real service does for a
+//! statement it cannot parse (status `fatal`, error code 3000). Reads are always consistent
+//! with every acknowledged write (what `request_plus` asks for).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use crate::store::{now_secs, Store};
+
+/// The routes of the query service.
+pub fn router(store: Arc<Store>) -> Router {
+    Router::new()
+        .route("/admin/ping", get(|| async { "{}" }))
+        .route("/query/service", post(service))
+        .with_state(store)
+}
+
+/// The condition every read statement shares (`statements.rs`, `LIVE`).
+const LIVE: &str = "d.t = $t AND (d.e IS NULL OR d.e IS MISSING OR d.e > $now)";
+
+fn answer(results: Vec<Value>) -> Response {
+    let count = results.len();
+    Json(json!({
+        "requestID": "databank-testserver",
+        "signature": {"*": "*"},
+        "results": results,
+        "status": "success",
+        "metrics": {"elapsedTime": "0s", "executionTime": "0s", "resultCount": count, "resultSize": 0},
+    }))
+    .into_response()
+}
+
+fn syntax_error(statement: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({
+            "requestID": "databank-testserver",
+            "errors": [{"code": 3000, "msg": format!("syntax error (the test server does not know this statement): {statement}")}],
+            "status": "fatal",
+            "metrics": {"elapsedTime": "0s", "executionTime": "0s", "resultCount": 0, "resultSize": 0, "errorCount": 1},
+        })),
+    )
+        .into_response()
+}
+
+/// A statement after its keyspace (`FROM <keyspace> AS d`), the keyspace itself skipped.
+fn after_keyspace<'s>(statement: &'s str, head: &str) -> Option<&'s str> {
+    let rest = statement.strip_prefix(head)?;
+    let (_, tail) = rest.split_once(" AS d WHERE ")?;
+    Some(tail)
+}
+
+async fn service(
+    State(store): State<Arc<Store>>,
+    Json(body): Json<Map<String, Value>>,
+) -> Response {
+    let Some(statement) = body.get("statement").and_then(Value::as_str) else {
+        return syntax_error("(none)");
+    };
+    let param = |name: &str| {
+        body.get(&format!("${name}"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    if statement.starts_with("CREATE INDEX ") || statement.starts_with("CREATE PRIMARY INDEX ") {
+        return answer(Vec::new());
+    }
+    if let Some(rest) = after_keyspace(statement, "SELECT RAW META(d).id FROM ") {
+        let Some(extra) = rest.strip_prefix(LIVE) else {
+            return syntax_error(statement);
+        };
+        // Zero or more ` AND d.ix.`<field>` = $p<i>`.
+        let mut equal = Vec::new();
+        for clause in extra.split(" AND ").skip(1) {
+            let Some((field, name)) = clause
+                .strip_prefix("d.ix.`")
+                .and_then(|c| c.split_once("` = $"))
+            else {
+                return syntax_error(statement);
+            };
+            equal.push((field.to_owned(), param(name)));
+        }
+        if !extra.is_empty() && equal.is_empty() {
+            return syntax_error(statement);
+        }
+        let keys = live_keys(&store, &param("t"), &param("now"), |doc| {
+            equal
+                .iter()
+                .all(|(field, value)| doc.get("ix").and_then(|ix| ix.get(field)) == Some(value))
+        });
+        return answer(keys.into_iter().map(Value::String).collect());
+    }
+    if let Some(rest) = after_keyspace(statement, "SELECT RAW COUNT(*) FROM ") {
+        if rest != LIVE {
+            return syntax_error(statement);
+        }
+        let count = live_keys(&store, &param("t"), &param("now"), |_| true).len();
+        return answer(vec![json!(count)]);
+    }
+    if let Some(rest) = after_keyspace(statement, "DELETE FROM ") {
+        let purge = "d.t = $t AND d.e <= $now RETURNING RAW META(d).id";
+        let prefixed = "d.t >= $lo AND d.t < $hi RETURNING RAW META(d).id";
+        let matches: Box<dyn Fn(&Value) -> bool> = if rest == purge {
+            let (t, now) = (param("t"), param("now"));
+            Box::new(move |doc: &Value| {
+                doc.get("t") == Some(&t)
+                    && matches!((doc.get("e").and_then(Value::as_i64), now.as_i64()), (Some(e), Some(now)) if e <= now)
+            })
+        } else if rest == prefixed {
+            let (lo, hi) = (param("lo"), param("hi"));
+            Box::new(move |doc: &Value| {
+                match (
+                    doc.get("t").and_then(Value::as_str),
+                    lo.as_str(),
+                    hi.as_str(),
+                ) {
+                    (Some(t), Some(lo), Some(hi)) => t >= lo && t < hi,
+                    _ => false,
+                }
+            })
+        } else {
+            return syntax_error(statement);
+        };
+        let deleted = store.with(|state| {
+            let now = now_secs();
+            let keys: Vec<Vec<u8>> = state
+                .docs
+                .iter()
+                .filter(|(_, doc)| doc.live(now))
+                .filter(|(_, doc)| {
+                    serde_json::from_slice::<Value>(&doc.value).is_ok_and(|v| matches(&v))
+                })
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in &keys {
+                state.docs.remove(key);
+            }
+            keys
+        });
+        return answer(
+            deleted
+                .into_iter()
+                .map(|key| Value::String(String::from_utf8_lossy(&key).into_owned()))
+                .collect(),
+        );
+    }
+    syntax_error(statement)
+}
+
+/// Keys of live documents whose `t` is `t` and whose `e` is missing, null or after `now`, and
+/// that `also` accepts.
+fn live_keys(store: &Store, t: &Value, now: &Value, also: impl Fn(&Value) -> bool) -> Vec<String> {
+    let now_ms = now.as_i64().unwrap_or(i64::MAX);
+    store.with(|state| {
+        let server_now = now_secs();
+        state
+            .docs
+            .iter()
+            .filter(|(_, doc)| doc.live(server_now))
+            .filter_map(|(key, doc)| {
+                let value: Value = serde_json::from_slice(&doc.value).ok()?;
+                let live = value.get("t") == Some(t)
+                    && match value.get("e") {
+                        None | Some(Value::Null) => true,
+                        Some(e) => e.as_i64().is_some_and(|e| e > now_ms),
+                    };
+                (live && also(&value)).then(|| String::from_utf8_lossy(key).into_owned())
+            })
+            .collect()
+    })
+}
