@@ -1,11 +1,8 @@
-//! The whole conformance kit against a real Couchbase Server (`DATABANK_TEST_COUCHBASE_URL`,
-//! which `cargo xtask test` provides when it can: that variable, or a Docker container started
-//! by `cargo xtask services up couchbase`). Each behaviour gets its own `?prefix=`, so behaviours
-//! running side by side in one collection never see each other's records; `cleanup` deletes
-//! what a behaviour wrote.
-//!
-//! Where no Couchbase can be had, `cargo xtask test` leaves these tests out with
-//! `--skip couchbase_server::` and reports the suite SKIPPED with the reason.
+//! The whole conformance kit against the Couchbase that `DATABANK_TEST_COUCHBASE_URL` names,
+//! which `cargo xtask test` provides: that variable, a Docker container of Couchbase Server, or
+//! else the Couchbase protocol test server (`couchbase-testserver/`, not a Couchbase Server).
+//! Each behaviour gets its own `?prefix=`, so behaviours running side by side in one collection
+//! never see each other's records; `cleanup` deletes what a behaviour wrote.
 
 use databank_core::testkit::{unique_name, Harness};
 use databank_core::{Bank, Result, Schema};

@@ -110,6 +110,35 @@ impl Server {
         )
     }
 
+    /// Starts the Couchbase protocol test server (`program`, the `databank-couchbase-testserver`
+    /// binary; it is not a Couchbase Server) on free ports: key-value and query. Its data lives
+    /// in memory; a restart starts empty, on the same ports.
+    pub fn couchbase_protocol(program: &Path) -> Result<Server, String> {
+        let port = free_port()?;
+        let query_port = free_port()?;
+        let dir = private_dir("couchbase")?;
+        let args = vec![
+            "--kv-port".into(),
+            port.to_string(),
+            "--query-port".into(),
+            query_port.to_string(),
+            "--bucket".into(),
+            "databank".into(),
+            "--user".into(),
+            "Administrator".into(),
+            "--password".into(),
+            "password".into(),
+        ];
+        Server::launch(
+            "couchbase",
+            program.to_path_buf(),
+            args,
+            dir,
+            port,
+            format!("couchbase://Administrator:password@127.0.0.1:{port}/databank"),
+        )
+    }
+
     fn launch(
         name: &'static str,
         program: PathBuf,

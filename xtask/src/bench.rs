@@ -59,7 +59,7 @@ pub fn command(args: &[String]) -> Result<(), Error> {
     let out_arg = out.display().to_string();
     run(
         "databank-bench",
-        Command::new(cargo())
+        Command::new(crate::cargo())
             .arg("run")
             .args(profile)
             .args(["--package", "databank-bench", "--"])
@@ -69,7 +69,7 @@ pub fn command(args: &[String]) -> Result<(), Error> {
     )?;
     run(
         "bench-anchors",
-        Command::new(cargo())
+        Command::new(crate::cargo())
             .arg("run")
             .args(profile)
             .arg("--manifest-path")
@@ -84,7 +84,7 @@ pub fn command(args: &[String]) -> Result<(), Error> {
     drop(provided);
     run(
         "merge",
-        Command::new(cargo())
+        Command::new(crate::cargo())
             .arg("run")
             .args(profile)
             .args(["--quiet", "--package", "databank-bench", "--"])
@@ -95,10 +95,6 @@ pub fn command(args: &[String]) -> Result<(), Error> {
         out.display()
     );
     Ok(())
-}
-
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
 fn run(what: &str, cmd: &mut Command) -> Result<(), Error> {

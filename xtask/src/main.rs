@@ -43,12 +43,14 @@ const USAGE: &str = "usage:
   cargo xtask test [--require redis,mongo,couchbase] [--no-lint]
       fmt check, clippy -D warnings, cargo doc, and every test suite, with the databases it needs.
       With CI=true (redis, mongo) or --require, a suite whose server could not be had fails the
-      run. Couchbase comes from DATABANK_TEST_COUCHBASE_URL or Docker; without either its
-      server tests are reported SKIPPED (allowed under CI=true, which has no Couchbase).
+      run. Couchbase comes from DATABANK_TEST_COUCHBASE_URL or Docker; without either the
+      suites run against the Couchbase protocol test server (couchbase-testserver/, not a
+      Couchbase Server), and the run says so.
   cargo xtask services up|down|status [redis] [mongo] [couchbase]
       start servers for manual work (URLs printed as environment lines), stop them, or show
-      them. `up couchbase` needs a Docker engine: it runs couchbase/server:community on its
-      standard ports (8091-8096, 11210) and sets up services, administrator and bucket by REST.
+      them. `up couchbase` with a Docker engine runs couchbase/server:community on its
+      standard ports (8091-8096, 11210) and sets up services, administrator and bucket by REST;
+      without one it starts the Couchbase protocol test server on free ports.
   cargo xtask fuzz [--seconds N] [TARGET...]
       run the cargo-fuzz targets (default: all, 600 s each); the corpus lives in fuzz/corpus.
   cargo xtask soak [--minutes N] [--backend disk|redis]
@@ -57,6 +59,11 @@ const USAGE: &str = "usage:
       every driver against its raw client, the session store against tower-sessions' stores,
       end to end under wrk, cleanup at scale, contention; writes target/bench/report.md and
       report.json. --quick: small sizes, seconds, to prove the benchmarks build and run.";
+
+/// The cargo that runs xtask (`$CARGO`), else `cargo` from `PATH`.
+pub fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
 
 /// The workspace root (the parent of this crate's directory).
 pub fn root() -> std::path::PathBuf {

@@ -227,7 +227,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     }
 
     if opts.lint {
-        let mut doc = Command::new(cargo_bin());
+        let mut doc = Command::new(crate::cargo());
         doc.args(["doc", "--workspace", "--no-deps", "--all-features"])
             .env("RUSTDOCFLAGS", "-D warnings");
         step(
@@ -236,12 +236,25 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             doc.status().map_err(Error::from),
         );
     }
+    // What each server-backed suite ran against, for the line under the table.
+    let servers: Vec<String> = provided
+        .iter()
+        .filter(|p| p.url.is_ok())
+        .map(|p| match p.spec.name {
+            "couchbase" if p.source == services::TEST_SERVER => {
+                format!("couchbase (protocol test server: {})", p.source)
+            }
+            "couchbase" => format!("couchbase (server: {})", p.source),
+            name => format!("{name} ({})", p.source),
+        })
+        .collect();
     drop(provided);
 
     let mut suites = parser.suites;
     suites.extend(excluded);
     suites.push(fuzz_suite);
     let (_, failed, _) = summary::print(&suites);
+    println!("xtask: server suites ran against: {}", servers.join("; "));
     if failed > 0 && !problems.iter().any(|p| p == "cargo test failed") {
         problems.push(format!("{failed} tests failed"));
     }
@@ -275,13 +288,9 @@ fn suite_url(p: &Provided, url: &str) -> String {
     }
 }
 
-fn cargo_bin() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-}
-
 fn cargo(args: &[&str]) -> Result<std::process::ExitStatus, Error> {
     println!("xtask: cargo {}", args.join(" "));
-    Ok(Command::new(cargo_bin()).args(args).status()?)
+    Ok(Command::new(crate::cargo()).args(args).status()?)
 }
 
 fn step(problems: &mut Vec<String>, name: &str, result: Result<std::process::ExitStatus, Error>) {
@@ -297,7 +306,7 @@ fn executables(
     test_args: &[String],
     env: &[(String, String)],
 ) -> Result<HashMap<String, (String, String)>, Error> {
-    let mut cmd = Command::new(cargo_bin());
+    let mut cmd = Command::new(crate::cargo());
     cmd.args(test_args)
         .args(["--no-run", "--message-format=json-render-diagnostics"])
         .envs(env.iter().cloned())
@@ -342,7 +351,7 @@ fn stream(
     env: &[(String, String)],
     parser: &mut Parser,
 ) -> Result<bool, Error> {
-    let mut line = format!("exec {}", shell_quote(&cargo_bin()));
+    let mut line = format!("exec {}", shell_quote(&crate::cargo()));
     for arg in test_args {
         line.push(' ');
         line.push_str(&shell_quote(arg));
