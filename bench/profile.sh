@@ -56,7 +56,7 @@ rec=$!
 kill -INT $rec; wait $rec || true
 {
   echo "# redis-server during section 3 (redis) and section 4 (ours and fred alternate)"
-  echo "## INFO commandstats (ours: hmget + evalsha; fred: get + set)"
+  echo "## INFO commandstats (ours: hgetall + evalsha; fred: get + set)"
   commandstats
   echo "## perf, redis-server CPU by symbol"
   top /tmp/redis-sessions.data 30
