@@ -37,6 +37,8 @@ pub struct Config {
     pub kv_port: u16,
     /// The query service's port (0: one the OS picks).
     pub query_port: u16,
+    /// Where the bucket is also kept, so that a restart finds it again; `None`: memory only.
+    pub data_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -48,6 +50,7 @@ impl Default for Config {
             host: "127.0.0.1".into(),
             kv_port: 0,
             query_port: 0,
+            data_file: None,
         }
     }
 }
@@ -85,7 +88,10 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
     let kv = TcpListener::bind((config.host.as_str(), config.kv_port)).await?;
     let query = TcpListener::bind((config.host.as_str(), config.query_port)).await?;
     let (kv_port, query_port) = (port(&kv)?, port(&query)?);
-    let store = Arc::new(store::Store::default());
+    let store = Arc::new(match &config.data_file {
+        Some(file) => store::Store::persistent(file.clone())?,
+        None => store::Store::default(),
+    });
     let shared = Arc::new(kv::Shared {
         store: store.clone(),
         bucket: config.bucket.clone(),

@@ -1,5 +1,5 @@
 //! `databank-couchbase-testserver [--kv-port P] [--query-port Q] [--bucket B] [--user U]
-//! [--password W]`: runs the Couchbase protocol test server (not a Couchbase Server) until
+//! [--password W] [--data-file F]`: runs the Couchbase protocol test server (not a Couchbase Server) until
 //! killed, after printing `ready kv=<port> query=<port>` on stdout.
 
 use std::process::ExitCode;
@@ -23,6 +23,7 @@ fn parse(args: &[String]) -> Result<Config, String> {
             "--user" => config.user = value.clone(),
             "--password" => config.password = value.clone(),
             "--host" => config.host = value.clone(),
+            "--data-file" => config.data_file = Some(value.into()),
             other => return Err(format!("unknown flag {other}")),
         }
     }

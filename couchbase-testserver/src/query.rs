@@ -144,6 +144,9 @@ async fn service(
             for key in &keys {
                 state.docs.remove(key);
             }
+            if !keys.is_empty() {
+                state.next_cas();
+            }
             keys
         });
         return answer(

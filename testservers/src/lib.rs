@@ -111,13 +111,14 @@ impl Server {
     }
 
     /// Starts the Couchbase protocol test server (`program`, the `databank-couchbase-testserver`
-    /// binary; it is not a Couchbase Server) on free ports: key-value and query. Its data lives
-    /// in memory; a restart starts empty, on the same ports.
-    pub fn couchbase_protocol(program: &Path) -> Result<Server, String> {
+    /// binary; it is not a Couchbase Server) on free ports: key-value and query. With
+    /// `persistent`, its data is also kept in the private directory and survives a restart (on
+    /// the same ports); otherwise it lives in memory.
+    pub fn couchbase_protocol(program: &Path, persistent: bool) -> Result<Server, String> {
         let port = free_port()?;
         let query_port = free_port()?;
         let dir = private_dir("couchbase")?;
-        let args = vec![
+        let mut args = vec![
             "--kv-port".into(),
             port.to_string(),
             "--query-port".into(),
@@ -129,6 +130,10 @@ impl Server {
             "--password".into(),
             "password".into(),
         ];
+        if persistent {
+            args.push("--data-file".into());
+            args.push(dir.join("bucket.json").display().to_string());
+        }
         Server::launch(
             "couchbase",
             program.to_path_buf(),
@@ -333,12 +338,23 @@ pub fn which(program: &str) -> Option<PathBuf> {
     })
 }
 
-/// A loopback port nothing listens on right now.
+/// A loopback port nothing listens on right now, and that this process has not handed out
+/// before (the OS may offer a port again as soon as it is released: two servers started at once
+/// in one test process must not get the same one).
 pub fn free_port() -> Result<u16, String> {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    for _ in 0..64 {
+        let port = TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| format!("no free port: {e}"))?;
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return Ok(port);
+        }
+    }
+    Err("no free port this process had not handed out already".into())
 }
 
 fn private_dir(name: &str) -> Result<PathBuf, String> {

@@ -173,8 +173,8 @@ pub fn provide(spec: Spec) -> Provided {
 /// How the summary names the Couchbase protocol test server: never a Couchbase Server.
 pub const TEST_SERVER: &str = "Couchbase protocol test server, not a Couchbase Server";
 
-/// Builds and starts the Couchbase protocol test server.
-fn couchbase_test_server() -> Result<Server, String> {
+/// Builds the Couchbase protocol test server; the path of its binary.
+pub fn couchbase_test_server_bin() -> Result<PathBuf, String> {
     let built = Command::new(crate::cargo())
         .args([
             "build",
@@ -194,7 +194,15 @@ fn couchbase_test_server() -> Result<Server, String> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| crate::root().join("target"));
-    Server::couchbase_protocol(&target.join("debug").join("databank-couchbase-testserver"))
+    Ok(target.join("debug").join("databank-couchbase-testserver"))
+}
+
+/// The variable naming that binary for the tests that start it themselves (fault tests).
+pub const TEST_SERVER_BIN_ENV: &str = "DATABANK_TEST_COUCHBASE_TESTSERVER";
+
+/// Builds and starts the Couchbase protocol test server.
+fn couchbase_test_server() -> Result<Server, String> {
+    Server::couchbase_protocol(&couchbase_test_server_bin()?, false)
 }
 
 /// The venv Python that has SecantusDB, installing it under `target/xtask/venv` if needed.

@@ -156,6 +156,15 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             }
         }
     }
+    match services::couchbase_test_server_bin() {
+        Ok(bin) => env.push((
+            services::TEST_SERVER_BIN_ENV.into(),
+            bin.display().to_string(),
+        )),
+        Err(why) => problems.push(format!(
+            "the Couchbase protocol test server (for the Couchbase fault tests): {why}"
+        )),
+    }
     if let Ok(python) = services::secantus_python() {
         env.push((
             services::MONGO_PYTHON_ENV.into(),
