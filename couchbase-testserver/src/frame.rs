@@ -27,6 +27,7 @@ pub mod opcode {
     pub const SELECT_BUCKET: u8 = 0x89;
     pub const GET_CLUSTER_CONFIG: u8 = 0xb5;
     pub const SUBDOC_MULTI_MUTATION: u8 = 0xd1;
+    pub const GET_ERROR_MAP: u8 = 0xfe;
 }
 
 /// Response status ("Response Status").

@@ -141,6 +141,8 @@ fn handle(connection: &mut Connection, shared: &Shared, request: &Request) -> Re
             Response::to(request, status::SUCCESS).value(granted)
         }
         opcode::NOOP => Response::to(request, status::SUCCESS),
+        // No error map here: "unknown command", which the SDK takes as a warning.
+        opcode::GET_ERROR_MAP => Response::to(request, status::UNKNOWN_COMMAND),
         opcode::SASL_LIST_MECHS => {
             Response::to(request, status::SUCCESS).value(scram::MECHANISM.as_bytes().to_vec())
         }
@@ -351,4 +353,202 @@ fn mutate(shared: &Shared, request: &Request) -> Response {
         response.cas = cas;
         response
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> Shared {
+        Shared {
+            store: Arc::new(Store::default()),
+            bucket: "b".into(),
+            user: "u".into(),
+            password: "p".into(),
+            host: "127.0.0.1".into(),
+            kv_port: 11210,
+            query_port: 8093,
+        }
+    }
+
+    fn ready() -> Connection {
+        Connection {
+            authenticated: true,
+            bucket: true,
+            exchange: None,
+        }
+    }
+
+    fn request(opcode: u8, key: &[u8], extras: &[u8], value: &[u8]) -> Request {
+        Request {
+            opcode,
+            opaque: 9,
+            key: key.to_vec(),
+            extras: extras.to_vec(),
+            value: value.to_vec(),
+            ..Request::default()
+        }
+    }
+
+    /// flags 0x02000006, expiry 0 (`docs/BinaryProtocol.md`, "0x01 Set": extras are flags then
+    /// expiration, 4 bytes each).
+    const EXTRAS: [u8; 8] = [0x02, 0, 0, 0x06, 0, 0, 0, 0];
+
+    /// "0x1f HELO": the server answers with the features it enables, a subset of those asked.
+    #[test]
+    fn hello_grants_only_what_this_server_speaks() {
+        let asked: Vec<u8> = [0x07u16, 0x08, 0x0b, 0x12, 0x0a, 0x10]
+            .iter()
+            .flat_map(|f| f.to_be_bytes())
+            .collect();
+        let response = handle(
+            &mut Connection::default(),
+            &shared(),
+            &request(opcode::HELLO, b"agent", &[], &asked),
+        );
+        assert_eq!(response.status, status::SUCCESS);
+        assert_eq!(response.value, vec![0, 0x07, 0, 0x08, 0, 0x0b]);
+        assert_eq!(response.opaque, 9);
+    }
+
+    #[test]
+    fn nothing_but_bootstrap_before_authentication() {
+        let shared = shared();
+        let mut fresh = Connection::default();
+        let mechs = handle(
+            &mut fresh,
+            &shared,
+            &request(opcode::SASL_LIST_MECHS, b"", &[], b""),
+        );
+        assert_eq!(mechs.value, b"SCRAM-SHA512");
+        for opcode in [
+            opcode::GET,
+            opcode::SELECT_BUCKET,
+            opcode::GET_CLUSTER_CONFIG,
+        ] {
+            let response = handle(&mut fresh, &shared, &request(opcode, b"k", &[], b""));
+            assert_eq!(response.status, status::AUTH_ERROR, "opcode {opcode:#x}");
+        }
+        let mut no_bucket = ready();
+        no_bucket.bucket = false;
+        let response = handle(
+            &mut no_bucket,
+            &shared,
+            &request(opcode::GET, b"k", &[], b""),
+        );
+        assert_eq!(response.status, status::NO_BUCKET);
+        let response = handle(
+            &mut no_bucket,
+            &shared,
+            &request(opcode::SELECT_BUCKET, b"other", &[], b""),
+        );
+        assert_eq!(response.status, status::KEY_NOT_FOUND);
+    }
+
+    /// "Response Status" 0x01 key not found, 0x02 key exists (also a CAS mismatch), 0x81 unknown
+    /// command; GET returns the flags as its 4 bytes of extras and the CAS in the header.
+    #[test]
+    fn key_value_answers_the_documented_statuses() {
+        let (shared, mut c) = (shared(), ready());
+        let mut run = |r: Request| handle(&mut c, &shared, &r);
+        assert_eq!(
+            run(request(opcode::GET, b"k", &[], b"")).status,
+            status::KEY_NOT_FOUND
+        );
+        assert_eq!(
+            run(request(opcode::REPLACE, b"k", &EXTRAS, b"{}")).status,
+            status::KEY_NOT_FOUND
+        );
+        let added = run(request(opcode::ADD, b"k", &EXTRAS, b"{\"a\":1}"));
+        assert_eq!(added.status, status::SUCCESS);
+        assert_ne!(added.cas, 0);
+        assert_eq!(
+            run(request(opcode::ADD, b"k", &EXTRAS, b"{}")).status,
+            status::KEY_EXISTS
+        );
+        let got = run(request(opcode::GET, b"k", &[], b""));
+        assert_eq!((got.status, got.cas), (status::SUCCESS, added.cas));
+        assert_eq!(got.extras, vec![0x02, 0, 0, 0x06]);
+        assert_eq!(got.value, b"{\"a\":1}");
+        let mut stale = request(opcode::REPLACE, b"k", &EXTRAS, b"{}");
+        stale.cas = added.cas + 1;
+        assert_eq!(run(stale).status, status::KEY_EXISTS);
+        let mut delete = request(opcode::DELETE, b"k", &[], b"");
+        delete.cas = added.cas + 1;
+        assert_eq!(run(delete.clone()).status, status::KEY_EXISTS);
+        delete.cas = added.cas;
+        assert_eq!(run(delete.clone()).status, status::SUCCESS);
+        assert_eq!(run(delete).status, status::KEY_NOT_FOUND);
+        assert_eq!(
+            run(request(0x05, b"k", &[], b"")).status,
+            status::UNKNOWN_COMMAND
+        );
+        assert_eq!(
+            run(request(0xfe, b"", &[], &[0, 2])).status,
+            status::UNKNOWN_COMMAND
+        );
+    }
+
+    #[test]
+    fn the_bucket_config_maps_every_vbucket_to_this_node() -> Result<(), serde_json::Error> {
+        let (shared, mut c) = (shared(), ready());
+        let response = handle(
+            &mut c,
+            &shared,
+            &request(opcode::GET_CLUSTER_CONFIG, b"", &[], b""),
+        );
+        assert_eq!(response.datatype, DATATYPE_JSON);
+        let config: serde_json::Value = serde_json::from_slice(&response.value)?;
+        assert_eq!(config["name"], "b");
+        assert_eq!(config["nodesExt"][0]["services"]["kv"], 11210);
+        assert_eq!(config["nodesExt"][0]["services"]["n1ql"], 8093);
+        let map = &config["vBucketServerMap"];
+        assert_eq!(map["serverList"][0], "127.0.0.1:11210");
+        assert_eq!(map["vBucketMap"].as_array().map(Vec::len), Some(VBUCKETS));
+        Ok(())
+    }
+
+    /// A failing spec answers 0xcc with its index and status and changes nothing; a counter
+    /// returns its new value as index, status, length, value.
+    #[test]
+    fn multi_mutations_are_all_or_nothing() {
+        let (shared, mut c) = (shared(), ready());
+        let mut run = |r: Request| handle(&mut c, &shared, &r);
+        run(request(
+            opcode::SET,
+            b"d",
+            &EXTRAS,
+            b"{\"v\":1,\"s\":\"x\"}",
+        ));
+        let spec = |op: u8, path: &str, value: &str| {
+            let mut bytes = vec![op, 0];
+            bytes.extend_from_slice(&(path.len() as u16).to_be_bytes());
+            bytes.extend_from_slice(&(value.len() as u32).to_be_bytes());
+            bytes.extend_from_slice(path.as_bytes());
+            bytes.extend_from_slice(value.as_bytes());
+            bytes
+        };
+        let mut body = spec(0xcf, "v", "2");
+        body.extend(spec(0xcf, "s", "1"));
+        let failed = run(request(opcode::SUBDOC_MULTI_MUTATION, b"d", &[], &body));
+        assert_eq!(failed.status, status::SUBDOC_MULTI_PATH_FAILURE);
+        assert_eq!(failed.value, vec![1, 0, 0xc1]);
+        let unchanged = run(request(opcode::GET, b"d", &[], b""));
+        assert_eq!(unchanged.value, b"{\"v\":1,\"s\":\"x\"}");
+        let done = run(request(
+            opcode::SUBDOC_MULTI_MUTATION,
+            b"d",
+            &[],
+            &spec(0xcf, "v", "2"),
+        ));
+        assert_eq!(done.status, status::SUCCESS);
+        assert_eq!(done.value, vec![0, 0, 0, 0, 0, 0, 1, b'3']);
+        let missing = run(request(
+            opcode::SUBDOC_MULTI_MUTATION,
+            b"none",
+            &[],
+            &spec(0xcf, "v", "2"),
+        ));
+        assert_eq!(missing.status, status::KEY_NOT_FOUND);
+    }
 }
