@@ -63,8 +63,17 @@ async fn service(
     State(store): State<Arc<Store>>,
     Json(body): Json<Map<String, Value>>,
 ) -> Response {
+    match execute(&store, &body) {
+        Ok(results) => answer(results),
+        Err(statement) => syntax_error(&statement),
+    }
+}
+
+/// Runs the statement of a request body: its results, or the statement back when this server
+/// does not know its shape.
+fn execute(store: &Store, body: &Map<String, Value>) -> Result<Vec<Value>, String> {
     let Some(statement) = body.get("statement").and_then(Value::as_str) else {
-        return syntax_error("(none)");
+        return Err("(none)".into());
     };
     let param = |name: &str| {
         body.get(&format!("${name}"))
@@ -72,11 +81,11 @@ async fn service(
             .unwrap_or(Value::Null)
     };
     if statement.starts_with("CREATE INDEX ") || statement.starts_with("CREATE PRIMARY INDEX ") {
-        return answer(Vec::new());
+        return Ok(Vec::new());
     }
     if let Some(rest) = after_keyspace(statement, "SELECT RAW META(d).id FROM ") {
         let Some(extra) = rest.strip_prefix(LIVE) else {
-            return syntax_error(statement);
+            return Err(statement.to_owned());
         };
         // Zero or more ` AND d.ix.`<field>` = $p<i>`.
         let mut equal = Vec::new();
@@ -85,26 +94,26 @@ async fn service(
                 .strip_prefix("d.ix.`")
                 .and_then(|c| c.split_once("` = $"))
             else {
-                return syntax_error(statement);
+                return Err(statement.to_owned());
             };
             equal.push((field.to_owned(), param(name)));
         }
         if !extra.is_empty() && equal.is_empty() {
-            return syntax_error(statement);
+            return Err(statement.to_owned());
         }
-        let keys = live_keys(&store, &param("t"), &param("now"), |doc| {
+        let keys = live_keys(store, &param("t"), &param("now"), |doc| {
             equal
                 .iter()
                 .all(|(field, value)| doc.get("ix").and_then(|ix| ix.get(field)) == Some(value))
         });
-        return answer(keys.into_iter().map(Value::String).collect());
+        return Ok(keys.into_iter().map(Value::String).collect());
     }
     if let Some(rest) = after_keyspace(statement, "SELECT RAW COUNT(*) FROM ") {
         if rest != LIVE {
-            return syntax_error(statement);
+            return Err(statement.to_owned());
         }
-        let count = live_keys(&store, &param("t"), &param("now"), |_| true).len();
-        return answer(vec![json!(count)]);
+        let count = live_keys(store, &param("t"), &param("now"), |_| true).len();
+        return Ok(vec![json!(count)]);
     }
     if let Some(rest) = after_keyspace(statement, "DELETE FROM ") {
         let purge = "d.t = $t AND d.e <= $now RETURNING RAW META(d).id";
@@ -128,7 +137,7 @@ async fn service(
                 }
             })
         } else {
-            return syntax_error(statement);
+            return Err(statement.to_owned());
         };
         let deleted = store.with(|state| {
             let now = now_secs();
@@ -149,14 +158,12 @@ async fn service(
             }
             keys
         });
-        return answer(
-            deleted
-                .into_iter()
-                .map(|key| Value::String(String::from_utf8_lossy(&key).into_owned()))
-                .collect(),
-        );
+        return Ok(deleted
+            .into_iter()
+            .map(|key| Value::String(String::from_utf8_lossy(&key).into_owned()))
+            .collect());
     }
-    syntax_error(statement)
+    Err(statement.to_owned())
 }
 
 /// Keys of live documents whose `t` is `t` and whose `e` is missing, null or after `now`, and
@@ -180,4 +187,103 @@ fn live_keys(store: &Store, t: &Value, now: &Value, also: impl Fn(&Value) -> boo
             })
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Doc;
+
+    const KS: &str = "`b`.`_default`.`_default`";
+
+    fn store() -> Store {
+        let store = Store::default();
+        store.with(|state| {
+            for (key, doc) in [
+                ("p:s::a", json!({"t": "p:s", "e": null, "ix": {"f1": "x"}})),
+                ("p:s::b", json!({"t": "p:s", "e": 5000, "ix": {"f1": "y"}})),
+                ("p:s::c", json!({"t": "p:s", "e": 1000})),
+                ("q:s::d", json!({"t": "q:s"})),
+            ] {
+                let cas = state.next_cas();
+                let value = doc.to_string().into_bytes();
+                state.docs.insert(
+                    key.as_bytes().to_vec(),
+                    Doc {
+                        value,
+                        flags: 0,
+                        datatype: 1,
+                        cas,
+                        expires: None,
+                    },
+                );
+            }
+        });
+        store
+    }
+
+    fn run(store: &Store, statement: &str, params: Value) -> Result<Vec<Value>, String> {
+        let mut body = Map::new();
+        body.insert("statement".into(), json!(statement));
+        body.insert("scan_consistency".into(), json!("request_plus"));
+        if let Value::Object(params) = params {
+            for (name, value) in params {
+                body.insert(format!("${name}"), value);
+            }
+        }
+        execute(store, &body)
+    }
+
+    fn sorted(mut values: Vec<Value>) -> Vec<Value> {
+        values.sort_by_key(|v| v.to_string());
+        values
+    }
+
+    /// The shapes of `databank-couchbase/src/statements.rs`, with their named parameters.
+    #[test]
+    fn the_driver_statements_answer_from_the_documents() -> Result<(), String> {
+        let store = store();
+        let scan = format!("SELECT RAW META(d).id FROM {KS} AS d WHERE {LIVE}");
+        let now = json!({"t": "p:s", "now": 2000});
+        assert_eq!(
+            sorted(run(&store, &scan, now.clone())?),
+            vec![json!("p:s::a"), json!("p:s::b")]
+        );
+        let count = format!("SELECT RAW COUNT(*) FROM {KS} AS d WHERE {LIVE}");
+        assert_eq!(run(&store, &count, now.clone())?, vec![json!(2)]);
+        let search = format!("{scan} AND d.ix.`f1` = $p0");
+        let params = json!({"t": "p:s", "now": 2000, "p0": "y"});
+        assert_eq!(run(&store, &search, params)?, vec![json!("p:s::b")]);
+        let purge = format!(
+            "DELETE FROM {KS} AS d WHERE d.t = $t AND d.e <= $now RETURNING RAW META(d).id"
+        );
+        assert_eq!(run(&store, &purge, now.clone())?, vec![json!("p:s::c")]);
+        let prefixed = format!(
+            "DELETE FROM {KS} AS d WHERE d.t >= $lo AND d.t < $hi RETURNING RAW META(d).id"
+        );
+        let range = json!({"lo": "p:", "hi": "p;"});
+        assert_eq!(
+            sorted(run(&store, &prefixed, range)?),
+            vec![json!("p:s::a"), json!("p:s::b")]
+        );
+        assert_eq!(run(&store, &count, now)?, vec![json!(0)]);
+        assert!(run(&store, "CREATE INDEX `i` ON `b`(`t`)", json!({}))?.is_empty());
+        Ok(())
+    }
+
+    /// A statement of another shape is a syntax error (code 3000, status `fatal`), never an
+    /// empty success.
+    #[test]
+    fn other_statements_are_syntax_errors() {
+        let store = store();
+        for statement in [
+            "SELECT * FROM `b`",
+            "DELETE FROM `b` AS d WHERE TRUE RETURNING RAW META(d).id",
+            &format!("SELECT RAW META(d).id FROM {KS} AS d WHERE {LIVE} OR TRUE"),
+        ] {
+            assert!(run(&store, statement, json!({})).is_err(), "{statement}");
+        }
+        assert_eq!(run(&store, "", json!({})), Err(String::new()));
+        assert!(execute(&store, &Map::new()).is_err());
+    }
 }

@@ -6,7 +6,7 @@ use std::future::Future;
 use couchbase::authenticator::{Authenticator, PasswordAuthenticator};
 use couchbase::cluster::Cluster;
 use couchbase::collection::Collection;
-use couchbase::options::cluster_options::ClusterOptions;
+use couchbase::options::cluster_options::{ClusterOptions, KvOptions};
 use couchbase::options::kv_options::{
     InsertOptions, MutateInOptions, RemoveOptions, ReplaceOptions, UpsertOptions,
 };
@@ -29,6 +29,8 @@ use crate::statements::{self, Statement};
 
 /// How many documents a scan or search fetches at once.
 const FETCH_AHEAD: usize = 16;
+/// How long the SDK waits before reconnecting after a lost connection.
+const RECONNECT_THROTTLE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The Couchbase driver: every type in one collection, keys `<type>::<id>`.
 pub struct CouchbaseBank {
@@ -82,7 +84,12 @@ impl CouchbaseBank {
             config.password.clone(),
         ));
         // Connecting applies nothing: a timeout here is `Unavailable`, safe to retry.
-        let connect = Cluster::connect(config.connection_string.clone(), ClusterOptions::new(auth));
+        // After a lost connection the SDK waits `connect_throttle_timeout` before trying again
+        // (5 s by default); half a second brings a restarted server back into use within
+        // about a second, at two attempts a second per node while it is down.
+        let options = ClusterOptions::new(auth)
+            .kv_options(KvOptions::new().connect_throttle_timeout(RECONNECT_THROTTLE));
+        let connect = Cluster::connect(config.connection_string.clone(), options);
         let cluster = timed("couchbase", config.timeout, async {
             connect.await.map_err(map_err)
         })
