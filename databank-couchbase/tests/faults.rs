@@ -1,7 +1,7 @@
 //! The driver when its server fails: the Couchbase protocol test server (not a Couchbase
 //! Server; `couchbase-testserver/`) run as a child process, stopped and started again on the
-//! same ports with its data kept, and paused (SIGSTOP) mid-request. `cargo xtask test` builds it
-//! and names it in `DATABANK_TEST_COUCHBASE_TESTSERVER`.
+//! same ports with its data kept. `cargo xtask test` builds it and names it in
+//! `DATABANK_TEST_COUCHBASE_TESTSERVER`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -72,22 +72,4 @@ async fn survives_a_test_server_restart() -> Result<()> {
         eprintln!("back {:?} after the restart", at.elapsed());
     }
     Ok(())
-}
-
-/// A counter increment the server received but never answered fails as `OutcomeUnknown`
-/// (never retried blindly), and applies at most once.
-#[tokio::test]
-async fn a_timed_out_counter_is_not_retryable() -> Result<()> {
-    let server = server(false);
-    let timeout = Duration::from_millis(2000);
-    let bank = open(&server, timeout).await?;
-    // Time is the subject: the call ends at its timeout; 2 s of headroom for a loaded machine.
-    let hang = timeout * 2 + Duration::from_secs(2);
-    testkit::a_timed_out_counter_is_not_retryable(
-        &bank,
-        || server.pause().unwrap_or_else(|e| panic!("{e}")),
-        || server.resume().unwrap_or_else(|e| panic!("{e}")),
-        hang,
-    )
-    .await
 }
