@@ -127,26 +127,33 @@ fn parse_path(path: &str) -> Result<Vec<Step>, u16> {
     Ok(steps)
 }
 
+/// The value `step` leads to in `container`; a missing key of an object is created as
+/// `missing` when one is given (mkdir_p), else the path is not found.
+fn child<'v>(
+    step: &Step,
+    container: &'v mut Value,
+    missing: Option<Value>,
+) -> Result<&'v mut Value, u16> {
+    match (step, container) {
+        (Step::Key(key), Value::Object(map)) => {
+            if !map.contains_key(key) {
+                map.insert(key.clone(), missing.ok_or(status::SUBDOC_PATH_NOT_FOUND)?);
+            }
+            map.get_mut(key).ok_or(status::SUBDOC_PATH_NOT_FOUND)
+        }
+        (Step::Index(i), Value::Array(items)) => {
+            let at = resolve_index(*i, items.len()).ok_or(status::SUBDOC_PATH_NOT_FOUND)?;
+            items.get_mut(at).ok_or(status::SUBDOC_PATH_NOT_FOUND)
+        }
+        _ => Err(status::SUBDOC_PATH_MISMATCH),
+    }
+}
+
 /// The container a path's last step is in, creating missing objects on the way with `mkdir`.
 fn parent<'v>(doc: &'v mut Value, steps: &[Step], mkdir: bool) -> Result<&'v mut Value, u16> {
     let mut at = doc;
     for step in steps {
-        at = match (step, at) {
-            (Step::Key(key), Value::Object(map)) => {
-                if !map.contains_key(key) {
-                    if !mkdir {
-                        return Err(status::SUBDOC_PATH_NOT_FOUND);
-                    }
-                    map.insert(key.clone(), Value::Object(Map::new()));
-                }
-                map.get_mut(key).ok_or(status::SUBDOC_PATH_NOT_FOUND)?
-            }
-            (Step::Index(i), Value::Array(items)) => {
-                let at = resolve_index(*i, items.len()).ok_or(status::SUBDOC_PATH_NOT_FOUND)?;
-                items.get_mut(at).ok_or(status::SUBDOC_PATH_NOT_FOUND)?
-            }
-            _ => return Err(status::SUBDOC_PATH_MISMATCH),
-        };
+        at = child(step, at, mkdir.then(|| Value::Object(Map::new())))?;
     }
     Ok(at)
 }
@@ -217,22 +224,7 @@ pub fn apply(doc: &mut Value, spec: &Spec) -> Result<Option<Vec<u8>>, u16> {
             let Value::Array(mut new) = parse_value(&wrapped)? else {
                 return Err(status::SUBDOC_VALUE_CANNOT_INSERT);
             };
-            let target = match (last, container) {
-                (Step::Key(key), Value::Object(map)) => {
-                    if !map.contains_key(key) {
-                        if !mkdir {
-                            return Err(status::SUBDOC_PATH_NOT_FOUND);
-                        }
-                        map.insert(key.clone(), Value::Array(Vec::new()));
-                    }
-                    map.get_mut(key).ok_or(status::SUBDOC_PATH_NOT_FOUND)?
-                }
-                (Step::Index(i), Value::Array(items)) => {
-                    let at = resolve_index(*i, items.len()).ok_or(status::SUBDOC_PATH_NOT_FOUND)?;
-                    &mut items[at]
-                }
-                _ => return Err(status::SUBDOC_PATH_MISMATCH),
-            };
+            let target = child(last, container, mkdir.then(|| Value::Array(Vec::new())))?;
             let Value::Array(items) = target else {
                 return Err(status::SUBDOC_PATH_MISMATCH);
             };
