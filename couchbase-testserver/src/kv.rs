@@ -26,16 +26,12 @@ const MAX_DOCUMENT: usize = 20 * 1024 * 1024;
 /// vBuckets in the bucket's map (the client hashes keys to them; this one node owns all).
 const VBUCKETS: usize = 64;
 
-/// What every connection shares.
+/// What every connection shares: the bucket, and the server's configuration with the ports it
+/// actually bound.
 #[derive(Debug)]
 pub struct Shared {
     pub store: Arc<Store>,
-    pub bucket: String,
-    pub user: String,
-    pub password: String,
-    pub host: String,
-    pub kv_port: u16,
-    pub query_port: u16,
+    pub config: crate::Config,
 }
 
 impl Shared {
@@ -44,16 +40,16 @@ impl Shared {
             "rev": 1,
             "revEpoch": 1,
             "nodesExt": [{
-                "hostname": self.host,
+                "hostname": self.config.host,
                 "thisNode": true,
-                "services": {"kv": self.kv_port, "mgmt": self.query_port, "n1ql": self.query_port},
+                "services": {"kv": self.config.kv_port, "mgmt": self.config.query_port, "n1ql": self.config.query_port},
             }],
             "clusterCapabilitiesVer": [1, 0],
             "clusterCapabilities": {"n1ql": ["enhancedPreparedStatements"]},
         });
         if bucket {
-            let server = format!("{}:{}", self.host, self.kv_port);
-            config["name"] = json!(self.bucket);
+            let server = format!("{}:{}", self.config.host, self.config.kv_port);
+            config["name"] = json!(self.config.bucket);
             config["uuid"] = json!("00000000000000000000000000000001");
             config["nodeLocator"] = json!("vbucket");
             config["bucketCapabilitiesVer"] = json!("");
@@ -66,8 +62,8 @@ impl Shared {
                 "subdoc.ReplaceBodyWithXattr"
             ]);
             config["nodes"] = json!([{
-                "hostname": format!("{}:{}", self.host, self.query_port),
-                "ports": {"direct": self.kv_port},
+                "hostname": format!("{}:{}", self.config.host, self.config.query_port),
+                "ports": {"direct": self.config.kv_port},
             }]);
             config["vBucketServerMap"] = json!({
                 "hashAlgorithm": "CRC",
@@ -150,7 +146,7 @@ fn handle(connection: &mut Connection, shared: &Shared, request: &Request) -> Re
             if request.key != scram::MECHANISM.as_bytes() {
                 return Response::to(request, status::AUTH_ERROR);
             }
-            match scram::start(&request.value, &shared.user, &shared.password) {
+            match scram::start(&request.value, &shared.config.user, &shared.config.password) {
                 Ok((exchange, server_first)) => {
                     connection.exchange = Some(exchange);
                     Response::to(request, status::AUTH_CONTINUE).value(server_first)
@@ -176,7 +172,7 @@ fn handle(connection: &mut Connection, shared: &Shared, request: &Request) -> Re
         },
         _ if !connection.authenticated => Response::to(request, status::AUTH_ERROR),
         opcode::SELECT_BUCKET => {
-            if request.key == shared.bucket.as_bytes() {
+            if request.key == shared.config.bucket.as_bytes() {
                 connection.bucket = true;
                 Response::to(request, status::SUCCESS)
             } else {
@@ -362,12 +358,15 @@ mod tests {
     fn shared() -> Shared {
         Shared {
             store: Arc::new(Store::default()),
-            bucket: "b".into(),
-            user: "u".into(),
-            password: "p".into(),
-            host: "127.0.0.1".into(),
-            kv_port: 11210,
-            query_port: 8093,
+            config: crate::Config {
+                bucket: "b".into(),
+                user: "u".into(),
+                password: "p".into(),
+                host: "127.0.0.1".into(),
+                kv_port: 11210,
+                query_port: 8093,
+                data_file: None,
+            },
         }
     }
 

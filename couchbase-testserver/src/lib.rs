@@ -94,12 +94,11 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
     });
     let shared = Arc::new(kv::Shared {
         store: store.clone(),
-        bucket: config.bucket.clone(),
-        user: config.user.clone(),
-        password: config.password.clone(),
-        host: config.host.clone(),
-        kv_port,
-        query_port,
+        config: Config {
+            kv_port,
+            query_port,
+            ..config.clone()
+        },
     });
     let kv_task = tokio::spawn(async move {
         // Connections live in the set: stopping the server drops every one of them.
