@@ -25,6 +25,48 @@ use std::time::{Duration, Instant};
 /// How long a server may take to accept connections.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long [`Server::pause`] waits for every thread of the server to stop.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Waits until every thread of `pid` is stopped, for at most [`STOP_TIMEOUT`].
+fn wait_stopped(pid: u32) -> Result<(), String> {
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while !all_threads_stopped(pid)? {
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "pid {pid} did not stop within {STOP_TIMEOUT:?} of SIGSTOP"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+/// Whether every thread of `pid` is in the stopped state (`T` in `/proc/PID/task/TID/stat`).
+fn all_threads_stopped(pid: u32) -> Result<bool, String> {
+    let tasks = format!("/proc/{pid}/task");
+    let entries = fs::read_dir(&tasks).map_err(|e| format!("{tasks}: {e}"))?;
+    let mut threads = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{tasks}: {e}"))?;
+        let stat = match fs::read_to_string(entry.path().join("stat")) {
+            Ok(stat) => stat,
+            // A thread that exited meanwhile is not running either.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("{}: {e}", entry.path().display())),
+        };
+        threads += 1;
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        if state != Some("T") {
+            return Ok(false);
+        }
+    }
+    Ok(threads > 0)
+}
+
 /// A server process this crate started.
 #[derive(Debug)]
 pub struct Server {
@@ -224,8 +266,14 @@ impl Server {
 
     /// Freezes the server (SIGSTOP): connections stay open and requests are accepted by the
     /// kernel but never answered, as with a hung server. [`resume`](Server::resume) undoes it.
+    ///
+    /// Returns once every thread of the server is stopped: `kill` only queues the signal, and
+    /// until the group stop reaches a thread that thread can still answer a request that
+    /// wakes it (seen on a busy machine as a reply from a "paused" server).
     pub fn pause(&self) -> Result<(), String> {
-        self.signal("-STOP")
+        self.signal("-STOP")?;
+        let pid = self.pid().ok_or("the server is not running")?;
+        wait_stopped(pid).map_err(|e| format!("{}: {e}", self.name))
     }
 
     /// Lets a [`pause`](Server::pause)d server run again (SIGCONT).
@@ -368,4 +416,46 @@ fn private_dir(name: &str) -> Result<PathBuf, String> {
     ));
     fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
     Ok(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signal(pid: u32, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {pid}: {status}");
+    }
+
+    #[test]
+    fn a_stopped_process_is_seen_stopped_and_a_resumed_one_is_not() {
+        let mut child = Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("sleep starts");
+        let pid = child.id();
+        assert_eq!(
+            all_threads_stopped(pid),
+            Ok(false),
+            "sleep is not stopped yet"
+        );
+        signal(pid, "-STOP");
+        assert_eq!(wait_stopped(pid), Ok(()));
+        assert_eq!(all_threads_stopped(pid), Ok(true));
+        signal(pid, "-CONT");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while all_threads_stopped(pid) == Ok(true) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(all_threads_stopped(pid), Ok(false), "SIGCONT resumes it");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            all_threads_stopped(pid).is_err(),
+            "a reaped process has no threads"
+        );
+    }
 }
