@@ -42,15 +42,24 @@ pub fn classify(e: SdkError) -> Outcome {
 /// [`Error::Unavailable`]. A server timeout, a cancelled request or an ambiguous durability
 /// answer may have applied it: [`Error::OutcomeUnknown`]. Temporary refusals (locked, rate
 /// limited, a durable write in progress) are a retryable [`Error::Backend`]; the rest permanent.
+///
+/// The SDK flattens failures of the connection itself into `OtherFailure` with the key-value
+/// client's message, so those are told apart by it (see [`connection_failure`]).
 pub fn map_err(e: SdkError) -> Error {
-    let not_sent = matches!(
-        e.kind(),
-        ErrorKind::ServiceNotAvailable(_) | ErrorKind::ClusterDropped
-    );
-    let unknown = matches!(
-        e.kind(),
-        ErrorKind::ServerTimeout | ErrorKind::RequestCanceled | ErrorKind::DurabilityAmbiguous
-    );
+    let connection = match e.kind() {
+        ErrorKind::OtherFailure(message) => connection_failure(message),
+        _ => None,
+    };
+    let not_sent = connection == Some(Sent::No)
+        || matches!(
+            e.kind(),
+            ErrorKind::ServiceNotAvailable(_) | ErrorKind::ClusterDropped
+        );
+    let unknown = connection == Some(Sent::Maybe)
+        || matches!(
+            e.kind(),
+            ErrorKind::ServerTimeout | ErrorKind::RequestCanceled | ErrorKind::DurabilityAmbiguous
+        );
     let retryable = matches!(
         e.kind(),
         ErrorKind::TemporaryFailure
@@ -75,6 +84,29 @@ pub fn map_err(e: SdkError) -> Error {
             retryable,
             source: Box::new(e),
         }
+    }
+}
+
+/// Whether a request that failed with its connection reached the server.
+#[derive(Debug, PartialEq, Eq)]
+enum Sent {
+    /// It was never written to a connection: safe to send again.
+    No,
+    /// It was written, and the connection failed before the answer: the server may have run it.
+    Maybe,
+}
+
+/// Reads an `OtherFailure` message of the SDK's key-value client (`couchbase-core`'s
+/// `memdx::error::ErrorKind` display): a request cancelled in flight (its socket closed, or
+/// timed out), or a connection error, may have been applied; a failed dispatch or connection
+/// attempt sent nothing. Anything else is not a connection failure.
+fn connection_failure(message: &str) -> Option<Sent> {
+    if message.starts_with("request cancelled") || message.starts_with("connection error") {
+        Some(Sent::Maybe)
+    } else if message.starts_with("dispatch failed") || message.starts_with("connection failed") {
+        Some(Sent::No)
+    } else {
+        None
     }
 }
 
@@ -141,6 +173,32 @@ mod tests {
             assert!(matches!(e, Error::OutcomeUnknown { .. }), "{e:?}");
             assert!(!e.is_retryable(), "{e:?} may have been applied");
         }
+        for message in [
+            "request cancelled: Closed in flight, dispatched to: 127.0.0.1:1, dispatched from: 127.0.0.1:2",
+            "request cancelled: Timeout",
+            "connection error",
+        ] {
+            let e = map_err(sdk(ErrorKind::OtherFailure(message.into())));
+            assert!(matches!(e, Error::OutcomeUnknown { .. }), "{message}: {e:?}");
+        }
+        for message in [
+            "dispatch failed: opaque: 7, op_code: SET",
+            "connection failed refused",
+        ] {
+            let e = map_err(sdk(ErrorKind::OtherFailure(message.into())));
+            assert!(matches!(e, Error::Unavailable { .. }), "{message}: {e:?}");
+        }
+        let e = map_err(sdk(ErrorKind::OtherFailure("bucket is sad".into())));
+        assert!(
+            matches!(
+                e,
+                Error::Backend {
+                    retryable: false,
+                    ..
+                }
+            ),
+            "an unknown failure is permanent: {e:?}"
+        );
         for kind in [ErrorKind::TemporaryFailure, ErrorKind::DocumentLocked] {
             let e = map_err(sdk(kind));
             assert!(
