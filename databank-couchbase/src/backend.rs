@@ -90,13 +90,13 @@ impl CouchbaseBank {
         let options = ClusterOptions::new(auth)
             .kv_options(KvOptions::new().connect_throttle_timeout(RECONNECT_THROTTLE));
         let connect = Cluster::connect(config.connection_string.clone(), options);
-        let cluster = timed("couchbase", config.timeout, async {
+        let cluster = timed("couchbase", config.connect_timeout, async {
             connect.await.map_err(map_err)
         })
         .await
         .map_err(Error::nothing_applied)?;
         let bucket = cluster.bucket(config.bucket.clone());
-        timed("couchbase", config.timeout, async {
+        timed("couchbase", config.connect_timeout, async {
             bucket.wait_until_ready(None).await.map_err(map_err)
         })
         .await

@@ -12,6 +12,9 @@ pub const DEFAULT_SCOPE: &str = "_default";
 pub const DEFAULT_COLLECTION: &str = "_default";
 /// The default time a call may take before it fails with a retryable error.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long connecting may take unless the URL says otherwise (`connect_timeout_ms`).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where the password comes from when the URL carries none.
 pub const PASSWORD_ENV: &str = "DATABANK_COUCHBASE_PASSWORD";
 
@@ -26,6 +29,8 @@ pub const PASSWORD_ENV: &str = "DATABANK_COUCHBASE_PASSWORD";
 ///   else from the environment variable `DATABANK_COUCHBASE_PASSWORD`. It is never logged:
 ///   `Debug` shows `***`.
 /// - `timeout_ms`: how long one call may take (default 5000).
+/// - `connect_timeout_ms`: how long connecting and waiting for the bucket may take (default
+///   10000, as the SDK's own; a SCRAM handshake on a loaded machine can outlast one call's).
 /// - `prefix`: keeps several banks apart in one collection (up to 32 ASCII letters, digits,
 ///   `_` or `-`).
 /// - any other parameter is passed on to the SDK's connection string.
@@ -38,6 +43,7 @@ pub const PASSWORD_ENV: &str = "DATABANK_COUCHBASE_PASSWORD";
 /// assert_eq!((c.bucket.as_str(), c.scope.as_str(), c.collection.as_str()), ("sessions", "web", "_default"));
 /// assert_eq!((c.username.as_str(), c.password.as_str()), ("app", "s@cret"));
 /// assert_eq!(c.timeout.as_millis(), 700);
+/// assert_eq!(c.connect_timeout.as_secs(), 10);
 /// assert!(!format!("{c:?}").contains("cret"));
 /// # Ok::<(), databank_core::Error>(())
 /// ```
@@ -58,6 +64,8 @@ pub struct CouchbaseConfig {
     pub password: String,
     /// How long one call may take (past it: `OutcomeUnknown`).
     pub timeout: Duration,
+    /// How long connecting and waiting for the bucket may take (past it: `Unavailable`).
+    pub connect_timeout: Duration,
     /// Keeps several banks apart in one collection (`?prefix=`, default none): keys become
     /// `<prefix>:<type>::<id>` and the type tag `<prefix>:<type>`.
     pub prefix: String,
@@ -73,6 +81,7 @@ impl fmt::Debug for CouchbaseConfig {
             .field("username", &self.username)
             .field("password", &"***")
             .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
             .field("prefix", &self.prefix)
             .finish()
     }
@@ -107,8 +116,15 @@ impl CouchbaseConfig {
             username: username.into(),
             password: password.into(),
             timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             prefix: String::new(),
         }
+    }
+
+    /// Sets how long connecting may take (URL `connect_timeout_ms`).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
     }
 
     /// Sets the scope (URL `scope`).
@@ -149,7 +165,7 @@ impl CouchbaseConfig {
         if self.username.is_empty() {
             return Err(bad("no user".into()));
         }
-        if self.timeout.is_zero() {
+        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(bad("the timeout must not be zero".into()));
         }
         Ok(())
@@ -213,6 +229,7 @@ impl CouchbaseConfig {
         check_name("bucket", &bucket, b"._%-", 100).map_err(|e| bad(&e.to_string()))?;
         let (mut scope, mut collection) = (DEFAULT_SCOPE.to_owned(), DEFAULT_COLLECTION.to_owned());
         let mut timeout = DEFAULT_TIMEOUT;
+        let mut connect_timeout = DEFAULT_CONNECT_TIMEOUT;
         let mut prefix = String::new();
         let mut passed_on = Vec::new();
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
@@ -225,6 +242,9 @@ impl CouchbaseConfig {
                     check_name("prefix", &prefix, b"_-", 32).map_err(|e| bad(&e.to_string()))?;
                 }
                 "timeout_ms" => timeout = timeout_ms(&value).map_err(|e| bad(&e.to_string()))?,
+                "connect_timeout_ms" => {
+                    connect_timeout = timeout_ms(&value).map_err(|e| bad(&e.to_string()))?;
+                }
                 "password" => {
                     return Err(bad(
                         "put the password in the user part or in $DATABANK_COUCHBASE_PASSWORD, not in ?password=",
@@ -262,6 +282,7 @@ impl CouchbaseConfig {
             username,
             password,
             timeout,
+            connect_timeout,
             prefix,
         })
     }
