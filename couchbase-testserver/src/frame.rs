@@ -6,6 +6,9 @@
 pub const HEADER_LEN: usize = 24;
 /// Magic of a request from a client ("Magic Byte": 0x80).
 pub const REQUEST: u8 = 0x80;
+/// Magic of a request with flexible framing extras ("Magic Byte": 0x08, "Alt Client Request";
+/// only after HELLO granted AltRequestSupport).
+pub const REQUEST_EXT: u8 = 0x08;
 /// Magic of a response to a client ("Magic Byte": 0x81).
 pub const RESPONSE: u8 = 0x81;
 /// The largest body this server accepts (Couchbase's item limit is 20 MiB; a little more for
@@ -54,6 +57,12 @@ pub mod status {
     pub const SUBDOC_MULTI_PATH_FAILURE: u16 = 0x00cc;
 }
 
+/// Request frame info ids ("Request Frame Info", in "Flexible Framing Extras").
+pub mod frame_info {
+    /// Preserve TTL: a mutation keeps the document's expiry (no value).
+    pub const PRESERVE_TTL: u16 = 5;
+}
+
 /// The `Data type` bit for a JSON value ("Data Types").
 pub const DATATYPE_JSON: u8 = 0x01;
 
@@ -65,9 +74,18 @@ pub struct Request {
     pub vbucket: u16,
     pub opaque: u32,
     pub cas: u64,
+    /// The frame infos of a 0x08 request (id and value), in order.
+    pub frame_infos: Vec<(u16, Vec<u8>)>,
     pub extras: Vec<u8>,
     pub key: Vec<u8>,
     pub value: Vec<u8>,
+}
+
+impl Request {
+    /// Whether the request carries this frame info.
+    pub fn has_frame_info(&self, id: u16) -> bool {
+        self.frame_infos.iter().any(|(i, _)| *i == id)
+    }
 }
 
 /// A packet this server cannot read: the connection is closed.
@@ -80,21 +98,26 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, FrameError> {
     let Some(header) = buf.get(..HEADER_LEN) else {
         return Ok(None);
     };
-    if header[0] != REQUEST {
-        return Err(FrameError(format!(
-            "magic 0x{:02x} is not a request (0x80)",
-            header[0]
-        )));
-    }
-    let key_len = usize::from(u16::from_be_bytes([header[2], header[3]]));
+    // "Request header": 0x80 has a 2-byte key length; 0x08 ("Request header with Flexible
+    // Framing Extras") splits it into framing extras length and a 1-byte key length.
+    let (framing_len, key_len) = match header[0] {
+        REQUEST => (0, usize::from(u16::from_be_bytes([header[2], header[3]]))),
+        REQUEST_EXT => (usize::from(header[2]), usize::from(header[3])),
+        magic => {
+            return Err(FrameError(format!(
+                "magic 0x{magic:02x} is not a request (0x80 or 0x08)"
+            )))
+        }
+    };
     let extras_len = usize::from(header[4]);
     let body_len = u32::from_be_bytes([header[8], header[9], header[10], header[11]]) as usize;
     if body_len > MAX_BODY {
         return Err(FrameError(format!("body of {body_len} bytes is too large")));
     }
-    if key_len + extras_len > body_len {
+    if framing_len + key_len + extras_len > body_len {
         return Err(FrameError(format!(
-            "key ({key_len}) and extras ({extras_len}) are longer than the body ({body_len})"
+            "framing extras ({framing_len}), key ({key_len}) and extras ({extras_len}) are \
+             longer than the body ({body_len})"
         )));
     }
     let Some(body) = buf.get(HEADER_LEN..HEADER_LEN + body_len) else {
@@ -109,11 +132,37 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, FrameError> {
             header[16], header[17], header[18], header[19], header[20], header[21], header[22],
             header[23],
         ]),
-        extras: body[..extras_len].to_vec(),
-        key: body[extras_len..extras_len + key_len].to_vec(),
-        value: body[extras_len + key_len..].to_vec(),
+        frame_infos: frame_infos(&body[..framing_len])?,
+        extras: body[framing_len..framing_len + extras_len].to_vec(),
+        key: body[framing_len + extras_len..framing_len + extras_len + key_len].to_vec(),
+        value: body[framing_len + extras_len + key_len..].to_vec(),
     };
     Ok(Some((request, HEADER_LEN + body_len)))
+}
+
+/// Decodes flexible framing extras ("Flexible Framing Extras"): each frame info starts with a
+/// byte holding its id (high nibble) and value length (low nibble); a nibble of 15 means "15
+/// plus the next byte".
+fn frame_infos(mut framing: &[u8]) -> Result<Vec<(u16, Vec<u8>)>, FrameError> {
+    let truncated = || FrameError("truncated frame info".into());
+    let mut infos = Vec::new();
+    while let Some((&first, rest)) = framing.split_first() {
+        framing = rest;
+        let mut nibble = |n: u8| -> Result<usize, FrameError> {
+            if n < 15 {
+                return Ok(usize::from(n));
+            }
+            let (&more, rest) = framing.split_first().ok_or_else(truncated)?;
+            framing = rest;
+            Ok(15 + usize::from(more))
+        };
+        let id = nibble(first >> 4)?;
+        let len = nibble(first & 0x0f)?;
+        let value = framing.get(..len).ok_or_else(truncated)?;
+        infos.push((id as u16, value.to_vec()));
+        framing = &framing[len..];
+    }
+    Ok(infos)
 }
 
 /// A response to one request.
@@ -219,6 +268,43 @@ mod tests {
         let mut key_past_body = get_hello();
         key_past_body[3] = 0x06;
         assert!(parse(&key_past_body).is_err());
+    }
+
+    /// "Request header with Flexible Framing Extras": magic 0x08, framing extras length in byte
+    /// 2, a 1-byte key length in byte 3; the framing extras come first in the body. Here a
+    /// Preserve TTL frame info (id 5, no value: byte 0x50) and an id past 14 (15 + 3, with a
+    /// 1-byte value) on a SET of "k" with 8 bytes of extras and value "v".
+    #[test]
+    fn flexible_framing_extras_are_read() -> Result<(), FrameError> {
+        let mut packet = vec![
+            0x08, 0x01, 0x04, 0x01, // magic, opcode, framing extras length, key length
+            0x08, 0x00, 0x00, 0x00, // extras length, data type, vbucket
+            0x00, 0x00, 0x00, 0x0e, // total body: 4 + 8 + 1 + 1
+            0x00, 0x00, 0x00, 0x07, // opaque
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // cas
+            0x50, 0xf1, 0x03, 0xaa, // frame infos
+        ];
+        packet.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2]);
+        packet.extend_from_slice(b"kv");
+        let Some((request, used)) = parse(&packet)? else {
+            panic!("a whole packet was not read");
+        };
+        assert_eq!(used, packet.len());
+        assert_eq!(
+            request.frame_infos,
+            vec![(frame_info::PRESERVE_TTL, vec![]), (18, vec![0xaa])]
+        );
+        assert!(request.has_frame_info(frame_info::PRESERVE_TTL));
+        assert_eq!(request.extras, [0, 0, 0, 1, 0, 0, 0, 2]);
+        assert_eq!(
+            (request.key.as_slice(), request.value.as_slice()),
+            (&b"k"[..], &b"v"[..])
+        );
+        let mut truncated = packet.clone();
+        truncated[2] = 0x03; // the second frame info loses its value byte
+        truncated[4] = 0x00;
+        assert!(parse(&truncated).is_err());
+        Ok(())
     }
 
     /// The "Response header" layout: magic 0x81, status in bytes 6-7, body length, opaque, CAS.

@@ -12,15 +12,15 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::frame::{self, opcode, status, Request, Response, DATATYPE_JSON};
+use crate::frame::{self, frame_info, opcode, status, Request, Response, DATATYPE_JSON};
 use crate::scram;
 use crate::store::{expiry, Doc, Store};
 use crate::subdoc;
 
-/// HELLO features this server acknowledges (`docs/BinaryProtocol.md`, "0x1f HELO"): XERROR,
-/// SELECT_BUCKET and JSON. Collections, alternative framing, snappy and the rest stay off, so
-/// requests keep the classic framing.
-const FEATURES: [u16; 3] = [0x07, 0x08, 0x0b];
+/// HELLO features this server acknowledges (`docs/BinaryProtocol.md`, "0x1f HELO"): XERROR
+/// (0x07), SELECT_BUCKET (0x08), JSON (0x0b), AltRequestSupport (0x10: flexible framing extras)
+/// and PreserveTtl (0x14). Collections, snappy, sync replication and the rest stay off.
+const FEATURES: [u16; 5] = [0x07, 0x08, 0x0b, 0x10, 0x14];
 /// The largest document Couchbase stores (20 MiB).
 const MAX_DOCUMENT: usize = 20 * 1024 * 1024;
 /// vBuckets in the bucket's map (the client hashes keys to them; this one node owns all).
@@ -122,6 +122,18 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
 }
 
 fn handle(connection: &mut Connection, shared: &Shared, request: &Request) -> Response {
+    // Preserve TTL is the one frame info known here, and only on mutations.
+    let mutation = matches!(
+        request.opcode,
+        opcode::SET | opcode::REPLACE | opcode::SUBDOC_MULTI_MUTATION
+    );
+    if request
+        .frame_infos
+        .iter()
+        .any(|(id, value)| *id != frame_info::PRESERVE_TTL || !value.is_empty() || !mutation)
+    {
+        return Response::to(request, status::NOT_SUPPORTED);
+    }
     match request.opcode {
         opcode::HELLO => {
             let asked: Vec<u16> = request
@@ -233,8 +245,8 @@ fn store(shared: &Shared, request: &Request) -> Response {
         return Response::to(request, status::VALUE_TOO_LARGE);
     }
     shared.store.with(|state| {
-        let existing = state.live(&request.key).map(|doc| doc.cas);
-        let refused = match (request.opcode, existing) {
+        let existing = state.live(&request.key).map(|doc| (doc.cas, doc.expires));
+        let refused = match (request.opcode, existing.map(|(cas, _)| cas)) {
             (opcode::ADD, Some(_)) => Some(status::KEY_EXISTS),
             (opcode::REPLACE, None) => Some(status::KEY_NOT_FOUND),
             (opcode::SET, None) if request.cas != 0 => Some(status::KEY_NOT_FOUND),
@@ -244,6 +256,10 @@ fn store(shared: &Shared, request: &Request) -> Response {
         if let Some(refused) = refused {
             return Response::to(request, refused);
         }
+        let expires = match existing {
+            Some((_, kept)) if request.has_frame_info(frame_info::PRESERVE_TTL) => kept,
+            _ => expires,
+        };
         let cas = state.next_cas();
         state.docs.insert(
             request.key.clone(),
@@ -334,6 +350,10 @@ fn mutate(shared: &Shared, request: &Request) -> Response {
         if value.len() > MAX_DOCUMENT {
             return Response::to(request, status::VALUE_TOO_LARGE);
         }
+        let expires = match &existing {
+            Some(doc) if request.has_frame_info(frame_info::PRESERVE_TTL) => doc.expires,
+            _ => expires,
+        };
         let cas = state.next_cas();
         state.docs.insert(
             request.key.clone(),
@@ -389,6 +409,17 @@ mod tests {
         }
     }
 
+    /// One mutation spec as `docs/SubDocument.md` encodes it: opcode, flags, path length (2),
+    /// value length (4), path, value.
+    fn spec_bytes(op: u8, path: &str, value: &str) -> Vec<u8> {
+        let mut bytes = vec![op, 0];
+        bytes.extend_from_slice(&(path.len() as u16).to_be_bytes());
+        bytes.extend_from_slice(&(value.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(path.as_bytes());
+        bytes.extend_from_slice(value.as_bytes());
+        bytes
+    }
+
     /// flags 0x02000006, expiry 0 (`docs/BinaryProtocol.md`, "0x01 Set": extras are flags then
     /// expiration, 4 bytes each).
     const EXTRAS: [u8; 8] = [0x02, 0, 0, 0x06, 0, 0, 0, 0];
@@ -406,7 +437,7 @@ mod tests {
             &request(opcode::HELLO, b"agent", &[], &asked),
         );
         assert_eq!(response.status, status::SUCCESS);
-        assert_eq!(response.value, vec![0, 0x07, 0, 0x08, 0, 0x0b]);
+        assert_eq!(response.value, vec![0, 0x07, 0, 0x08, 0, 0x0b, 0, 0x10]);
         assert_eq!(response.opaque, 9);
     }
 
@@ -488,6 +519,55 @@ mod tests {
         );
     }
 
+    /// "Request Frame Info" 5, Preserve TTL: a mutation keeps the document's expiry whatever
+    /// its extras say; a frame info this server does not know answers "not supported" (0x83).
+    #[test]
+    fn preserve_ttl_keeps_the_expiry_and_other_frame_infos_are_refused() {
+        let (shared, mut c) = (shared(), ready());
+        let mut run = |r: Request| handle(&mut c, &shared, &r);
+        let expires = |key: &[u8]| {
+            shared
+                .store
+                .with(|state| state.live(key).map(|d| d.expires))
+        };
+        let mut with_ttl = EXTRAS;
+        with_ttl[7] = 100; // 100 s
+        assert_eq!(
+            run(request(opcode::SET, b"k", &with_ttl, b"{}")).status,
+            status::SUCCESS
+        );
+        let set_at = expires(b"k").flatten();
+        assert!(set_at.is_some());
+        let mut keep = request(opcode::SET, b"k", &EXTRAS, b"{\"a\":1}");
+        keep.frame_infos = vec![(frame_info::PRESERVE_TTL, vec![])];
+        assert_eq!(run(keep).status, status::SUCCESS);
+        assert_eq!(expires(b"k").flatten(), set_at, "SET kept the expiry");
+        let mut mutation = request(
+            opcode::SUBDOC_MULTI_MUTATION,
+            b"k",
+            &[],
+            &spec_bytes(subdoc::spec::DICT_UPSERT, "b", "2"),
+        );
+        mutation.frame_infos = vec![(frame_info::PRESERVE_TTL, vec![])];
+        assert_eq!(run(mutation).status, status::SUCCESS);
+        assert_eq!(expires(b"k").flatten(), set_at, "the mutation kept it");
+        assert_eq!(
+            run(request(opcode::SET, b"k", &EXTRAS, b"{}")).status,
+            status::SUCCESS
+        );
+        assert_eq!(
+            expires(b"k").flatten(),
+            None,
+            "without the frame info it is cleared"
+        );
+        let mut durable = request(opcode::SET, b"k", &EXTRAS, b"{}");
+        durable.frame_infos = vec![(1, vec![0x01])];
+        assert_eq!(run(durable).status, status::NOT_SUPPORTED);
+        let mut get = request(opcode::GET, b"k", &[], b"");
+        get.frame_infos = vec![(frame_info::PRESERVE_TTL, vec![])];
+        assert_eq!(run(get).status, status::NOT_SUPPORTED);
+    }
+
     #[test]
     fn the_bucket_config_maps_every_vbucket_to_this_node() -> Result<(), serde_json::Error> {
         let (shared, mut c) = (shared(), ready());
@@ -519,14 +599,7 @@ mod tests {
             &EXTRAS,
             b"{\"v\":1,\"s\":\"x\"}",
         ));
-        let spec = |op: u8, path: &str, value: &str| {
-            let mut bytes = vec![op, 0];
-            bytes.extend_from_slice(&(path.len() as u16).to_be_bytes());
-            bytes.extend_from_slice(&(value.len() as u32).to_be_bytes());
-            bytes.extend_from_slice(path.as_bytes());
-            bytes.extend_from_slice(value.as_bytes());
-            bytes
-        };
+        let spec = spec_bytes;
         let mut body = spec(0xcf, "v", "2");
         body.extend(spec(0xcf, "s", "1"));
         let failed = run(request(opcode::SUBDOC_MULTI_MUTATION, b"d", &[], &body));
