@@ -14,7 +14,8 @@ use couchbase::options::query_index_mgmt_options::CreateQueryIndexOptions;
 use couchbase::options::query_options::{QueryOptions, ScanConsistency};
 use couchbase::subdoc::mutate_in_specs::MutateInSpec;
 use databank_core::driver::{
-    async_trait, random_revision, timed, Driver, Precondition, RecordStream, Utc, Write,
+    async_trait, patch_by_read_and_write, random_revision, timed, Driver, Patch, Precondition,
+    RecordStream, Utc, Write,
 };
 use databank_core::{
     Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Schema, Value,
@@ -25,6 +26,7 @@ use serde::de::DeserializeOwned;
 use crate::config::CouchbaseConfig;
 use crate::document::{from_document, key, server_expiry, to_document, Stored};
 use crate::error::{classify, map_err, Outcome};
+use crate::patch;
 use crate::statements::{self, Statement};
 
 /// How many documents a scan or search fetches at once.
@@ -450,6 +452,7 @@ impl Driver for CouchbaseBank {
         caps.native_counters = true;
         caps.indexed_search = true;
         caps.native_conditional_update = true;
+        caps.native_patch = true;
         caps.native_lists = true;
         caps.persistent = true;
         caps.multi_process = true;
@@ -497,6 +500,30 @@ impl Driver for CouchbaseBank {
                 Err(o) => return Err(o.into_error(kind, id, "a document")),
             }
         }
+    }
+
+    /// One sub-document multi-mutation with no read before it (see `patch.rs`); the
+    /// read-and-write way when the server refuses it (nothing of it applied) or it cannot be one.
+    async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
+        let indexed = self.schema.indices(patch.kind);
+        let Some(plan) = patch::plan(&patch, indexed, Utc::now())? else {
+            return patch_by_read_and_write(self, patch).await;
+        };
+        let key = self.key(patch.kind, patch.id);
+        let mutation = self.collection.mutate_in(&key, &plan.specs, plan.options);
+        let refused = match timed("couchbase", self.config.timeout, async {
+            Ok(mutation.await)
+        })
+        .await?
+        {
+            Ok(_) => return Ok(plan.revision),
+            Err(e) => e,
+        };
+        if !patch::falls_back(&refused) {
+            return Err(map_err(refused));
+        }
+        tracing::trace!(key = %key, why = %refused, "patch goes the read-and-write way");
+        patch_by_read_and_write(self, patch).await
     }
 
     async fn touch(&self, kind: &str, id: &str, expires_at: Expiry) -> Result<()> {

@@ -2,9 +2,12 @@
 
 use databank_core::criteria::{canonical, index_field, lookup};
 use databank_core::driver::{record, DateTime, Utc};
+use databank_core::validate::{json_size, MAX_VALUE_BYTES};
 use databank_core::{Error, Expiry, Record, Revision};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+
+use crate::patch::{expiry_guard, size_budget};
 
 /// Couchbase's limit on a document key, in bytes.
 pub const MAX_KEY_BYTES: usize = 250;
@@ -32,7 +35,8 @@ pub fn key(tag: &str, id: &str) -> String {
     }
 }
 
-/// The document for a record: `{"t", "id", "v", "r", "e", "ix"}`, `t` being the type tag.
+/// The document for a record: `{"t", "id", "v", "r", "e", "ix", "p"}`, `t` being the type tag
+/// and `p` the guards a patch checks (see `patch.rs`).
 pub fn to_document(
     tag: &str,
     id: &str,
@@ -47,6 +51,8 @@ pub fn to_document(
             ix.insert(index_field(path), Value::String(canonical(found)));
         }
     }
+    // A value that cannot be measured leaves no budget: its patches go the read-and-write way.
+    let size = json_size(value).unwrap_or(MAX_VALUE_BYTES);
     json!({
         "t": tag,
         "id": id,
@@ -54,6 +60,7 @@ pub fn to_document(
         "r": revision.get(),
         "e": expires_at.map(|at| at.timestamp_millis()),
         "ix": ix,
+        "p": {"g": expiry_guard(expires_at), "q": size_budget(size)},
     })
 }
 

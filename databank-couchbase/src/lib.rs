@@ -41,6 +41,7 @@ mod backend;
 mod config;
 mod document;
 mod error;
+mod patch;
 mod statements;
 
 pub use backend::CouchbaseBank;
