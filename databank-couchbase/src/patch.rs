@@ -142,12 +142,15 @@ pub fn plan(patch: &Patch<'_>, indexed: &[String], now: DateTime<Utc>) -> Result
 /// Whether a refused multi-mutation goes the read-and-write way: the server applied none of
 /// it, and the reason is one that way handles (no document, an expired one, a value that is
 /// not an object, a budget used up, a key to remove that is not there, an older document
-/// without `p`, a path or value the server would not take).
+/// without `p`, a path or value the server would not take), or the SDK refused to send it
+/// (a server before 7.0 cannot preserve an expiry).
 pub fn falls_back(refused: &couchbase::error::Error) -> bool {
     use couchbase::error::ErrorKind;
     matches!(
         refused.kind(),
-        ErrorKind::DocumentNotFound
+        ErrorKind::InvalidArgument(_)
+            | ErrorKind::FeatureNotAvailable(_)
+            | ErrorKind::DocumentNotFound
             | ErrorKind::DocumentNotJSON
             | ErrorKind::PathNotFound
             | ErrorKind::PathMismatch
@@ -241,6 +244,28 @@ mod tests {
         let budget = size_budget(100);
         assert!(budget.checked_add((MAX_VALUE_BYTES - 100) as i64).is_some());
         assert!(budget.checked_add((MAX_VALUE_BYTES - 99) as i64).is_none());
+    }
+
+    #[test]
+    fn only_refusals_that_applied_nothing_fall_back() {
+        use couchbase::error::{Error as SdkError, ErrorKind};
+        for kind in [
+            ErrorKind::DocumentNotFound,
+            ErrorKind::PathNotFound,
+            ErrorKind::PathMismatch,
+            ErrorKind::DeltaInvalid,
+            ErrorKind::NumberTooBig,
+        ] {
+            assert!(falls_back(&SdkError::new(kind)));
+        }
+        for kind in [
+            ErrorKind::ServerTimeout,
+            ErrorKind::RequestCanceled,
+            ErrorKind::AuthenticationFailure,
+            ErrorKind::TemporaryFailure,
+        ] {
+            assert!(!falls_back(&SdkError::new(kind)));
+        }
     }
 
     #[test]
