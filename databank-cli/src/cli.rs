@@ -1,0 +1,123 @@
+//! The command line: subcommands, arguments and their help.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Look into any databank by URL, read and write its records, export and import them.
+///
+/// A bank is named by the URL its application uses: `disk:///var/lib/app/bank`,
+/// `redis://:secret@cache:6379/0?prefix=app`, `mongodb://db/app`, `couchbase://user@cb/bucket`.
+/// Passwords never appear in what this tool prints.
+#[derive(Debug, Parser)]
+#[command(
+    name = "databank",
+    version,
+    after_help = "Examples:\n  \
+        databank put disk:data person ada '{\"name\": \"Ada\"}' --expires-in 3600\n  \
+        databank get disk:data person ada\n  \
+        databank search redis://cache/0 person name=Ada age=36\n  \
+        databank export redis://cache/0 --type person --type session -o bank.jsonl\n  \
+        databank import disk:///srv/bank bank.jsonl --on-conflict skip"
+)]
+pub struct Args {
+    /// Print results as JSON, for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress bars.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print one record's value (with --json: id, value, expiry and revision).
+    Get {
+        /// The bank's URL.
+        url: String,
+        /// The record's type.
+        r#type: String,
+        /// The record's id.
+        id: String,
+    },
+    /// Write one record (created or replaced) from a JSON value.
+    Put {
+        /// The bank's URL.
+        url: String,
+        /// The record's type.
+        r#type: String,
+        /// The record's id.
+        id: String,
+        /// The value, as JSON.
+        #[arg(value_name = "JSON")]
+        value: String,
+        /// The record expires this many seconds from now.
+        #[arg(long, value_name = "SECONDS")]
+        expires_in: Option<u64>,
+    },
+    /// Delete one record.
+    Delete {
+        /// The bank's URL.
+        url: String,
+        /// The record's type.
+        r#type: String,
+        /// The record's id.
+        id: String,
+    },
+    /// Count the live records of a type.
+    Count {
+        /// The bank's URL.
+        url: String,
+        /// The records' type.
+        r#type: String,
+    },
+    /// Find the records of a type whose fields equal the given values.
+    ///
+    /// Each criterion is `field=value`, the field a dotted path; the value is read as JSON
+    /// when it is JSON (`age=36`, `admin=true`, `tags=["a"]`) and as a string otherwise
+    /// (`name=Ada`); write `name='"36"'` for the string "36".
+    Search {
+        /// The bank's URL.
+        url: String,
+        /// The records' type.
+        r#type: String,
+        /// `field=value` criteria, all of which must hold.
+        #[arg(required = true)]
+        criteria: Vec<String>,
+    },
+    /// Write the live records of the named types as JSON Lines (see FORMAT.md).
+    Export {
+        /// The bank's URL.
+        url: String,
+        /// A type to export (repeat for several).
+        #[arg(long = "type", short = 't', required = true, value_name = "TYPE")]
+        types: Vec<String>,
+        /// The file to write (default: standard output).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Write the records of an export into a bank; expired ones are skipped.
+    Import {
+        /// The bank's URL.
+        url: String,
+        /// The export to read (`-` for standard input).
+        file: PathBuf,
+        /// What to do with a record whose id the bank already holds.
+        #[arg(long, value_enum, default_value_t = OnConflict::Fail)]
+        on_conflict: OnConflict,
+    },
+}
+
+/// What `import` does with a record the bank already holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnConflict {
+    /// Keep the bank's record.
+    Skip,
+    /// Replace it with the export's.
+    Overwrite,
+    /// Stop with an error naming the line.
+    Fail,
+}

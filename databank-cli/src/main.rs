@@ -1,0 +1,151 @@
+//! `databank`: look into any bank by URL, read and write its records, export and import them.
+//! See `databank --help`, and FORMAT.md for the export format.
+
+mod cli;
+mod format;
+mod records;
+mod transfer;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use databank_core::driver::Url;
+use databank_core::{Bank, Schema};
+
+use cli::{Args, Command};
+
+/// What went wrong, as the one line the tool prints.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl Failure {
+    /// A result that could not be printed.
+    pub fn output(e: impl std::fmt::Display) -> Self {
+        Failure(format!("cannot print the result: {e}"))
+    }
+}
+
+impl From<databank_core::Error> for Failure {
+    fn from(e: databank_core::Error) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let url = match &args.command {
+        Command::Get { url, .. }
+        | Command::Put { url, .. }
+        | Command::Delete { url, .. }
+        | Command::Count { url, .. }
+        | Command::Search { url, .. }
+        | Command::Export { url, .. }
+        | Command::Import { url, .. } => url.clone(),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&format!("cannot start: {e}"), &url),
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message)) => fail(&message, &url),
+    }
+}
+
+/// Prints `message` as one line, the URL's password hidden, and exits with 1.
+fn fail(message: &str, url: &str) -> ExitCode {
+    eprintln!("databank: {}", redact_all(message, url).replace('\n', " "));
+    ExitCode::FAILURE
+}
+
+/// `message` with every form of the URL's password replaced by `***`.
+fn redact_all(message: &str, url: &str) -> String {
+    let mut message = message.replace(url, &databank_core::redact(url));
+    if let Some(password) = Url::parse(url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_owned))
+    {
+        let decoded = percent_decode(&password);
+        for secret in [password, decoded] {
+            if !secret.is_empty() {
+                message = message.replace(&secret, "***");
+            }
+        }
+    }
+    message
+}
+
+/// Percent-decodes `text`, keeping what does not decode as it is.
+fn percent_decode(text: &str) -> String {
+    databank_core::driver::percent_decode(text).unwrap_or_else(|| text.to_owned())
+}
+
+async fn open(url: &str) -> Result<Bank, Failure> {
+    register()?;
+    Ok(databank_core::open(url, Schema::new()).await?)
+}
+
+/// Registers the drivers this build has.
+fn register() -> Result<(), Failure> {
+    #[cfg(feature = "memory")]
+    databank_memory::register()?;
+    #[cfg(feature = "disk")]
+    databank_disk::register()?;
+    #[cfg(feature = "redis")]
+    databank_redis::register()?;
+    #[cfg(feature = "mongo")]
+    databank_mongo::register()?;
+    #[cfg(feature = "couchbase")]
+    databank_couchbase::register()?;
+    Ok(())
+}
+
+async fn run(args: Args) -> Result<(), Failure> {
+    let (json, quiet) = (args.json, args.quiet);
+    match args.command {
+        Command::Get { url, r#type, id } => {
+            records::get(&open(&url).await?, &r#type, &id, json).await
+        }
+        Command::Put {
+            url,
+            r#type,
+            id,
+            value: text,
+            expires_in,
+        } => records::put(&open(&url).await?, &r#type, &id, &text, expires_in).await,
+        Command::Delete { url, r#type, id } => {
+            records::delete(&open(&url).await?, &r#type, &id).await
+        }
+        Command::Count { url, r#type } => records::count(&open(&url).await?, &r#type, json).await,
+        Command::Search {
+            url,
+            r#type,
+            criteria,
+        } => records::search(&open(&url).await?, &r#type, &criteria, json).await,
+        Command::Export { url, types, output } => {
+            transfer::export(&open(&url).await?, &types, output.as_deref(), quiet, json).await
+        }
+        Command::Import {
+            url,
+            file,
+            on_conflict,
+        } => transfer::import(&open(&url).await?, &file, on_conflict, quiet, json).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden_in_every_form() {
+        let url = "redis://app:s%40cret@cache:6379/0";
+        let message = format!("cannot reach {url}: auth as app with s@cret failed (s%40cret)");
+        let shown = redact_all(&message, url);
+        assert!(!shown.contains("cret"), "{shown}");
+        assert!(shown.contains("redis://app:***@cache:6379/0"), "{shown}");
+    }
+}

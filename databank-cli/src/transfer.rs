@@ -1,0 +1,180 @@
+//! `export` and `import`: a bank's records to and from JSON Lines (FORMAT.md).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+use chrono::Utc;
+use databank_core::{Bank, Error};
+use futures_util::TryStreamExt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use crate::cli::OnConflict;
+use crate::format::{read_header, Header, Line};
+use crate::Failure;
+
+/// A progress bar on stderr, drawn only when stderr is a terminal and not `quiet`.
+fn progress(len: Option<u64>, quiet: bool, what: &str) -> ProgressBar {
+    let bar = match len {
+        Some(len) => ProgressBar::new(len),
+        None => ProgressBar::no_length(),
+    };
+    if quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let template = if len.is_some() {
+        "{msg} [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)"
+    } else {
+        "{msg} {pos} records ({per_sec})"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Writes the live records of `types` to `output` (standard output when `None`).
+pub async fn export(
+    bank: &Bank,
+    types: &[String],
+    output: Option<&Path>,
+    quiet: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let out: Box<dyn Write> = match output {
+        Some(path) => Box::new(
+            File::create(path)
+                .map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = BufWriter::new(out);
+    let write_err = |e: std::io::Error| Failure(format!("cannot write the export: {e}"));
+    let mut line = serde_json::to_string(&Header::current()).map_err(Failure::output)?;
+    writeln!(out, "{line}").map_err(write_err)?;
+    let mut total = 0u64;
+    for kind in types {
+        let expected = bank.count(kind).await?;
+        let bar = progress(Some(expected), quiet, &format!("export {kind}"));
+        let mut ids = bank.scan(kind);
+        while let Some((id, _)) = ids.try_next().await? {
+            // The scan gives values but no expiry: read each record for both.
+            let record = match bank.read(kind, &id).await {
+                Ok(record) => record,
+                Err(Error::NotFound { .. }) => continue, // deleted or expired meanwhile
+                Err(e) => return Err(e.into()),
+            };
+            let entry = Line {
+                kind: kind.clone(),
+                id,
+                value: record.value,
+                expires_at: record.expires_at,
+            };
+            line = serde_json::to_string(&entry).map_err(Failure::output)?;
+            writeln!(out, "{line}").map_err(write_err)?;
+            total += 1;
+            bar.inc(1);
+        }
+        bar.finish();
+    }
+    out.flush().map_err(write_err)?;
+    // Written to standard output, the export itself is what `--json` gets there.
+    let json = json && output.is_some();
+    summary(
+        json,
+        &format!("exported {total} records"),
+        json!({"exported": total}),
+    );
+    Ok(())
+}
+
+/// What an import did.
+#[derive(Debug, Default)]
+struct Imported {
+    written: u64,
+    skipped_existing: u64,
+    skipped_expired: u64,
+}
+
+/// Writes the records of the export `file` (`-`: standard input) into `bank`.
+pub async fn import(
+    bank: &Bank,
+    file: &Path,
+    on_conflict: OnConflict,
+    quiet: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let input: Box<dyn BufRead> = if file == Path::new("-") {
+        Box::new(BufReader::new(std::io::stdin().lock()))
+    } else {
+        Box::new(BufReader::new(File::open(file).map_err(|e| {
+            Failure(format!("cannot read {}: {e}", file.display()))
+        })?))
+    };
+    let name = file.display().to_string();
+    let bar = progress(None, quiet, "import");
+    let mut done = Imported::default();
+    for (index, text) in input.lines().enumerate() {
+        let number = index + 1;
+        let at = |why: String| Failure(format!("{name}, line {number}: {why}"));
+        let text = text.map_err(|e| at(format!("cannot read it: {e}")))?;
+        if number == 1 {
+            read_header(&text).map_err(at)?;
+            continue;
+        }
+        if text.trim().is_empty() {
+            continue;
+        }
+        let line: Line =
+            serde_json::from_str(&text).map_err(|e| at(format!("not a record: {e}")))?;
+        if line.expires_at.is_some_and(|at| at <= Utc::now()) {
+            done.skipped_expired += 1;
+            continue;
+        }
+        let written = match on_conflict {
+            OnConflict::Overwrite => bank.save(&line.kind, &line.id, line.value),
+            OnConflict::Skip | OnConflict::Fail => bank.create(&line.kind, &line.id, line.value),
+        }
+        .expires_at(line.expires_at)
+        .await;
+        match written {
+            Ok(_) => done.written += 1,
+            Err(Error::AlreadyExists { .. }) if on_conflict == OnConflict::Skip => {
+                done.skipped_existing += 1;
+            }
+            Err(Error::AlreadyExists { .. }) => {
+                return Err(at(format!(
+                    "{} {:?} exists already (use --on-conflict skip or overwrite)",
+                    line.kind, line.id
+                )))
+            }
+            Err(e) => return Err(at(e.to_string())),
+        }
+        bar.inc(1);
+    }
+    bar.finish();
+    summary(
+        json,
+        &format!(
+            "imported {} records; skipped {} that existed and {} expired",
+            done.written, done.skipped_existing, done.skipped_expired
+        ),
+        json!({
+            "imported": done.written,
+            "skipped_existing": done.skipped_existing,
+            "skipped_expired": done.skipped_expired,
+        }),
+    );
+    Ok(())
+}
+
+/// The closing line: on stderr for people, or as JSON on stdout with `--json`.
+fn summary(json: bool, text: &str, value: serde_json::Value) {
+    if json {
+        println!("{value}");
+    } else {
+        eprintln!("{text}");
+    }
+}

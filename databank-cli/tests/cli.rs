@@ -1,0 +1,224 @@
+//! The built `databank` binary, run as a user would: records in and out of a disk bank, an
+//! export moved disk → Redis → JSON Lines → disk with nothing lost and expiries kept, and every
+//! kind of bad input answered by one line and exit code 1. Redis is the one `cargo xtask test`
+//! starts (`DATABANK_TEST_REDIS_URL`), under a prefix of this test's own.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use databank_core::testkit::unique_name;
+use serde_json::{json, Value};
+
+fn databank(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_databank"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+/// Runs it and expects success; returns standard output.
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = databank(dir, args);
+    assert!(
+        out.status.success(),
+        "databank {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Runs it and expects exit code 1 with one line on stderr, no panic; returns that line.
+fn fails(dir: &Path, args: &[&str]) -> String {
+    let out = databank(dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "databank {args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("databank: "), "{stderr}");
+    stderr
+}
+
+/// The records of an export, without its header, sorted.
+fn records(export: &str) -> Vec<Value> {
+    let mut lines = export.lines();
+    assert_eq!(
+        serde_json::from_str::<Value>(lines.next().expect("a header")).ok(),
+        Some(json!({"format": "databank-export", "version": 1}))
+    );
+    let mut records: Vec<Value> = lines
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    records.sort_by_key(|r| r["id"].to_string());
+    records
+}
+
+#[test]
+fn records_go_in_and_out_of_a_disk_bank() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let dir = dir.path();
+    ok(
+        dir,
+        &[
+            "put",
+            "disk:bank",
+            "person",
+            "ada",
+            r#"{"name":"Ada","age":36}"#,
+            "--expires-in",
+            "3600",
+        ],
+    );
+    ok(
+        dir,
+        &[
+            "put",
+            "disk:bank",
+            "person",
+            "a/b",
+            r#"{"name":"Bob","age":40}"#,
+        ],
+    );
+    let ada: Value =
+        serde_json::from_str(&ok(dir, &["get", "--json", "disk:bank", "person", "ada"]))
+            .expect("JSON");
+    assert_eq!(ada["value"], json!({"name": "Ada", "age": 36}));
+    assert!(ada["expires_at"].is_string(), "{ada}");
+    assert_eq!(ok(dir, &["count", "disk:bank", "person"]).trim(), "2");
+    assert_eq!(
+        ok(dir, &["search", "disk:bank", "person", "age=40"]),
+        "a/b\t{\"name\":\"Bob\",\"age\":40}\n"
+    );
+    let hits: Value = serde_json::from_str(&ok(
+        dir,
+        &["search", "--json", "disk:bank", "person", "name=Ada"],
+    ))
+    .expect("JSON");
+    assert_eq!(
+        hits,
+        json!([{"id": "ada", "value": {"name": "Ada", "age": 36}}])
+    );
+    ok(dir, &["delete", "disk:bank", "person", "a/b"]);
+    assert!(fails(dir, &["get", "disk:bank", "person", "a/b"]).contains("not found"));
+    assert_eq!(ok(dir, &["count", "disk:bank", "person"]).trim(), "1");
+}
+
+#[test]
+fn an_export_travels_disk_to_redis_to_disk_with_nothing_lost() {
+    let redis = std::env::var("DATABANK_TEST_REDIS_URL")
+        .unwrap_or_else(|_| panic!("DATABANK_TEST_REDIS_URL is not set: run `cargo xtask test`"));
+    let join = if redis.contains('?') { '&' } else { '?' };
+    let redis = format!("{redis}{join}prefix={}", unique_name("cli"));
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let dir = dir.path();
+    for i in 0..30 {
+        let value = format!(r#"{{"n":{i},"text":"é\n\u0000 {i}"}}"#);
+        let id = format!("id {i}/ü");
+        let mut args = vec!["put", "disk:from", "item", &id, &value];
+        if i % 2 == 0 {
+            args.extend(["--expires-in", "7200"]);
+        }
+        ok(dir, &args);
+    }
+    ok(dir, &["put", "disk:from", "other", "x", "[1,2]"]);
+    ok(
+        dir,
+        &[
+            "export",
+            "disk:from",
+            "-t",
+            "item",
+            "-t",
+            "other",
+            "-o",
+            "first.jsonl",
+        ],
+    );
+    let first = std::fs::read_to_string(dir.join("first.jsonl")).expect("the export");
+    assert_eq!(records(&first).len(), 31);
+
+    ok(dir, &["import", redis.as_str(), "first.jsonl"]);
+    let through_redis = ok(
+        dir,
+        &["export", redis.as_str(), "-t", "item", "-t", "other"],
+    );
+    assert_eq!(
+        records(&through_redis),
+        records(&first),
+        "Redis kept every record and expiry"
+    );
+    std::fs::write(dir.join("second.jsonl"), &through_redis).expect("written");
+
+    ok(dir, &["import", "disk:to", "second.jsonl"]);
+    let back = ok(dir, &["export", "disk:to", "-t", "item", "-t", "other"]);
+    assert_eq!(records(&back), records(&first));
+
+    // Again: every record exists. Fail names the line; skip and overwrite go through.
+    assert!(fails(dir, &["import", "disk:to", "second.jsonl"]).contains("line 2"));
+    let skipped: Value = serde_json::from_str(&ok(
+        dir,
+        &[
+            "import",
+            "--json",
+            "disk:to",
+            "second.jsonl",
+            "--on-conflict",
+            "skip",
+        ],
+    ))
+    .expect("JSON");
+    assert_eq!(skipped["skipped_existing"], 31);
+    ok(
+        dir,
+        &[
+            "import",
+            "disk:to",
+            "second.jsonl",
+            "--on-conflict",
+            "overwrite",
+        ],
+    );
+}
+
+#[test]
+fn expired_records_are_not_imported() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let dir = dir.path();
+    let export = concat!(
+        "{\"format\":\"databank-export\",\"version\":1}\n",
+        "{\"type\":\"t\",\"id\":\"old\",\"value\":1,\"expires_at\":\"2001-01-01T00:00:00.000Z\"}\n",
+        "{\"type\":\"t\",\"id\":\"new\",\"value\":2,\"expires_at\":null}\n",
+    );
+    std::fs::write(dir.join("e.jsonl"), export).expect("written");
+    let done: Value = serde_json::from_str(&ok(dir, &["import", "--json", "disk:bank", "e.jsonl"]))
+        .expect("JSON");
+    assert_eq!(
+        done,
+        json!({"imported": 1, "skipped_existing": 0, "skipped_expired": 1})
+    );
+    assert_eq!(ok(dir, &["count", "disk:bank", "t"]).trim(), "1");
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_code_1() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let dir = dir.path();
+    assert!(fails(dir, &["count", "nosuch://x", "t"]).contains("no databank driver"));
+    let unreachable = fails(dir, &["count", "redis://app:s3cr%40t@127.0.0.1:1/0", "t"]);
+    assert!(!unreachable.contains("s3cr"), "{unreachable}");
+    assert!(fails(dir, &["put", "disk:bank", "Bad Type!", "a", "{}"]).contains("type name"));
+    assert!(fails(dir, &["put", "disk:bank", "t", "a", "{not json"]).contains("not valid JSON"));
+    assert!(fails(dir, &["search", "disk:bank", "t", "novalue"]).contains("field=value"));
+    std::fs::write(dir.join("plain.txt"), "hello\n").expect("written");
+    assert!(fails(dir, &["import", "disk:bank", "plain.txt"]).contains("not a databank export"));
+    std::fs::write(
+        dir.join("broken.jsonl"),
+        "{\"format\":\"databank-export\",\"version\":1}\n{\"type\":\"t\",\"id\":\"a\",\"value\":1,\"expires_at\":null}\n{\"type\":\n",
+    )
+    .expect("written");
+    assert!(fails(dir, &["import", "disk:bank", "broken.jsonl"]).contains("line 3"));
+    assert!(fails(dir, &["import", "disk:bank", "missing.jsonl"]).contains("cannot read"));
+    // clap's own usage errors exit with 2.
+    let usage = databank(dir, &["get", "disk:bank"]);
+    assert_eq!(usage.status.code(), Some(2));
+}
