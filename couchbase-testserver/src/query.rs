@@ -108,6 +108,31 @@ fn execute(store: &Store, body: &Map<String, Value>) -> Result<Vec<Value>, Strin
         });
         return Ok(keys.into_iter().map(Value::String).collect());
     }
+    if let Some(rest) = after_keyspace(statement, "SELECT DISTINCT RAW d.t FROM ") {
+        if rest != "d.t >= $lo AND d.t < $hi" {
+            return Err(statement.to_owned());
+        }
+        let (lo, hi) = (param("lo"), param("hi"));
+        let (Some(lo), Some(hi)) = (lo.as_str(), hi.as_str()) else {
+            return Ok(Vec::new()); // comparisons with a non-string are never true
+        };
+        let mut tags: Vec<String> = store.with(|state| {
+            let now = now_secs();
+            state
+                .docs
+                .values()
+                .filter(|doc| doc.live(now))
+                .filter_map(|doc| {
+                    let value: Value = serde_json::from_slice(&doc.value).ok()?;
+                    let t = value.get("t")?.as_str()?;
+                    (t >= lo && t < hi).then(|| t.to_owned())
+                })
+                .collect()
+        });
+        tags.sort();
+        tags.dedup();
+        return Ok(tags.into_iter().map(Value::String).collect());
+    }
     if let Some(rest) = after_keyspace(statement, "SELECT RAW COUNT(*) FROM ") {
         if rest != LIVE {
             return Err(statement.to_owned());
@@ -267,6 +292,13 @@ mod tests {
             vec![json!("p:s::a"), json!("p:s::b")]
         );
         assert_eq!(run(&store, &count, now)?, vec![json!(0)]);
+        let tags = format!("SELECT DISTINCT RAW d.t FROM {KS} AS d WHERE d.t >= $lo AND d.t < $hi");
+        assert_eq!(
+            run(&store, &tags, json!({"lo": "A", "hi": "{"}))?,
+            vec![json!("q:s")],
+            "distinct tags in the range, of documents still there"
+        );
+        assert!(run(&store, &tags, json!({"lo": 1, "hi": "{"}))?.is_empty());
         assert!(run(&store, "CREATE INDEX `i` ON `b`(`t`)", json!({}))?.is_empty());
         Ok(())
     }

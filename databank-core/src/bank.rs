@@ -259,6 +259,29 @@ impl Bank {
         self.live()?.search(kind, criteria).await
     }
 
+    /// The types that hold at least one live record, sorted: what an operator's tool lists
+    /// (`databank info`). One [`count`](Bank::count) per type the driver names.
+    ///
+    /// ```
+    /// # use databank_core::{Bank, Error, json};
+    /// # async fn demo(bank: Bank) -> Result<(), Error> {
+    /// bank.save("person", "ada", json!({"name": "Ada"})).await?;
+    /// assert!(bank.kinds().await?.contains(&"person".to_string()));
+    /// # Ok(()) }
+    /// ```
+    pub async fn kinds(&self) -> Result<Vec<String>> {
+        let mut named = self.live()?.kinds().await?;
+        named.sort();
+        named.dedup();
+        let mut kinds = Vec::with_capacity(named.len());
+        for kind in named {
+            if validate::kind(&kind).is_ok() && self.count(&kind).await? > 0 {
+                kinds.push(kind);
+            }
+        }
+        Ok(kinds)
+    }
+
     /// The number of live records of a type.
     pub async fn count(&self, kind: &str) -> Result<u64> {
         validate::kind(kind)?;

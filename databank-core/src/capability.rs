@@ -33,4 +33,6 @@ pub struct Capabilities {
     pub persistent: bool,
     /// Several processes may open the same bank at once.
     pub multi_process: bool,
+    /// `kinds` can name the bank's types (the provided `Driver::kinds` cannot: `Unsupported`).
+    pub lists_kinds: bool,
 }

@@ -384,6 +384,16 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
         Ok(hits)
     }
 
+    /// The names of the types that may hold records, in any order: every type that holds a
+    /// live record must be there; types whose records all expired or were deleted, and names
+    /// that are not valid type names, may be there too ([`Bank::kinds`](crate::Bank::kinds)
+    /// keeps only types with live records). The default is [`Error::Unsupported`].
+    async fn kinds(&self) -> Result<Vec<String>> {
+        Err(Error::Unsupported(
+            "this driver cannot list its types".into(),
+        ))
+    }
+
     /// The number of live records of a type.
     async fn count(&self, kind: &str) -> Result<u64> {
         let mut n = 0;

@@ -101,6 +101,10 @@ pub enum Error {
         /// Why it could not be read.
         reason: String,
     },
+    /// The driver cannot do this at all (such as listing its types, for a third-party driver
+    /// that does not implement it); the message says what.
+    #[error("not supported: {0}")]
+    Unsupported(String),
     /// Any other failure of the backend, with its source.
     #[error("{driver} error: {source}")]
     Backend {

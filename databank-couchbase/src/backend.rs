@@ -453,6 +453,7 @@ impl Driver for CouchbaseBank {
         caps.indexed_search = true;
         caps.native_conditional_update = true;
         caps.native_patch = true;
+        caps.lists_kinds = true;
         caps.native_lists = true;
         caps.persistent = true;
         caps.multi_process = true;
@@ -604,6 +605,30 @@ impl Driver for CouchbaseBank {
         Ok(hits
             .into_iter()
             .filter(|(_, value)| criteria.matches(value))
+            .collect())
+    }
+
+    async fn kinds(&self) -> Result<Vec<String>> {
+        // Tags are `<prefix>:<type>`, or the bare type (which starts with a letter) without a
+        // prefix; a bank without one leaves the tags of prefixed banks (with `:`) alone.
+        let prefix = &self.config.prefix;
+        let (lo, hi) = if prefix.is_empty() {
+            ("A".to_owned(), "{".to_owned())
+        } else {
+            (format!("{prefix}:"), format!("{prefix};"))
+        };
+        let tags = self
+            .query::<String>(statements::tags(&self.keyspace, &lo, &hi))
+            .await?;
+        Ok(tags
+            .into_iter()
+            .filter_map(|tag| {
+                if prefix.is_empty() {
+                    (!tag.contains(':')).then_some(tag)
+                } else {
+                    tag.strip_prefix(lo.as_str()).map(str::to_owned)
+                }
+            })
             .collect())
     }
 

@@ -76,6 +76,19 @@ pub fn purge(keyspace: &str, tag: &str, now_ms: i64) -> Statement {
     }
 }
 
+/// The distinct type tags in the collection from `lo` up to (not including) `hi`.
+pub fn tags(keyspace: &str, lo: &str, hi: &str) -> Statement {
+    Statement {
+        text: format!(
+            "SELECT DISTINCT RAW d.t FROM {keyspace} AS d WHERE d.t >= $lo AND d.t < $hi"
+        ),
+        params: vec![
+            ("lo".into(), Value::String(lo.to_owned())),
+            ("hi".into(), Value::String(hi.to_owned())),
+        ],
+    }
+}
+
 /// Deletes every record whose tag starts with `<prefix>:` (all types of one prefixed bank).
 pub fn delete_prefixed(keyspace: &str, prefix: &str) -> Statement {
     Statement {

@@ -246,6 +246,7 @@ impl Driver for DiskBank {
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::default();
         caps.native_patch = true;
+        caps.lists_kinds = true;
         caps.persistent = true;
         caps
     }
@@ -379,6 +380,24 @@ impl Driver for DiskBank {
             .filter(|(_, record)| criteria.matches(&record.value))
             .map(|(id, record)| (id, record.value))
             .collect())
+    }
+
+    async fn kinds(&self) -> Result<Vec<String>> {
+        let root = self.shared()?.root.clone();
+        blocking(move || {
+            let entries = fs::read_dir(&root).map_err(|e| io_error(&root, e))?;
+            let mut kinds = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|e| io_error(&root, e))?;
+                let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+                // Type directories are encoded names; anything else (the lock) is not a type.
+                if let (true, Some(name)) = (is_dir, entry.file_name().to_str()) {
+                    kinds.extend(path::decode(name));
+                }
+            }
+            Ok(kinds)
+        })
+        .await
     }
 
     async fn count(&self, kind: &str) -> Result<u64> {

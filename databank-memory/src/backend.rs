@@ -101,6 +101,7 @@ impl Driver for MemoryBank {
         caps.native_conditional_update = true;
         caps.native_lists = true;
         caps.native_patch = true;
+        caps.lists_kinds = true;
         caps
     }
 
@@ -226,6 +227,10 @@ impl Driver for MemoryBank {
             Some(table) => table.search(criteria, Utc::now()),
             None => Vec::new(),
         })
+    }
+
+    async fn kinds(&self) -> Result<Vec<String>> {
+        Ok(self.lock().tables.keys().cloned().collect())
     }
 
     async fn count(&self, kind: &str) -> Result<u64> {

@@ -325,6 +325,7 @@ impl Driver for MongoBank {
         caps.indexed_search = true;
         caps.native_conditional_update = true;
         caps.native_patch = true;
+        caps.lists_kinds = true;
         caps.persistent = true;
         caps.multi_process = true;
         caps
@@ -487,6 +488,12 @@ impl Driver for MongoBank {
             .filter(|(_, record)| criteria.matches(&record.value))
             .map(|(id, record)| (id, record.value))
             .collect())
+    }
+
+    async fn kinds(&self) -> Result<Vec<String>> {
+        // One collection a type; `Bank::kinds` drops names that are not type names.
+        self.timed(self.database.list_collection_names().into_future())
+            .await
     }
 
     async fn count(&self, kind: &str) -> Result<u64> {

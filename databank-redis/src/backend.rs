@@ -269,6 +269,7 @@ impl Driver for RedisBank {
         caps.indexed_search = true;
         caps.native_conditional_update = true;
         caps.native_patch = true;
+        caps.lists_kinds = true;
         caps.persistent = true;
         caps.multi_process = true;
         caps
@@ -418,6 +419,37 @@ impl Driver for RedisBank {
         Ok(hits)
     }
 
+    async fn kinds(&self) -> Result<Vec<String>> {
+        // Every type with records has its sorted set `<p>:z:<type>`: SCAN for them.
+        let members = self.keys.members("");
+        let pattern = format!("{}*", glob_escape(&members));
+        let mut kinds = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let pattern = pattern.as_str();
+            let (next, keys): (u64, Vec<Vec<u8>>) = self
+                .call(|mut con| async move {
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut con)
+                        .await
+                })
+                .await?;
+            kinds.extend(keys.iter().filter_map(|key| {
+                let kind = key.strip_prefix(members.as_bytes())?;
+                std::str::from_utf8(kind).ok().map(str::to_owned)
+            }));
+            if next == 0 {
+                return Ok(kinds);
+            }
+            cursor = next;
+        }
+    }
+
     async fn count(&self, kind: &str) -> Result<u64> {
         let key = self.keys.members(kind);
         let min = format!("({}", now_ms());
@@ -452,4 +484,17 @@ impl Driver for RedisBank {
             .parse()
             .map_err(|_| Error::wrong_type(kind, id, "an integer"))
     }
+}
+
+/// `text` with the characters Redis glob patterns treat specially (`*`, `?`, `[`, `]` and the
+/// backslash) escaped, so a prefix matches only itself.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }

@@ -207,6 +207,7 @@ macro_rules! conformance_tests {
             scan_yields_every_record_after_1000_writes,
             scan_skips_other_types,
             count_counts_live_records,
+            kinds_lists_the_types_with_live_records,
             incr_missing_starts_at_zero,
             decr_goes_below_zero,
             incr_by_adds_the_delta,

@@ -357,6 +357,38 @@ pub async fn scan_skips_other_types(kit: Kit) -> Result<()> {
     Ok(())
 }
 
+/// `kinds` names the types holding live records, sorted: not a type whose records were all
+/// deleted or have expired.
+pub async fn kinds_lists_the_types_with_live_records(kit: Kit) -> Result<()> {
+    kit.bank.create("zebra", "z", json!({})).await?;
+    kit.bank.create("apple", "a", json!({"n": 1})).await?;
+    kit.bank.create("apple", "b", json!({"n": 2})).await?;
+    kit.bank.create("gone", "g", json!({})).await?;
+    kit.bank.delete("gone", "g").await?;
+    kit.bank
+        .create("stale", "s", json!({}))
+        .expires_in(std::time::Duration::from_millis(1))
+        .await?;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let kinds = match kit.bank.kinds().await {
+        Err(crate::Error::Unsupported(_)) if !kit.bank.capabilities().lists_kinds => {
+            return Ok(()); // a driver that says it cannot
+        }
+        other => other?,
+    };
+    // Only this behaviour's types are asserted: a harness may share its backend.
+    let ours: Vec<&str> = kinds
+        .iter()
+        .map(String::as_str)
+        .filter(|k| ["apple", "gone", "stale", "zebra"].contains(k))
+        .collect();
+    assert_eq!(ours, ["apple", "zebra"], "kinds() gave {kinds:?}");
+    let mut sorted = kinds.clone();
+    sorted.sort();
+    assert_eq!(kinds, sorted, "sorted");
+    Ok(())
+}
+
 /// `count` counts the live records of a type.
 pub async fn count_counts_live_records(kit: Kit) -> Result<()> {
     assert_eq!(kit.bank.count("thing").await?, 0);
