@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
     name = "databank",
     version,
     after_help = "Examples:\n  \
+        databank info redis://cache/0?prefix=app\n  \
         databank put disk:data person ada '{\"name\": \"Ada\"}' --expires-in 3600\n  \
         databank get disk:data person ada\n  \
         databank search redis://cache/0 person name=Ada age=36\n  \
@@ -34,6 +35,11 @@ pub struct Args {
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Show the bank's driver, capabilities, and types with their live record counts.
+    Info {
+        /// The bank's URL.
+        url: String,
+    },
     /// Print one record's value (with --json: id, value, expiry and revision).
     Get {
         /// The bank's URL.
@@ -88,12 +94,12 @@ pub enum Command {
         #[arg(required = true)]
         criteria: Vec<String>,
     },
-    /// Write the live records of the named types as JSON Lines (see FORMAT.md).
+    /// Write the live records of a bank (or of the named types) as JSON Lines (see FORMAT.md).
     Export {
         /// The bank's URL.
         url: String,
-        /// A type to export (repeat for several).
-        #[arg(long = "type", short = 't', required = true, value_name = "TYPE")]
+        /// A type to export (repeat for several; default: every type the bank holds).
+        #[arg(long = "type", short = 't', value_name = "TYPE")]
         types: Vec<String>,
         /// The file to write (default: standard output).
         #[arg(long, short)]

@@ -3,6 +3,7 @@
 
 mod cli;
 mod format;
+mod info;
 mod records;
 mod transfer;
 
@@ -34,7 +35,8 @@ impl From<databank_core::Error> for Failure {
 fn main() -> ExitCode {
     let args = Args::parse();
     let url = match &args.command {
-        Command::Get { url, .. }
+        Command::Info { url }
+        | Command::Get { url, .. }
         | Command::Put { url, .. }
         | Command::Delete { url, .. }
         | Command::Count { url, .. }
@@ -106,6 +108,7 @@ fn register() -> Result<(), Failure> {
 async fn run(args: Args) -> Result<(), Failure> {
     let (json, quiet) = (args.json, args.quiet);
     match args.command {
+        Command::Info { url } => info::info(&open(&url).await?, &url, json).await,
         Command::Get { url, r#type, id } => {
             records::get(&open(&url).await?, &r#type, &id, json).await
         }

@@ -54,8 +54,13 @@ pub async fn export(
     let write_err = |e: std::io::Error| Failure(format!("cannot write the export: {e}"));
     let mut line = serde_json::to_string(&Header::current()).map_err(Failure::output)?;
     writeln!(out, "{line}").map_err(write_err)?;
+    let types = if types.is_empty() {
+        bank.kinds().await?
+    } else {
+        types.to_vec()
+    };
     let mut total = 0u64;
-    for kind in types {
+    for kind in &types {
         let expected = bank.count(kind).await?;
         let bar = progress(Some(expected), quiet, &format!("export {kind}"));
         let mut ids = bank.scan(kind);

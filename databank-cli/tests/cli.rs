@@ -181,6 +181,31 @@ fn an_export_travels_disk_to_redis_to_disk_with_nothing_lost() {
 }
 
 #[test]
+fn info_names_the_driver_its_capabilities_and_types() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let dir = dir.path();
+    ok(dir, &["put", "disk:bank", "zebra", "z", "{}"]);
+    ok(dir, &["put", "disk:bank", "apple", "a", "1"]);
+    ok(dir, &["put", "disk:bank", "apple", "b", "2"]);
+    ok(dir, &["put", "disk:bank", "gone", "g", "3"]);
+    ok(dir, &["delete", "disk:bank", "gone", "g"]);
+    let info: Value =
+        serde_json::from_str(&ok(dir, &["info", "--json", "disk:bank"])).expect("JSON");
+    assert_eq!(info["scheme"], "disk");
+    assert_eq!(
+        info["types"],
+        json!([{"type": "apple", "count": 2}, {"type": "zebra", "count": 1}])
+    );
+    let capabilities = info["capabilities"].as_array().expect("a list");
+    assert!(capabilities.contains(&json!("persistent")), "{info}");
+    let text = ok(dir, &["info", "disk:bank"]);
+    assert!(
+        text.contains("apple") && text.contains("2 live records"),
+        "{text}"
+    );
+}
+
+#[test]
 fn expired_records_are_not_imported() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let dir = dir.path();

@@ -1,0 +1,62 @@
+//! `info`: what a bank is and what it holds.
+
+use databank_core::{Bank, Capabilities};
+use serde_json::json;
+
+use crate::Failure;
+
+/// The capabilities a driver has, by name.
+fn capability_names(caps: &Capabilities) -> Vec<&'static str> {
+    [
+        ("native_expiry", caps.native_expiry),
+        ("native_counters", caps.native_counters),
+        ("indexed_search", caps.indexed_search),
+        ("native_conditional_update", caps.native_conditional_update),
+        ("native_lists", caps.native_lists),
+        ("native_patch", caps.native_patch),
+        ("persistent", caps.persistent),
+        ("multi_process", caps.multi_process),
+        ("lists_kinds", caps.lists_kinds),
+    ]
+    .into_iter()
+    .filter_map(|(name, has)| has.then_some(name))
+    .collect()
+}
+
+/// Prints the bank's driver (by URL scheme), its capabilities, and its types with counts.
+pub async fn info(bank: &Bank, url: &str, json: bool) -> Result<(), Failure> {
+    let scheme = url.split(':').next().unwrap_or_default();
+    let capabilities = capability_names(&bank.capabilities());
+    let mut types = Vec::new();
+    for kind in bank.kinds().await? {
+        let count = bank.count(&kind).await?;
+        types.push((kind, count));
+    }
+    if json {
+        let types: Vec<_> = types
+            .iter()
+            .map(|(kind, count)| json!({"type": kind, "count": count}))
+            .collect();
+        println!(
+            "{}",
+            json!({
+                "url": databank_core::redact(url),
+                "scheme": scheme,
+                "capabilities": capabilities,
+                "types": types,
+            })
+        );
+    } else {
+        println!("bank:         {}", databank_core::redact(url));
+        println!("scheme:       {scheme}");
+        println!("capabilities: {}", capabilities.join(", "));
+        println!(
+            "types:        {}",
+            if types.is_empty() { "none" } else { "" }
+        );
+        for (kind, count) in &types {
+            println!("  {kind:<24} {count:>10} live records");
+        }
+    }
+    Ok(())
+}
