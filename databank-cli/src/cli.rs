@@ -19,7 +19,8 @@ use clap::{Parser, Subcommand, ValueEnum};
         databank get disk:data person ada\n  \
         databank search redis://cache/0 person name=Ada age=36\n  \
         databank export redis://cache/0 --type person --type session -o bank.jsonl\n  \
-        databank import disk:///srv/bank bank.jsonl --on-conflict skip"
+        databank import disk:///srv/bank bank.jsonl --on-conflict skip\n  \
+        databank copy disk:///srv/bank redis://cache/0?prefix=app --verify"
 )]
 pub struct Args {
     /// Print results as JSON, for scripts.
@@ -104,6 +105,29 @@ pub enum Command {
         /// The file to write (default: standard output).
         #[arg(long, short)]
         output: Option<PathBuf>,
+    },
+    /// Copy every live record (or those of the named types) from one bank into another, with
+    /// its expiry: the migration between backends. Refuses a destination that holds records of
+    /// those types unless --on-conflict says what to do; checks at the end that every record
+    /// arrived (with --verify, that every value is equal). Interrupted (Ctrl-C, a crash), the
+    /// same command run again finishes the copy.
+    Copy {
+        /// The source bank's URL.
+        from: String,
+        /// The destination bank's URL.
+        to: String,
+        /// A type to copy (repeat for several; default: every type the source holds).
+        #[arg(long = "type", short = 't', value_name = "TYPE")]
+        types: Vec<String>,
+        /// What to do with an id the destination holds already.
+        #[arg(long, value_enum)]
+        on_conflict: Option<OnConflict>,
+        /// Compare every value at the end, not only that every record arrived.
+        #[arg(long)]
+        verify: bool,
+        /// Records in flight at once.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        concurrency: u16,
     },
     /// Write the records of an export into a bank; expired ones are skipped.
     Import {

@@ -2,6 +2,7 @@
 //! See `databank --help`, and FORMAT.md for the export format.
 
 mod cli;
+mod copy;
 mod format;
 mod info;
 mod records;
@@ -34,7 +35,8 @@ impl From<databank_core::Error> for Failure {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let url = match &args.command {
+    // Every URL on the command line, whose passwords no message may show.
+    let urls = match &args.command {
         Command::Info { url }
         | Command::Get { url, .. }
         | Command::Put { url, .. }
@@ -42,24 +44,28 @@ fn main() -> ExitCode {
         | Command::Count { url, .. }
         | Command::Search { url, .. }
         | Command::Export { url, .. }
-        | Command::Import { url, .. } => url.clone(),
+        | Command::Import { url, .. } => vec![url.clone()],
+        Command::Copy { from, to, .. } => vec![from.clone(), to.clone()],
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
-        Err(e) => return fail(&format!("cannot start: {e}"), &url),
+        Err(e) => return fail(&format!("cannot start: {e}"), &urls),
     };
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure(message)) => fail(&message, &url),
+        Err(Failure(message)) => fail(&message, &urls),
     }
 }
 
-/// Prints `message` as one line, the URL's password hidden, and exits with 1.
-fn fail(message: &str, url: &str) -> ExitCode {
-    eprintln!("databank: {}", redact_all(message, url).replace('\n', " "));
+/// Prints `message` as one line, the URLs' passwords hidden, and exits with 1.
+fn fail(message: &str, urls: &[String]) -> ExitCode {
+    let message = urls
+        .iter()
+        .fold(message.to_owned(), |message, url| redact_all(&message, url));
+    eprintln!("databank: {}", message.replace('\n', " "));
     ExitCode::FAILURE
 }
 
@@ -130,6 +136,25 @@ async fn run(args: Args) -> Result<(), Failure> {
         } => records::search(&open(&url).await?, &r#type, &criteria, json).await,
         Command::Export { url, types, output } => {
             transfer::export(&open(&url).await?, &types, output.as_deref(), quiet, json).await
+        }
+        Command::Copy {
+            from,
+            to,
+            types,
+            on_conflict,
+            verify,
+            concurrency,
+        } => {
+            let (source, destination) = (open(&from).await?, open(&to).await?);
+            let options = copy::CopyOptions {
+                types,
+                on_conflict,
+                verify,
+                concurrency: usize::from(concurrency),
+                quiet,
+                json,
+            };
+            copy::copy(&source, &destination, &from, options).await
         }
         Command::Import {
             url,

@@ -15,7 +15,7 @@ use crate::format::{read_header, Header, Line};
 use crate::Failure;
 
 /// A progress bar on stderr, drawn only when stderr is a terminal and not `quiet`.
-fn progress(len: Option<u64>, quiet: bool, what: &str) -> ProgressBar {
+pub fn progress(len: Option<u64>, quiet: bool, what: &str) -> ProgressBar {
     let bar = match len {
         Some(len) => ProgressBar::new(len),
         None => ProgressBar::no_length(),
@@ -176,7 +176,7 @@ pub async fn import(
 }
 
 /// The closing line: on stderr for people, or as JSON on stdout with `--json`.
-fn summary(json: bool, text: &str, value: serde_json::Value) {
+pub fn summary(json: bool, text: &str, value: serde_json::Value) {
     if json {
         println!("{value}");
     } else {

@@ -205,6 +205,138 @@ fn info_names_the_driver_its_capabilities_and_types() {
     );
 }
 
+/// A Redis bank of this test's own (`DATABANK_TEST_REDIS_URL`, a prefix no one else uses).
+fn redis_bank(name: &str) -> String {
+    let redis = std::env::var("DATABANK_TEST_REDIS_URL")
+        .unwrap_or_else(|_| panic!("DATABANK_TEST_REDIS_URL is not set: run `cargo xtask test`"));
+    let join = if redis.contains('?') { '&' } else { '?' };
+    format!("{redis}{join}prefix={}", unique_name(name))
+}
+
+/// Writes an export of `n` records of type `item` (every third with an expiry) to `file`.
+fn items_export(file: &Path, n: usize) {
+    let mut text = String::from("{\"format\":\"databank-export\",\"version\":1}\n");
+    for i in 0..n {
+        let expiry = if i % 3 == 0 {
+            "\"2099-01-01T00:00:00.007Z\""
+        } else {
+            "null"
+        };
+        text.push_str(&format!(
+            "{{\"type\":\"item\",\"id\":\"i{i}\",\"value\":{{\"n\":{i}}},\"expires_at\":{expiry}}}\n"
+        ));
+    }
+    std::fs::write(file, text).expect("written");
+}
+
+#[test]
+fn copy_moves_a_bank_and_refuses_a_full_destination() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let dir = dir.path();
+    items_export(&dir.join("items.jsonl"), 40);
+    ok(dir, &["import", "disk:src", "items.jsonl"]);
+    ok(dir, &["put", "disk:src", "other", "x", "[1]"]);
+    let to = redis_bank("copy");
+    let done: Value =
+        serde_json::from_str(&ok(dir, &["copy", "--json", "disk:src", &to, "--verify"]))
+            .expect("JSON");
+    assert_eq!(done["copied"], 41);
+    assert_eq!(done["verified"], 41);
+    assert_eq!(
+        records(&ok(dir, &["export", &to])),
+        records(&ok(dir, &["export", "disk:src"])),
+        "every record and expiry arrived, and no marker is left"
+    );
+    assert!(fails(dir, &["copy", "disk:src", &to]).contains("holds 40 records of type item"));
+    let again: Value = serde_json::from_str(&ok(
+        dir,
+        &["copy", "--json", "disk:src", &to, "--on-conflict", "skip"],
+    ))
+    .expect("JSON");
+    assert_eq!(again["skipped_existing"], 41);
+}
+
+/// Starts a slow copy (one record in flight) of `n` records and stops it with `signal` once
+/// some have arrived; then the same command finishes it, every record there once.
+fn copy_stopped_halfway_finishes_on_rerun(signal: &str) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let dir = dir.path();
+    let (from, to) = (redis_bank("from"), redis_bank("to"));
+    let n = 6000;
+    items_export(&dir.join("items.jsonl"), n);
+    ok(dir, &["import", &from, "items.jsonl"]);
+    let args = [
+        "copy",
+        "--quiet",
+        from.as_str(),
+        to.as_str(),
+        "--concurrency",
+        "1",
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_databank"))
+        .args(args)
+        .current_dir(dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the copy starts");
+    let count = |kind: &str| -> u64 {
+        ok(dir, &["count", &to, kind])
+            .trim()
+            .parse()
+            .expect("a number")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while count("item") < 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the copy never got going"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("the copy ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "stopped halfway: {stderr}");
+    if signal == "-INT" {
+        assert!(stderr.contains("interrupted after"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let halfway = count("item");
+    assert!(
+        halfway < n as u64,
+        "stopped before the end ({halfway} of {n})"
+    );
+    assert_eq!(
+        count("databank-copy"),
+        1,
+        "the marker says a copy is under way"
+    );
+
+    let done: Value =
+        serde_json::from_str(&ok(dir, &["copy", "--json", &from, &to, "--verify"])).expect("JSON");
+    assert_eq!(done["resumed"], true);
+    assert_eq!(count("item"), n as u64);
+    assert_eq!(count("databank-copy"), 0);
+    assert_eq!(
+        records(&ok(dir, &["export", &to])),
+        records(&ok(dir, &["export", &from]))
+    );
+}
+
+#[test]
+fn a_copy_killed_halfway_finishes_on_rerun() {
+    copy_stopped_halfway_finishes_on_rerun("-KILL");
+}
+
+#[test]
+fn a_copy_interrupted_halfway_finishes_on_rerun() {
+    copy_stopped_halfway_finishes_on_rerun("-INT");
+}
+
 #[test]
 fn expired_records_are_not_imported() {
     let dir = tempfile::tempdir().expect("a temp dir");

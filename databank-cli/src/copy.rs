@@ -1,0 +1,228 @@
+//! `copy`: every live record of one bank (or of the named types) into another, with its expiry;
+//! streamed, with bounded concurrency, verified at the end, and resumable.
+//!
+//! Resuming: a copy leaves a marker record (type [`MARKER_KIND`], its id naming the source and
+//! the types) in the destination while it runs and deletes it once verified. Run again after
+//! Ctrl-C or a crash, the same copy finds its marker and writes every record again over what
+//! the first run wrote: the destination ends with each source record once, none lost.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use chrono::Utc;
+use databank_core::{Bank, Error};
+use futures_util::TryStreamExt;
+use serde_json::json;
+
+use crate::cli::OnConflict;
+use crate::transfer::{progress, summary};
+use crate::Failure;
+
+/// The type of the marker a running copy keeps in its destination.
+pub const MARKER_KIND: &str = "databank-copy";
+/// How many ids a verification reads from the destination at once.
+const VERIFY_CHUNK: usize = 256;
+
+/// What `copy` was asked.
+pub struct CopyOptions {
+    /// The types to copy; none: every type the source holds.
+    pub types: Vec<String>,
+    /// What to do with ids the destination holds; none: refuse a non-empty destination.
+    pub on_conflict: Option<OnConflict>,
+    /// Compare every value at the end, not only that every id arrived.
+    pub verify: bool,
+    /// Writes in flight at once.
+    pub concurrency: usize,
+    /// No progress bars.
+    pub quiet: bool,
+    /// Print the summary as JSON.
+    pub json: bool,
+}
+
+/// A stable name for one copy: FNV-1a of the source URL (redacted) and the types, in hex.
+fn marker_id(source: &str, types: &[String]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let text = format!("{source}\n{}", types.join("\n"));
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// Copies `from` into `to` (see the module docs).
+pub async fn copy(
+    from: &Bank,
+    to: &Bank,
+    from_url: &str,
+    opts: CopyOptions,
+) -> Result<(), Failure> {
+    let mut types = if opts.types.is_empty() {
+        from.kinds().await?
+    } else {
+        opts.types.clone()
+    };
+    types.retain(|kind| kind != MARKER_KIND);
+    let source = databank_core::redact(from_url);
+    let marker = marker_id(&source, &types);
+    let resuming = match to.read(MARKER_KIND, &marker).await {
+        Ok(_) => true,
+        Err(Error::NotFound { .. }) => false,
+        Err(e) => return Err(e.into()),
+    };
+    if !resuming && opts.on_conflict.is_none() {
+        for kind in &types {
+            let held = to.count(kind).await?;
+            if held > 0 {
+                return Err(Failure(format!(
+                    "the destination holds {held} records of type {kind}: copy into an empty \
+                     bank, or say what to do with ids it holds (--on-conflict skip|overwrite|fail)"
+                )));
+            }
+        }
+    }
+    to.save(
+        MARKER_KIND,
+        &marker,
+        json!({"source": source, "types": types, "started_at": Utc::now().to_rfc3339()}),
+    )
+    .await?;
+    // A resumed copy writes over what its first run wrote.
+    let policy = match (resuming, opts.on_conflict) {
+        (_, Some(policy)) => policy,
+        (true, None) => OnConflict::Overwrite,
+        (false, None) => OnConflict::Fail,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.store(true, Ordering::SeqCst);
+            }
+        }
+    });
+    let mut copied = 0u64;
+    let mut skipped = 0u64;
+    for kind in &types {
+        let total = from.count(kind).await?;
+        let bar = progress(Some(total), opts.quiet, &format!("copy {kind}"));
+        let mut writes = from
+            .scan(kind)
+            .map_ok(|(id, _)| copy_one(from, to, kind, id, policy))
+            .try_buffer_unordered(opts.concurrency.max(1));
+        while let Some(outcome) = writes.try_next().await? {
+            match outcome {
+                Copied::Written => copied += 1,
+                Copied::Skipped => skipped += 1,
+                Copied::Gone => {}
+            }
+            bar.inc(1);
+            if stop.load(Ordering::SeqCst) {
+                bar.abandon();
+                return Err(Failure(format!(
+                    "interrupted after {copied} records: run the same command again to finish"
+                )));
+            }
+        }
+        bar.finish();
+    }
+    watcher.abort();
+    let checked = verify(from, to, &types, opts.verify, opts.quiet).await?;
+    to.delete(MARKER_KIND, &marker).await?;
+    summary(
+        opts.json,
+        &format!(
+            "copied {copied} records ({skipped} skipped as held already); {checked} verified{}",
+            if opts.verify {
+                " value by value"
+            } else {
+                " present"
+            }
+        ),
+        json!({"copied": copied, "skipped_existing": skipped, "verified": checked, "resumed": resuming}),
+    );
+    Ok(())
+}
+
+/// What copying one record did.
+enum Copied {
+    Written,
+    Skipped,
+    /// Deleted or expired in the source meanwhile.
+    Gone,
+}
+
+async fn copy_one(
+    from: &Bank,
+    to: &Bank,
+    kind: &str,
+    id: String,
+    policy: OnConflict,
+) -> Result<Copied, Error> {
+    // The scan gives no expiry: read the record for it.
+    let record = match from.read(kind, &id).await {
+        Ok(record) => record,
+        Err(Error::NotFound { .. }) => return Ok(Copied::Gone),
+        Err(e) => return Err(e),
+    };
+    let write = match policy {
+        OnConflict::Overwrite => to.save(kind, &id, record.value),
+        OnConflict::Skip | OnConflict::Fail => to.create(kind, &id, record.value),
+    };
+    match write.expires_at(record.expires_at).await {
+        Ok(_) => Ok(Copied::Written),
+        Err(Error::AlreadyExists { .. }) if policy == OnConflict::Skip => Ok(Copied::Skipped),
+        Err(e) => Err(e),
+    }
+}
+
+/// Checks that every live source record is in the destination (and with `values`, equal);
+/// returns how many were checked.
+async fn verify(
+    from: &Bank,
+    to: &Bank,
+    types: &[String],
+    values: bool,
+    quiet: bool,
+) -> Result<u64, Failure> {
+    let mut checked = 0u64;
+    for kind in types {
+        let bar = progress(
+            Some(from.count(kind).await?),
+            quiet,
+            &format!("verify {kind}"),
+        );
+        let mut chunks = from.scan(kind).try_chunks(VERIFY_CHUNK);
+        while let Some(chunk) = chunks
+            .try_next()
+            .await
+            .map_err(|e| Failure(e.1.to_string()))?
+        {
+            let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+            let there = to.read_all(kind, &ids).await?;
+            for (id, value) in &chunk {
+                match there.get(id) {
+                    Some(Some(copy)) if !values || copy == value => {}
+                    Some(Some(_)) => {
+                        return Err(Failure(format!(
+                            "verification: {kind} {id:?} differs in the destination"
+                        )))
+                    }
+                    _ => {
+                        // Missing, unless it expired or was deleted meanwhile.
+                        if from.read(kind, id).await.is_ok() && to.read(kind, id).await.is_err() {
+                            return Err(Failure(format!(
+                                "verification: {kind} {id:?} is missing from the destination"
+                            )));
+                        }
+                    }
+                }
+                checked += 1;
+            }
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish();
+    }
+    Ok(checked)
+}
