@@ -273,7 +273,7 @@ fn copy_stopped_halfway_finishes_on_rerun(signal: &str) {
         "--concurrency",
         "1",
     ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_databank"))
+    let child = Command::new(env!("CARGO_BIN_EXE_databank"))
         .args(args)
         .current_dir(dir)
         .stderr(std::process::Stdio::piped())
