@@ -36,6 +36,11 @@ pub struct Args {
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print a completion script for a shell: `databank completions bash > /etc/bash_completion.d/databank`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Show the bank's driver, capabilities, and types with their live record counts.
     Info {
         /// The bank's URL.
@@ -129,6 +134,17 @@ pub enum Command {
         #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
         concurrency: u16,
     },
+    /// The web sessions `databank-session-store` keeps in a bank: count, list, show one, clear
+    /// them, or delete the expired ones. Ids are credentials: shown only with --show-ids.
+    Sessions {
+        /// The bank's URL.
+        url: String,
+        /// The type the store keeps its sessions under.
+        #[arg(long, default_value = "session")]
+        kind: String,
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
     /// Write the records of an export into a bank; expired ones are skipped.
     Import {
         /// The bank's URL.
@@ -150,4 +166,26 @@ pub enum OnConflict {
     Overwrite,
     /// Stop with an error naming the line.
     Fail,
+}
+
+/// What `sessions` does.
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// How many live sessions there are.
+    Count,
+    /// Every live session: its label (or id), number of keys, size and expiry.
+    List {
+        /// Print session ids (they are credentials) instead of hashed labels.
+        #[arg(long)]
+        show_ids: bool,
+    },
+    /// One session's data, size and expiry.
+    Show {
+        /// The session id.
+        id: String,
+    },
+    /// Delete every session.
+    Clear,
+    /// Delete the expired sessions the backend has not removed itself.
+    Cleanup,
 }

@@ -39,15 +39,12 @@ pub struct CopyOptions {
     pub json: bool,
 }
 
-/// A stable name for one copy: FNV-1a of the source URL (redacted) and the types, in hex.
+/// A stable name for one copy: a hash of the source URL (redacted) and the types, in hex.
 fn marker_id(source: &str, types: &[String]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let text = format!("{source}\n{}", types.join("\n"));
-    for byte in text.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{hash:016x}")
+    format!(
+        "{:016x}",
+        crate::fnv64(&format!("{source}\n{}", types.join("\n")))
+    )
 }
 
 /// Copies `from` into `to` (see the module docs).

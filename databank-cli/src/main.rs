@@ -6,6 +6,7 @@ mod copy;
 mod format;
 mod info;
 mod records;
+mod sessions;
 mod transfer;
 
 use std::process::ExitCode;
@@ -35,6 +36,11 @@ impl From<databank_core::Error> for Failure {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Command::Completions { shell } = args.command {
+        let mut command = <Args as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut command, "databank", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     // Every URL on the command line, whose passwords no message may show.
     let urls = match &args.command {
         Command::Info { url }
@@ -44,8 +50,10 @@ fn main() -> ExitCode {
         | Command::Count { url, .. }
         | Command::Search { url, .. }
         | Command::Export { url, .. }
-        | Command::Import { url, .. } => vec![url.clone()],
+        | Command::Import { url, .. }
+        | Command::Sessions { url, .. } => vec![url.clone()],
         Command::Copy { from, to, .. } => vec![from.clone(), to.clone()],
+        Command::Completions { .. } => Vec::new(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -86,6 +94,17 @@ fn redact_all(message: &str, url: &str) -> String {
     message
 }
 
+/// FNV-1a, 64 bits: a hash that is the same in every build and process (copy markers,
+/// session labels).
+pub fn fnv64(text: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
 /// Percent-decodes `text`, keeping what does not decode as it is.
 fn percent_decode(text: &str) -> String {
     databank_core::driver::percent_decode(text).unwrap_or_else(|| text.to_owned())
@@ -114,6 +133,7 @@ fn register() -> Result<(), Failure> {
 async fn run(args: Args) -> Result<(), Failure> {
     let (json, quiet) = (args.json, args.quiet);
     match args.command {
+        Command::Completions { .. } => Ok(()), // answered in `main`
         Command::Info { url } => info::info(&open(&url).await?, &url, json).await,
         Command::Get { url, r#type, id } => {
             records::get(&open(&url).await?, &r#type, &id, json).await
@@ -155,6 +175,9 @@ async fn run(args: Args) -> Result<(), Failure> {
                 json,
             };
             copy::copy(&source, &destination, &from, options).await
+        }
+        Command::Sessions { url, kind, command } => {
+            sessions::sessions(open(&url).await?, kind, command, json).await
         }
         Command::Import {
             url,

@@ -375,7 +375,58 @@ fn bad_input_is_one_line_and_exit_code_1() {
     .expect("written");
     assert!(fails(dir, &["import", "disk:bank", "broken.jsonl"]).contains("line 3"));
     assert!(fails(dir, &["import", "disk:bank", "missing.jsonl"]).contains("cannot read"));
+    let completions = ok(dir, &["completions", "bash"]);
+    assert!(completions.contains("databank") && completions.contains("copy"));
     // clap's own usage errors exit with 2.
     let usage = databank(dir, &["get", "disk:bank"]);
     assert_eq!(usage.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_are_counted_listed_shown_and_cleared_without_showing_ids() {
+    use databank_session_store::{DatabankStore, Session};
+    let url = redis_bank("sessions");
+    databank_redis::register().expect("registered");
+    let bank = databank_core::open(&url, databank_core::Schema::new())
+        .await
+        .expect("Redis opens");
+    let store = DatabankStore::new(bank);
+    let in_an_hour = chrono::Utc::now() + chrono::Duration::hours(1);
+    for (sid, user) in [("sid-secret-1", "ada"), ("sid-secret-2", "bob")] {
+        let mut data = serde_json::Map::new();
+        data.insert("user".into(), json!(user));
+        let mut session = Session::with_data(data, Some(in_an_hour));
+        store.set(sid, &mut session).await.expect("saved");
+    }
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let dir = dir.path().to_owned();
+    let url = url.clone();
+    tokio::task::spawn_blocking(move || {
+        let dir = dir.as_path();
+        assert_eq!(ok(dir, &["sessions", &url, "count"]).trim(), "2");
+        let listed = ok(dir, &["sessions", &url, "list"]);
+        assert_eq!(listed.lines().count(), 2, "{listed}");
+        assert!(!listed.contains("sid-secret"), "ids stay hidden: {listed}");
+        assert!(listed.contains("1 keys"), "{listed}");
+        let with_ids = ok(dir, &["sessions", &url, "list", "--show-ids"]);
+        assert!(with_ids.contains("sid-secret-1") && with_ids.contains("sid-secret-2"));
+        let shown: Value = serde_json::from_str(&ok(
+            dir,
+            &["sessions", "--json", &url, "show", "sid-secret-1"],
+        ))
+        .expect("JSON");
+        assert_eq!(shown["data"], json!({"user": "ada"}));
+        assert!(shown["expires_at"].is_string());
+        assert!(fails(dir, &["sessions", &url, "show", "nobody"]).contains("no live session"));
+        let cleaned: Value =
+            serde_json::from_str(&ok(dir, &["sessions", "--json", &url, "cleanup"])).expect("JSON");
+        assert_eq!(cleaned["removed_expired"], 0, "nothing had expired");
+        assert_eq!(
+            ok(dir, &["sessions", &url, "clear"]).trim(),
+            "deleted 2 sessions"
+        );
+        assert_eq!(ok(dir, &["sessions", &url, "count"]).trim(), "0");
+    })
+    .await
+    .expect("the checks ran");
 }
