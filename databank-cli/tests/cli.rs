@@ -430,3 +430,42 @@ async fn sessions_are_counted_listed_shown_and_cleared_without_showing_ids() {
     .await
     .expect("the checks ran");
 }
+
+/// In a pseudo-terminal (util-linux `script`) the export draws its progress bar, ending full;
+/// with `--quiet`, or when stderr is not a terminal, it draws none.
+#[test]
+fn the_progress_bar_is_drawn_in_a_terminal_and_ends_full() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let dir = dir.path();
+    items_export(&dir.join("items.jsonl"), 120);
+    ok(dir, &["import", "disk:bank", "items.jsonl"]);
+    let in_terminal = |quiet: &str| {
+        let command = format!(
+            "{} export {quiet} disk:bank -t item -o out.jsonl",
+            env!("CARGO_BIN_EXE_databank")
+        );
+        let out = Command::new("script")
+            .args(["-q", "-e", "-c", &command, "/dev/null"])
+            .current_dir(dir)
+            .output()
+            .expect("script (util-linux) runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let drawn = in_terminal("");
+    assert!(drawn.contains("export item ["), "a bar: {drawn:?}");
+    assert!(drawn.contains("] 120/120"), "ending full: {drawn:?}");
+    let quiet = in_terminal("--quiet");
+    assert!(!quiet.contains("export item ["), "no bar: {quiet:?}");
+    let piped = databank(
+        dir,
+        &["export", "disk:bank", "-t", "item", "-o", "out.jsonl"],
+    );
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(!stderr.contains('['), "no bar off a terminal: {stderr:?}");
+    assert!(stderr.contains("exported 120 records"));
+}
