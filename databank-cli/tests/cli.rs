@@ -1,7 +1,9 @@
-//! The built `databank` binary, run as a user would: records in and out of a disk bank, an
-//! export moved disk → Redis → JSON Lines → disk with nothing lost and expiries kept, and every
-//! kind of bad input answered by one line and exit code 1. Redis is the one `cargo xtask test`
-//! starts (`DATABANK_TEST_REDIS_URL`), under a prefix of this test's own.
+//! The built `databank` binary, run as a user would: records in and out of a disk bank, records
+//! moved disk → Redis → MongoDB → JSON Lines → disk and memory with nothing lost and expiries
+//! kept, copies stopped halfway and finished, sessions, the progress bar in a terminal, and
+//! every kind of bad input answered by one line and exit code 1. Redis and MongoDB are the
+//! servers `cargo xtask test` starts (`DATABANK_TEST_REDIS_URL`, `DATABANK_TEST_MONGO_URL`),
+//! under a prefix or database of this test's own.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -103,8 +105,17 @@ fn records_go_in_and_out_of_a_disk_bank() {
     assert_eq!(ok(dir, &["count", "disk:bank", "person"]).trim(), "1");
 }
 
+/// A MongoDB database of this test's own on the server `DATABANK_TEST_MONGO_URL` names.
+fn mongo_bank(name: &str) -> String {
+    let base = std::env::var("DATABANK_TEST_MONGO_URL")
+        .unwrap_or_else(|_| panic!("DATABANK_TEST_MONGO_URL is not set: run `cargo xtask test`"));
+    let mut url = databank_core::driver::Url::parse(&base).expect("a MongoDB URL");
+    url.set_path(&format!("/{}", unique_name(name)));
+    url.to_string()
+}
+
 #[test]
-fn an_export_travels_disk_to_redis_to_disk_with_nothing_lost() {
+fn records_travel_disk_redis_mongo_jsonl_disk_memory_with_nothing_lost() {
     let redis = std::env::var("DATABANK_TEST_REDIS_URL")
         .unwrap_or_else(|_| panic!("DATABANK_TEST_REDIS_URL is not set: run `cargo xtask test`"));
     let join = if redis.contains('?') { '&' } else { '?' };
@@ -147,11 +158,26 @@ fn an_export_travels_disk_to_redis_to_disk_with_nothing_lost() {
         records(&first),
         "Redis kept every record and expiry"
     );
-    std::fs::write(dir.join("second.jsonl"), &through_redis).expect("written");
+
+    // On through MongoDB, copied rather than imported.
+    let mongo = mongo_bank("cli");
+    ok(dir, &["copy", redis.as_str(), mongo.as_str(), "--verify"]);
+    let through_mongo = ok(dir, &["export", mongo.as_str()]);
+    assert_eq!(
+        records(&through_mongo),
+        records(&first),
+        "MongoDB kept every record and expiry"
+    );
+    std::fs::write(dir.join("second.jsonl"), &through_mongo).expect("written");
 
     ok(dir, &["import", "disk:to", "second.jsonl"]);
     let back = ok(dir, &["export", "disk:to", "-t", "item", "-t", "other"]);
     assert_eq!(records(&back), records(&first));
+    // And into memory (a bank that lives as long as the process): every record is taken.
+    let into_memory: Value =
+        serde_json::from_str(&ok(dir, &["import", "--json", "memory://", "second.jsonl"]))
+            .expect("JSON");
+    assert_eq!(into_memory["imported"], 31);
 
     // Again: every record exists. Fail names the line; skip and overwrite go through.
     assert!(fails(dir, &["import", "disk:to", "second.jsonl"]).contains("line 2"));
