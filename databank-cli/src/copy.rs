@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::Utc;
-use databank_core::{Bank, Error};
+use databank_core::{Bank, Error, Record};
 use futures_util::TryStreamExt;
 use serde_json::json;
 
@@ -105,14 +105,13 @@ pub async fn copy(
         let total = from.count(kind).await?;
         let bar = progress(Some(total), opts.quiet, &format!("copy {kind}"));
         let mut writes = from
-            .scan(kind)
-            .map_ok(|(id, _)| copy_one(from, to, kind, id, policy))
+            .scan_records(kind)
+            .map_ok(|(id, record)| copy_one(to, kind, id, record, policy))
             .try_buffer_unordered(opts.concurrency.max(1));
         while let Some(outcome) = writes.try_next().await? {
             match outcome {
                 Copied::Written => copied += 1,
                 Copied::Skipped => skipped += 1,
-                Copied::Gone => {}
             }
             bar.inc(1);
             if stop.load(Ordering::SeqCst) {
@@ -146,23 +145,15 @@ pub async fn copy(
 enum Copied {
     Written,
     Skipped,
-    /// Deleted or expired in the source meanwhile.
-    Gone,
 }
 
 async fn copy_one(
-    from: &Bank,
     to: &Bank,
     kind: &str,
     id: String,
+    record: Record,
     policy: OnConflict,
 ) -> Result<Copied, Error> {
-    // The scan gives no expiry: read the record for it.
-    let record = match from.read(kind, &id).await {
-        Ok(record) => record,
-        Err(Error::NotFound { .. }) => return Ok(Copied::Gone),
-        Err(e) => return Err(e),
-    };
     let write = match policy {
         OnConflict::Overwrite => to.save(kind, &id, record.value),
         OnConflict::Skip | OnConflict::Fail => to.create(kind, &id, record.value),

@@ -63,14 +63,8 @@ pub async fn export(
     for kind in &types {
         let expected = bank.count(kind).await?;
         let bar = progress(Some(expected), quiet, &format!("export {kind}"));
-        let mut ids = bank.scan(kind);
-        while let Some((id, _)) = ids.try_next().await? {
-            // The scan gives values but no expiry: read each record for both.
-            let record = match bank.read(kind, &id).await {
-                Ok(record) => record,
-                Err(Error::NotFound { .. }) => continue, // deleted or expired meanwhile
-                Err(e) => return Err(e.into()),
-            };
+        let mut records = bank.scan_records(kind);
+        while let Some((id, record)) = records.try_next().await? {
             let entry = Line {
                 kind: kind.clone(),
                 id,

@@ -248,6 +248,15 @@ impl Bank {
         }
     }
 
+    /// Every live record of a type with its revision and expiry, as a stream (see
+    /// [`scan`](Bank::scan)): what an export or a copy to another bank reads.
+    pub fn scan_records<'a>(&'a self, kind: &'a str) -> crate::driver::RecordsStream<'a> {
+        match validate::kind(kind).and_then(|()| self.live()) {
+            Ok(driver) => driver.scan_records(kind),
+            Err(e) => Box::pin(futures_util::stream::once(async move { Err(e) })),
+        }
+    }
+
     /// The live records of a type that meet every criterion: an AND of exact, typed JSON
     /// equalities on dotted paths (see [`Criteria`]).
     pub async fn search(&self, kind: &str, criteria: &Criteria) -> Result<Vec<(String, Value)>> {

@@ -79,6 +79,10 @@ pub use url::{self, Url};
 /// The stream [`Driver::scan`] returns: `(id, value)` pairs of live records, in no set order.
 pub type RecordStream<'a> = Pin<Box<dyn Stream<Item = Result<(String, Value)>> + Send + 'a>>;
 
+/// The stream [`Driver::scan_records`] returns: `(id, record)` pairs of live records (value,
+/// revision and expiry), in no set order.
+pub type RecordsStream<'a> = Pin<Box<dyn Stream<Item = Result<(String, Record)>> + Send + 'a>>;
+
 /// What must hold of the stored record for a [`Driver::write`] to happen. Checked atomically
 /// with the write, on the server where the backend allows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +227,11 @@ pub fn stream_of<'a>(
     )
 }
 
+/// The [`RecordsStream`] of records already in hand (for [`Driver::scan_records`]).
+pub fn records_of<'a>(rows: Vec<(String, Record)>) -> RecordsStream<'a> {
+    Box::pin(futures_util::stream::iter(rows.into_iter().map(Ok)))
+}
+
 /// Parses the value of a URL's `timeout_ms` parameter (how long one call may take), the one
 /// way every driver reads it.
 ///
@@ -345,6 +354,23 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
     /// Every live record of a type, as a stream; an unknown type yields nothing. Records written
     /// during the scan may or may not appear; records untouched during it appear exactly once.
     fn scan<'a>(&'a self, kind: &'a str) -> RecordStream<'a>;
+
+    /// [`scan`](Driver::scan) with each record's revision and expiry: what an export or a
+    /// copy between banks needs. The default reads every scanned id again (a record gone
+    /// meanwhile is left out); drivers that have the whole record in hand while scanning
+    /// override it.
+    fn scan_records<'a>(&'a self, kind: &'a str) -> RecordsStream<'a> {
+        Box::pin(self.scan(kind).filter_map(move |item| async move {
+            match item {
+                Ok((id, _)) => match self.read(kind, &id).await {
+                    Ok(record) => Some(Ok((id, record))),
+                    Err(e) if e.is_not_found() => None,
+                    Err(e) => Some(Err(e)),
+                },
+                Err(e) => Some(Err(e)),
+            }
+        }))
+    }
 
     /// Deletes the expired records of a type and returns how many it deleted (records the
     /// backend's own TTL already removed are not counted).

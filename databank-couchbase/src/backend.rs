@@ -15,7 +15,7 @@ use couchbase::options::query_options::{QueryOptions, ScanConsistency};
 use couchbase::subdoc::mutate_in_specs::MutateInSpec;
 use databank_core::driver::{
     async_trait, patch_by_read_and_write, random_revision, timed, Driver, Patch, Precondition,
-    RecordStream, Utc, Write,
+    RecordStream, RecordsStream, Utc, Write,
 };
 use databank_core::{
     Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Schema, Value,
@@ -366,14 +366,14 @@ impl CouchbaseBank {
     }
 
     /// Fetches the live records under `keys`, in order, skipping those gone meanwhile.
-    fn fetch_all<'a>(&'a self, kind: &'a str, keys: Vec<String>) -> RecordStream<'a> {
+    fn fetch_all<'a>(&'a self, kind: &'a str, keys: Vec<String>) -> RecordsStream<'a> {
         futures_util::stream::iter(keys)
             .map(move |key| async move { self.fetch_key(kind, &key).await })
             .buffered(FETCH_AHEAD)
             .filter_map(|found| async move {
                 match found {
                     Ok(Some(found)) if found.live => {
-                        Some(Ok((found.stored.id, found.stored.record.value)))
+                        Some(Ok((found.stored.id, found.stored.record)))
                     }
                     Ok(_) => None,
                     Err(e) => Some(Err(e)),
@@ -545,6 +545,13 @@ impl Driver for CouchbaseBank {
     }
 
     fn scan<'a>(&'a self, kind: &'a str) -> RecordStream<'a> {
+        Box::pin(
+            self.scan_records(kind)
+                .map(|item| item.map(|(id, record)| (id, record.value))),
+        )
+    }
+
+    fn scan_records<'a>(&'a self, kind: &'a str) -> RecordsStream<'a> {
         let statement = statements::scan_keys(
             &self.keyspace,
             &self.config.tag(kind),
@@ -601,10 +608,11 @@ impl Driver for CouchbaseBank {
             Utc::now().timestamp_millis(),
         );
         let keys = self.query::<String>(statement).await?;
-        let hits: Vec<(String, Value)> = self.fetch_all(kind, keys).try_collect().await?;
+        let hits: Vec<(String, Record)> = self.fetch_all(kind, keys).try_collect().await?;
         Ok(hits
             .into_iter()
-            .filter(|(_, value)| criteria.matches(value))
+            .filter(|(_, record)| criteria.matches(&record.value))
+            .map(|(id, record)| (id, record.value))
             .collect())
     }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use databank_core::driver::{
-    as_array_mut, async_trait, is_expired, Driver, Patch, RecordStream, Utc, Write,
+    as_array_mut, async_trait, is_expired, Driver, Patch, RecordStream, RecordsStream, Utc, Write,
 };
 use databank_core::{Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Value};
 use futures_util::StreamExt;
@@ -160,7 +160,7 @@ impl DiskBank {
 
     /// Every live record of a type, corrupt files skipped with a warning.
     async fn live_records(&self, kind: &str) -> Result<Vec<(String, Record)>> {
-        let mut stream = self.scan_records(kind);
+        let mut stream = self.stream_records(kind);
         let mut out = Vec::new();
         while let Some(item) = stream.next().await {
             match item {
@@ -174,7 +174,7 @@ impl DiskBank {
         Ok(out)
     }
 
-    fn scan_records<'a>(
+    fn stream_records<'a>(
         &'a self,
         kind: &'a str,
     ) -> futures_util::stream::BoxStream<'a, Result<(String, Record)>> {
@@ -329,9 +329,13 @@ impl Driver for DiskBank {
 
     fn scan<'a>(&'a self, kind: &'a str) -> RecordStream<'a> {
         Box::pin(
-            self.scan_records(kind)
+            self.stream_records(kind)
                 .map(|item| item.map(|(id, record)| (id, record.value))),
         )
+    }
+
+    fn scan_records<'a>(&'a self, kind: &'a str) -> RecordsStream<'a> {
+        self.stream_records(kind)
     }
 
     async fn purge_expired(&self, kind: &str) -> Result<u64> {

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use databank_core::driver::{
-    as_array_mut, async_trait, record, stream_of, Driver, Patch, RecordStream, Utc, Write,
+    as_array_mut, async_trait, record, records_of, stream_of, Driver, Patch, RecordStream,
+    RecordsStream, Utc, Write,
 };
 use databank_core::{
     Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Schema, Value,
@@ -206,6 +207,14 @@ impl Driver for MemoryBank {
             None => Vec::new(),
         };
         stream_of(std::future::ready(Ok(rows)))
+    }
+
+    fn scan_records<'a>(&'a self, kind: &'a str) -> RecordsStream<'a> {
+        let rows: Vec<(String, Record)> = match self.lock().tables.get(kind) {
+            Some(table) => table.live_records(Utc::now()).collect(),
+            None => Vec::new(),
+        };
+        records_of(rows)
     }
 
     async fn purge_expired(&self, kind: &str) -> Result<u64> {

@@ -3,10 +3,10 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use databank_core::criteria::{canonical, lookup};
-use databank_core::driver::is_expired;
+use databank_core::driver::{is_expired, record};
 use databank_core::driver::{DateTime, Utc};
 use databank_core::Value;
-use databank_core::{Criteria, Expiry, Revision};
+use databank_core::{Criteria, Expiry, Record, Revision};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
@@ -126,6 +126,18 @@ impl Table {
             .iter()
             .filter(move |(_, e)| !is_expired(e.expires_at, now))
             .map(|(id, e)| (id.clone(), e.value.clone()))
+    }
+
+    pub fn live_records(&self, now: DateTime<Utc>) -> impl Iterator<Item = (String, Record)> + '_ {
+        self.records
+            .iter()
+            .filter(move |(_, e)| !is_expired(e.expires_at, now))
+            .map(|(id, e)| {
+                (
+                    id.clone(),
+                    record(e.value.clone(), e.revision, e.expires_at),
+                )
+            })
     }
 
     pub fn search(&self, criteria: &Criteria, now: DateTime<Utc>) -> Vec<(String, Value)> {

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use databank_core::criteria::{canonical, index_field, lookup};
 use databank_core::driver::{
     async_trait, patch_by_read_and_write, random_revision, timed, Driver, Patch, PatchExpiry,
-    Precondition, RecordStream, Utc, Write,
+    Precondition, RecordStream, RecordsStream, Utc, Write,
 };
 use databank_core::validate::MAX_VALUE_BYTES;
 use databank_core::{
@@ -424,6 +424,13 @@ impl Driver for MongoBank {
     }
 
     fn scan<'a>(&'a self, kind: &'a str) -> RecordStream<'a> {
+        Box::pin(
+            self.scan_records(kind)
+                .map(|item| item.map(|(id, record)| (id, record.value))),
+        )
+    }
+
+    fn scan_records<'a>(&'a self, kind: &'a str) -> RecordsStream<'a> {
         let opened = async move {
             self.timed(self.collection(kind).find(live(Utc::now())).into_future())
                 .await
@@ -432,10 +439,7 @@ impl Driver for MongoBank {
             futures_util::stream::once(opened)
                 .map(move |cursor| match cursor {
                     Ok(cursor) => cursor
-                        .map(move |item| {
-                            let document = item.map_err(map_err)?;
-                            from_document(kind, &document).map(|(id, record)| (id, record.value))
-                        })
+                        .map(move |item| from_document(kind, &item.map_err(map_err)?))
                         .boxed(),
                     Err(e) => futures_util::stream::once(async move { Err(e) }).boxed(),
                 })

@@ -6,7 +6,7 @@ use std::future::Future;
 use databank_core::criteria::lookup;
 use databank_core::driver::{
     async_trait, random_revision, timed, Driver, Patch, PatchExpiry, Precondition, RecordStream,
-    Utc, Write,
+    RecordsStream, Utc, Write,
 };
 use databank_core::validate::MAX_VALUE_BYTES;
 use databank_core::{
@@ -173,6 +173,15 @@ impl RedisBank {
 
     /// Values of the given ids, live ones only, in one round trip.
     async fn fetch(&self, kind: &str, ids: Vec<String>) -> Result<Vec<(String, Value)>> {
+        let records = self.fetch_records(kind, ids).await?;
+        Ok(records
+            .into_iter()
+            .map(|(id, record)| (id, record.value))
+            .collect())
+    }
+
+    /// Records of the given ids, live ones only, in one round trip.
+    async fn fetch_records(&self, kind: &str, ids: Vec<String>) -> Result<Vec<(String, Record)>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -186,7 +195,7 @@ impl RedisBank {
         let mut out = Vec::with_capacity(ids.len());
         for (id, row) in ids.into_iter().zip(rows) {
             if let Some(record) = fields::gather(kind, &id, row)? {
-                out.push((id, record.value));
+                out.push((id, record));
             }
         }
         Ok(out)
@@ -345,6 +354,13 @@ impl Driver for RedisBank {
 
     fn scan<'a>(&'a self, kind: &'a str) -> RecordStream<'a> {
         Box::pin(
+            self.scan_records(kind)
+                .map(|item| item.map(|(id, record)| (id, record.value))),
+        )
+    }
+
+    fn scan_records<'a>(&'a self, kind: &'a str) -> RecordsStream<'a> {
+        Box::pin(
             futures_util::stream::once(self.live_ids(kind))
                 .flat_map(move |listed| {
                     let batches: Vec<Result<Vec<String>>> = match listed {
@@ -353,7 +369,7 @@ impl Driver for RedisBank {
                     };
                     futures_util::stream::iter(batches).then(move |batch| async move {
                         match batch {
-                            Ok(ids) => match self.fetch(kind, ids).await {
+                            Ok(ids) => match self.fetch_records(kind, ids).await {
                                 Ok(rows) => rows.into_iter().map(Ok).collect(),
                                 Err(e) => vec![Err(e)],
                             },

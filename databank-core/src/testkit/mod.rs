@@ -208,6 +208,7 @@ macro_rules! conformance_tests {
             scan_skips_other_types,
             count_counts_live_records,
             kinds_lists_the_types_with_live_records,
+            scan_records_carry_revision_and_expiry,
             incr_missing_starts_at_zero,
             decr_goes_below_zero,
             incr_by_adds_the_delta,

@@ -389,6 +389,35 @@ pub async fn kinds_lists_the_types_with_live_records(kit: Kit) -> Result<()> {
     Ok(())
 }
 
+/// `scan_records` yields each live record once with the value, revision and expiry `read`
+/// gives, and leaves out expired ones.
+pub async fn scan_records_carry_revision_and_expiry(kit: Kit) -> Result<()> {
+    use futures_util::TryStreamExt;
+    let in_an_hour =
+        chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis() + 3_600_000);
+    kit.bank.create("thing", "a", json!({"n": 1})).await?;
+    kit.bank
+        .create("thing", "b/ü", json!({"n": 2}))
+        .expires_at(in_an_hour)
+        .await?;
+    kit.bank
+        .create("thing", "stale", json!({}))
+        .expires_in(std::time::Duration::from_millis(1))
+        .await?;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let mut scanned: Vec<(String, crate::Record)> =
+        kit.bank.scan_records("thing").try_collect().await?;
+    scanned.sort_by(|x, y| x.0.cmp(&y.0));
+    let expected = vec![
+        ("a".to_owned(), kit.bank.read("thing", "a").await?),
+        ("b/ü".to_owned(), kit.bank.read("thing", "b/ü").await?),
+    ];
+    assert_eq!(scanned, expected);
+    assert_eq!(scanned[1].1.expires_at, in_an_hour);
+    assert!(kit.bank.scan_records("nothing").try_next().await?.is_none());
+    Ok(())
+}
+
 /// `count` counts the live records of a type.
 pub async fn count_counts_live_records(kit: Kit) -> Result<()> {
     assert_eq!(kit.bank.count("thing").await?, 0);
