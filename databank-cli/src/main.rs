@@ -111,23 +111,9 @@ fn percent_decode(text: &str) -> String {
 }
 
 async fn open(url: &str) -> Result<Bank, Failure> {
-    register()?;
+    // The drivers this build has (the tool's features are the session store's).
+    databank_session_store::register_drivers()?;
     Ok(databank_core::open(url, Schema::new()).await?)
-}
-
-/// Registers the drivers this build has.
-fn register() -> Result<(), Failure> {
-    #[cfg(feature = "memory")]
-    databank_memory::register()?;
-    #[cfg(feature = "disk")]
-    databank_disk::register()?;
-    #[cfg(feature = "redis")]
-    databank_redis::register()?;
-    #[cfg(feature = "mongo")]
-    databank_mongo::register()?;
-    #[cfg(feature = "couchbase")]
-    databank_couchbase::register()?;
-    Ok(())
 }
 
 async fn run(args: Args) -> Result<(), Failure> {

@@ -52,8 +52,8 @@ pub async fn export(
     };
     let mut out = BufWriter::new(out);
     let write_err = |e: std::io::Error| Failure(format!("cannot write the export: {e}"));
-    let mut line = serde_json::to_string(&Header::current()).map_err(Failure::output)?;
-    writeln!(out, "{line}").map_err(write_err)?;
+    serde_json::to_writer(&mut out, &Header::current()).map_err(Failure::output)?;
+    out.write_all(b"\n").map_err(write_err)?;
     let types = if types.is_empty() {
         bank.kinds().await?
     } else {
@@ -71,8 +71,9 @@ pub async fn export(
                 value: record.value,
                 expires_at: record.expires_at,
             };
-            line = serde_json::to_string(&entry).map_err(Failure::output)?;
-            writeln!(out, "{line}").map_err(write_err)?;
+            // Straight into the buffered writer: no string per record.
+            serde_json::to_writer(&mut out, &entry).map_err(Failure::output)?;
+            out.write_all(b"\n").map_err(write_err)?;
             total += 1;
             bar.inc(1);
         }
