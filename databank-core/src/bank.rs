@@ -297,6 +297,25 @@ impl Bank {
         self.live()?.count(kind).await
     }
 
+    /// How many records of a type expired and still wait for [`purge_expired`](Self::purge_expired)
+    /// (or the backend's own TTL): what a purge would remove now. `Unsupported` where the
+    /// backend cannot tell ([`Capabilities::counts_expired`] says which).
+    ///
+    /// ```
+    /// # use databank_core::{Bank, Error, json};
+    /// # async fn demo(bank: Bank) -> Result<(), Error> {
+    /// let gone = chrono::Utc::now() - chrono::Duration::seconds(1);
+    /// bank.save("session", "old", json!({})).expires_at(Some(gone)).await?;
+    /// if bank.capabilities().counts_expired {
+    ///     assert!(bank.count_expired("session").await? <= 1);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn count_expired(&self, kind: &str) -> Result<u64> {
+        validate::kind(kind)?;
+        self.live()?.count_expired(kind).await
+    }
+
     /// Deletes the expired records of a type; returns how many it deleted (records the
     /// backend's own TTL removed first are not counted).
     pub async fn purge_expired(&self, kind: &str) -> Result<u64> {

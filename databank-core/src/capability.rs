@@ -35,4 +35,7 @@ pub struct Capabilities {
     pub multi_process: bool,
     /// `kinds` can name the bank's types (the provided `Driver::kinds` cannot: `Unsupported`).
     pub lists_kinds: bool,
+    /// `count_expired` can tell how many expired records wait for a purge (the provided
+    /// `Driver::count_expired` cannot: `Unsupported`).
+    pub counts_expired: bool,
 }

@@ -431,6 +431,17 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
         Ok(n)
     }
 
+    /// The number of records of a type that expired and are still stored, waiting for
+    /// `purge_expired` or the backend's own TTL. A backend whose TTL removes a record's value
+    /// first but keeps its bookkeeping until a purge counts what the purge would remove. The
+    /// default is [`Error::Unsupported`].
+    async fn count_expired(&self, kind: &str) -> Result<u64> {
+        let _ = kind;
+        Err(Error::Unsupported(
+            "this driver cannot count expired records".into(),
+        ))
+    }
+
     /// Applies a [`Patch`] atomically and returns the new revision: its keys set and removed,
     /// its expiry [resolved](PatchExpiry::resolve), a missing record created as `{}` when
     /// `patch.create` (else `NotFound`), `WrongType` for a record that is not an object, and

@@ -12,8 +12,9 @@ use futures_util::StreamExt;
 
 use crate::error::io_error;
 use crate::file::{self, Loaded};
-use crate::path::{self, MAX_PATH_BYTES, SUFFIX, TEMP_PREFIX};
+use crate::path::{self, MAX_PATH_BYTES, SUFFIX};
 use crate::shared::Shared;
+use crate::walk::Walk;
 
 /// How many record files a scan reads per blocking task.
 const SCAN_BATCH: usize = 128;
@@ -116,25 +117,15 @@ impl DiskBank {
     /// Every record file of a type (temporary files left out; foreign files kept, so that a scan
     /// reports them).
     fn list(dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut walk = Walk::new(dir.to_path_buf());
         let mut files = Vec::new();
-        let mut dirs = vec![dir.to_path_buf()];
-        while let Some(dir) = dirs.pop() {
-            let entries = match fs::read_dir(&dir) {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_error(&dir, e)),
-            };
-            for entry in entries {
-                let entry = entry.map_err(|e| io_error(&dir, e))?;
-                let path = entry.path();
-                if entry.file_type().map_err(|e| io_error(&path, e))?.is_dir() {
-                    dirs.push(path);
-                } else if !entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
-                    files.push(path);
-                }
+        loop {
+            let batch = walk.next_batch(SCAN_BATCH)?;
+            if batch.is_empty() {
+                return Ok(files);
             }
+            files.extend(batch);
         }
-        Ok(files)
     }
 
     /// Live records and errors for a batch of files.
@@ -160,18 +151,46 @@ impl DiskBank {
 
     /// Every live record of a type, corrupt files skipped with a warning.
     async fn live_records(&self, kind: &str) -> Result<Vec<(String, Record)>> {
-        let mut stream = self.stream_records(kind);
+        let mut stream = self.sound_records(kind);
         let mut out = Vec::new();
         while let Some(item) = stream.next().await {
-            match item {
-                Ok(row) => out.push(row),
-                Err(Error::Corrupt { location, reason }) => {
-                    tracing::warn!(%location, %reason, "skipping corrupt record file");
-                }
-                Err(e) => return Err(e),
-            }
+            out.push(item?);
         }
         Ok(out)
+    }
+
+    /// [`stream_records`](Self::stream_records) with corrupt files skipped with a warning.
+    fn sound_records<'a>(
+        &'a self,
+        kind: &'a str,
+    ) -> impl futures_util::Stream<Item = Result<(String, Record)>> + 'a {
+        self.stream_records(kind).filter_map(|item| {
+            std::future::ready(match item {
+                Err(Error::Corrupt { location, reason }) => {
+                    tracing::warn!(%location, %reason, "skipping corrupt record file");
+                    None
+                }
+                other => Some(other),
+            })
+        })
+    }
+
+    /// The id and file of every record of `kind` that has expired (corrupt files left out).
+    async fn expired_files(&self, shared: &Shared, kind: &str) -> Result<Vec<(String, PathBuf)>> {
+        let dir = Self::type_dir(shared, kind);
+        blocking(move || {
+            let now = Utc::now();
+            let files = Self::list(&dir)?;
+            Ok(files
+                .into_iter()
+                .filter_map(|f| {
+                    let id = path::id_of(&dir, &f)?;
+                    let record = load_checked(&f, &id).ok()??;
+                    is_expired(record.expires_at, now).then_some((id, f))
+                })
+                .collect())
+        })
+        .await
     }
 
     fn stream_records<'a>(
@@ -183,31 +202,28 @@ impl DiskBank {
             Err(e) => return Box::pin(futures_util::stream::once(async move { Err(e) })),
         };
         let dir = Self::type_dir(&shared, kind);
-        let listing = {
-            let dir = dir.clone();
-            async move { blocking(move || Self::list(&dir)).await }
-        };
+        // One blocking task a batch: the next files of the walk, read. Memory stays at a
+        // batch however many records the type holds.
+        let walk = Some(Walk::new(dir.clone()));
         Box::pin(
-            futures_util::stream::once(listing)
-                .flat_map(move |listed| {
-                    let dir = dir.clone();
-                    let batches: Vec<Result<Vec<PathBuf>>> = match listed {
-                        Ok(files) => files.chunks(SCAN_BATCH).map(|c| Ok(c.to_vec())).collect(),
-                        Err(e) => vec![Err(e)],
-                    };
-                    futures_util::stream::iter(batches).then(move |batch| {
-                        let dir = dir.clone();
-                        async move {
-                            match batch {
-                                Ok(files) => blocking(move || Ok(Self::read_batch(&dir, &files)))
-                                    .await
-                                    .unwrap_or_else(|e| vec![Err(e)]),
-                                Err(e) => vec![Err(e)],
-                            }
-                        }
+            futures_util::stream::unfold(walk, move |walk| {
+                let dir = dir.clone();
+                async move {
+                    let mut walk = walk?;
+                    let step = blocking(move || {
+                        let files = walk.next_batch(SCAN_BATCH)?;
+                        let rows = Self::read_batch(&dir, &files);
+                        Ok((walk, files.is_empty(), rows))
                     })
-                })
-                .flat_map(futures_util::stream::iter),
+                    .await;
+                    match step {
+                        Ok((_, true, _)) => None,
+                        Ok((walk, false, rows)) => Some((rows, Some(walk))),
+                        Err(e) => Some((vec![Err(e)], None)),
+                    }
+                }
+            })
+            .flat_map(futures_util::stream::iter),
         )
     }
 }
@@ -247,6 +263,7 @@ impl Driver for DiskBank {
         let mut caps = Capabilities::default();
         caps.native_patch = true;
         caps.lists_kinds = true;
+        caps.counts_expired = true;
         caps.persistent = true;
         caps
     }
@@ -340,20 +357,7 @@ impl Driver for DiskBank {
 
     async fn purge_expired(&self, kind: &str) -> Result<u64> {
         let shared = self.shared()?;
-        let dir = Self::type_dir(&shared, kind);
-        let candidates = blocking(move || {
-            let now = Utc::now();
-            let files = Self::list(&dir)?;
-            Ok(files
-                .into_iter()
-                .filter_map(|f| {
-                    let id = path::id_of(&dir, &f)?;
-                    let record = load_checked(&f, &id).ok()??;
-                    is_expired(record.expires_at, now).then_some((id, f))
-                })
-                .collect::<Vec<_>>())
-        })
-        .await?;
+        let candidates = self.expired_files(&shared, kind).await?;
         let mut purged = 0;
         for (id, file) in candidates {
             let _guard = shared.stripe(kind, &id).lock().await;
@@ -366,6 +370,11 @@ impl Driver for DiskBank {
             purged += u64::from(removed);
         }
         Ok(purged)
+    }
+
+    async fn count_expired(&self, kind: &str) -> Result<u64> {
+        let shared = self.shared()?;
+        Ok(self.expired_files(&shared, kind).await?.len() as u64)
     }
 
     async fn close(&self) -> Result<()> {
@@ -405,7 +414,14 @@ impl Driver for DiskBank {
     }
 
     async fn count(&self, kind: &str) -> Result<u64> {
-        Ok(self.live_records(kind).await?.len() as u64)
+        // Streamed, not collected: a count holds one batch of records at a time.
+        let mut stream = self.sound_records(kind);
+        let mut n = 0;
+        while let Some(item) = stream.next().await {
+            item?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     async fn incr_by(&self, kind: &str, id: &str, delta: i64) -> Result<i64> {

@@ -55,6 +55,7 @@ pub mod path;
 #[cfg(not(feature = "fuzzing"))]
 mod path;
 mod shared;
+mod walk;
 
 pub use backend::DiskBank;
 pub use path::MAX_PATH_BYTES;

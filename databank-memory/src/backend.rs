@@ -103,6 +103,7 @@ impl Driver for MemoryBank {
         caps.native_lists = true;
         caps.native_patch = true;
         caps.lists_kinds = true;
+        caps.counts_expired = true;
         caps
     }
 
@@ -247,7 +248,15 @@ impl Driver for MemoryBank {
         Ok(state
             .tables
             .get(kind)
-            .map_or(0, |table| table.live_rows(Utc::now()).count() as u64))
+            .map_or(0, |table| table.live_count(Utc::now()) as u64))
+    }
+
+    async fn count_expired(&self, kind: &str) -> Result<u64> {
+        let state = self.lock();
+        Ok(state
+            .tables
+            .get(kind)
+            .map_or(0, |table| table.expired_count(Utc::now()) as u64))
     }
 
     async fn incr_by(&self, kind: &str, id: &str, delta: i64) -> Result<i64> {

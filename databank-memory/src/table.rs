@@ -161,6 +161,19 @@ impl Table {
     }
 
     /// Removes every record whose expiry has passed; costs O(expired).
+    /// How many records expired at `now` and are still held (what `purge` would remove).
+    pub fn expired_count(&self, now: DateTime<Utc>) -> usize {
+        self.expiries
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .count()
+    }
+
+    /// How many records are live at `now`.
+    pub fn live_count(&self, now: DateTime<Utc>) -> usize {
+        self.records.len() - self.expired_count(now)
+    }
+
     pub fn purge(&mut self, now: DateTime<Utc>) -> u64 {
         let mut purged = 0;
         while let Some((at, id)) = self.expiries.first().cloned() {

@@ -326,6 +326,7 @@ impl Driver for MongoBank {
         caps.native_conditional_update = true;
         caps.native_patch = true;
         caps.lists_kinds = true;
+        caps.counts_expired = true;
         caps.persistent = true;
         caps.multi_process = true;
         caps
@@ -453,6 +454,12 @@ impl Driver for MongoBank {
             .timed(self.collection(kind).delete_many(filter).into_future())
             .await?;
         Ok(result.deleted_count)
+    }
+
+    async fn count_expired(&self, kind: &str) -> Result<u64> {
+        let filter = doc! { "e": { "$lte": bson_date(Utc::now()) } };
+        self.timed(self.collection(kind).count_documents(filter).into_future())
+            .await
     }
 
     async fn close(&self) -> Result<()> {

@@ -1,6 +1,6 @@
 //! `RedisBank`: the driver itself.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
 use databank_core::criteria::lookup;
@@ -171,6 +171,33 @@ impl RedisBank {
         .await
     }
 
+    /// The ids of the page after `cursor` (a score and an id; `None`: the first page) and the
+    /// cursor of the page after it, `None` at the end.
+    async fn page(
+        &self,
+        kind: &str,
+        cursor: Option<&(String, String)>,
+    ) -> Result<(Vec<String>, Option<(String, String)>)> {
+        let (score, id) = cursor.map_or(("", ""), |(s, i)| (s.as_str(), i.as_str()));
+        let keys = [self.keys.members(kind).into_bytes()];
+        let args = [
+            now_ms().to_string().into_bytes(),
+            score.as_bytes().to_vec(),
+            id.as_bytes().to_vec(),
+            BATCH.to_string().into_bytes(),
+        ];
+        let flat: Vec<String> = self.invoke(&scripts::PAGE_SCRIPT, &keys, &args).await?;
+        let full = flat.len() == 2 * BATCH;
+        let mut ids = Vec::with_capacity(flat.len() / 2);
+        let mut last = None;
+        let mut entries = flat.into_iter();
+        while let (Some(id), Some(score)) = (entries.next(), entries.next()) {
+            ids.push(id.clone());
+            last = Some((score, id));
+        }
+        Ok((ids, if full { last } else { None }))
+    }
+
     /// Values of the given ids, live ones only, in one round trip.
     async fn fetch(&self, kind: &str, ids: Vec<String>) -> Result<Vec<(String, Value)>> {
         let records = self.fetch_records(kind, ids).await?;
@@ -279,6 +306,7 @@ impl Driver for RedisBank {
         caps.native_conditional_update = true;
         caps.native_patch = true;
         caps.lists_kinds = true;
+        caps.counts_expired = true;
         caps.persistent = true;
         caps.multi_process = true;
         caps
@@ -360,23 +388,28 @@ impl Driver for RedisBank {
     }
 
     fn scan_records<'a>(&'a self, kind: &'a str) -> RecordsStream<'a> {
+        // Pages of ids in the sorted set's order, each fetched while the next page is listed:
+        // a scan holds two pages, whatever the type's size.
+        let pages = futures_util::stream::unfold(Some(None), move |cursor| async move {
+            let cursor: Option<(String, String)> = cursor?;
+            match self.page(kind, cursor.as_ref()).await {
+                Ok((ids, _)) if ids.is_empty() => None,
+                Ok((ids, next)) => Some((Ok(ids), next.map(Some))),
+                Err(e) => Some((Err(e), None)),
+            }
+        });
         Box::pin(
-            futures_util::stream::once(self.live_ids(kind))
-                .flat_map(move |listed| {
-                    let batches: Vec<Result<Vec<String>>> = match listed {
-                        Ok(ids) => ids.chunks(BATCH).map(|c| Ok(c.to_vec())).collect(),
-                        Err(e) => vec![Err(e)],
-                    };
-                    futures_util::stream::iter(batches).then(move |batch| async move {
-                        match batch {
-                            Ok(ids) => match self.fetch_records(kind, ids).await {
-                                Ok(rows) => rows.into_iter().map(Ok).collect(),
-                                Err(e) => vec![Err(e)],
-                            },
+            pages
+                .map(move |page| async move {
+                    match page {
+                        Ok(ids) => match self.fetch_records(kind, ids).await {
+                            Ok(rows) => rows.into_iter().map(Ok).collect(),
                             Err(e) => vec![Err(e)],
-                        }
-                    })
+                        },
+                        Err(e) => vec![Err(e)],
+                    }
                 })
+                .buffered(2)
                 .flat_map(futures_util::stream::iter),
         )
     }
@@ -399,6 +432,19 @@ impl Driver for RedisBank {
                 return Ok(total);
             }
         }
+    }
+
+    async fn read_all(&self, kind: &str, ids: &[&str]) -> Result<HashMap<String, Option<Value>>> {
+        let mut found: HashMap<String, Option<Value>> =
+            ids.iter().map(|id| ((*id).to_owned(), None)).collect();
+        // One pipelined round trip per batch instead of one per id.
+        for batch in ids.chunks(BATCH) {
+            let batch = batch.iter().map(|id| (*id).to_owned()).collect();
+            for (id, value) in self.fetch(kind, batch).await? {
+                found.insert(id, Some(value));
+            }
+        }
+        Ok(found)
     }
 
     async fn search(&self, kind: &str, criteria: &Criteria) -> Result<Vec<(String, Value)>> {
@@ -474,6 +520,22 @@ impl Driver for RedisBank {
                 .arg(key)
                 .arg(min)
                 .arg("+inf")
+                .query_async(&mut con)
+                .await
+        })
+        .await
+    }
+
+    async fn count_expired(&self, kind: &str) -> Result<u64> {
+        // Entries at or before now: their hashes may be gone already (Redis expired them), but
+        // their bookkeeping waits for the purge, which counts them.
+        let key = self.keys.members(kind);
+        let max = now_ms().to_string();
+        self.call(|mut con| async move {
+            redis::cmd("ZCOUNT")
+                .arg(key)
+                .arg("-inf")
+                .arg(max)
                 .query_async(&mut con)
                 .await
         })

@@ -228,6 +228,38 @@ end
 return #ids
 "#;
 
+/// KEYS: members. ARGV: now ms, cursor score ('' to start), cursor id, page size.
+/// The next page of a type's sorted set after the cursor (score, then id bytewise: the set's own
+/// order), as `[id, score, ...]`; the first page starts past the expired entries. A cursor
+/// whose id was deleted or re-scored meanwhile is found again by binary search among the
+/// entries of its score, so a scan holds one page, and an id present throughout is listed
+/// exactly once.
+const PAGE: &str = r#"
+local key, now, score, id, n = KEYS[1], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local function bytes_le(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a <= #b
+end
+local start
+if score == '' then
+  start = redis.call('ZCOUNT', key, '-inf', now)
+elseif redis.call('ZSCORE', key, id) == score then
+  start = redis.call('ZRANK', key, id) + 1
+else
+  local lo = redis.call('ZCOUNT', key, '-inf', '(' .. score)
+  local hi = redis.call('ZCOUNT', key, '-inf', score)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if bytes_le(redis.call('ZRANGE', key, mid, mid)[1], id) then lo = mid + 1 else hi = mid end
+  end
+  start = lo
+end
+return redis.call('ZRANGE', key, start, start + n - 1, 'WITHSCORES')
+"#;
+
 /// The put script's mode argument for a precondition, and the revision it compares.
 pub fn put_mode(precondition: Precondition) -> (&'static str, Option<Revision>) {
     match precondition {
@@ -248,3 +280,4 @@ pub static DELETE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(DELETE));
 pub static TOUCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TOUCH));
 pub static INCR_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(INCR));
 pub static PURGE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PURGE));
+pub static PAGE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(PAGE));

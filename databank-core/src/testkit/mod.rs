@@ -250,6 +250,7 @@ macro_rules! conformance_tests {
             touch_keeps_the_revision,
             touch_missing_is_not_found,
             purge_expired_counts_what_it_deletes,
+            count_expired_counts_what_a_purge_removes,
             counters_and_lists_keep_the_expiry,
             hostile_ids_round_trip,
             ids_differing_in_case_do_not_collide,

@@ -228,6 +228,46 @@ pub async fn purge_expired_counts_what_it_deletes(kit: Kit) -> Result<()> {
     Ok(())
 }
 
+/// `count_expired` counts the expired records a purge would remove, of that type only, and
+/// none once purged; a driver that cannot tell says `Unsupported` and its capability says so.
+pub async fn count_expired_counts_what_a_purge_removes(kit: Kit) -> Result<()> {
+    for i in 0..4 {
+        kit.bank
+            .create("session", &format!("old{i}"), json!({}))
+            .expires_at(in_ms(-1_000))
+            .await?;
+    }
+    kit.bank
+        .create("session", "live", json!({}))
+        .expires_at(in_ms(3_600_000))
+        .await?;
+    kit.bank.create("session", "forever", json!({})).await?;
+    kit.bank
+        .create("thing", "old", json!({}))
+        .expires_at(in_ms(-1_000))
+        .await?;
+    let waiting = match kit.bank.count_expired("session").await {
+        Err(Error::Unsupported(_)) if !kit.bank.capabilities().counts_expired => return Ok(()),
+        other => other?,
+    };
+    if kit.bank.capabilities().native_expiry {
+        // The backend's own TTL may have removed some already.
+        assert!(waiting <= 4, "{waiting} expired of 4");
+    } else {
+        assert_eq!(waiting, 4);
+    }
+    assert_eq!(kit.bank.count_expired("nothing").await?, 0);
+    assert_eq!(kit.bank.count("session").await?, 2);
+    let purged = kit.bank.purge_expired("session").await?;
+    if kit.bank.capabilities().native_expiry {
+        assert!(purged <= waiting, "purged {purged}, counted {waiting}");
+    } else {
+        assert_eq!(purged, waiting, "purge removed what count_expired counted");
+    }
+    assert_eq!(kit.bank.count_expired("session").await?, 0);
+    Ok(())
+}
+
 /// Counter and list operations keep the record's expiry.
 pub async fn counters_and_lists_keep_the_expiry(kit: Kit) -> Result<()> {
     let expiry = in_ms(3_600_000);
