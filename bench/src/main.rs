@@ -4,6 +4,7 @@
 
 mod backends;
 mod core_ops;
+mod migrate;
 mod overhead;
 mod scale;
 
@@ -60,6 +61,9 @@ async fn run() -> Result<(), Error> {
     }
     if wanted("scale") {
         report.sections.push(scale::run(mode, &env).await?);
+    }
+    if wanted("migrate") {
+        report.sections.push(migrate::run(mode, &env).await?);
     }
     report.write(&out_dir(), "core")?;
     Ok(())

@@ -113,8 +113,8 @@ pub enum Command {
     },
     /// Copy every live record (or those of the named types) from one bank into another, with
     /// its expiry: the migration between backends. Refuses a destination that holds records of
-    /// those types unless --on-conflict says what to do; checks at the end that every record
-    /// arrived (with --verify, that every value is equal). Interrupted (Ctrl-C, a crash), the
+    /// those types unless --on-conflict says what to do; checks the counts at the end (with
+    /// --verify, that every record arrived with an equal value). Interrupted (Ctrl-C, a crash), the
     /// same command run again finishes the copy.
     Copy {
         /// The source bank's URL.
@@ -127,11 +127,11 @@ pub enum Command {
         /// What to do with an id the destination holds already.
         #[arg(long, value_enum)]
         on_conflict: Option<OnConflict>,
-        /// Compare every value at the end, not only that every record arrived.
+        /// Read every record back at the end and compare its value, not only the counts.
         #[arg(long)]
         verify: bool,
         /// Records in flight at once.
-        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=1024))]
         concurrency: u16,
     },
     /// The web sessions `databank-session-store` keeps in a bank: count, list, show one, clear
@@ -154,6 +154,9 @@ pub enum Command {
         /// What to do with a record whose id the bank already holds.
         #[arg(long, value_enum, default_value_t = OnConflict::Fail)]
         on_conflict: OnConflict,
+        /// Writes in flight at once.
+        #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        concurrency: u16,
     },
 }
 

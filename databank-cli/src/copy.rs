@@ -11,17 +11,20 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use databank_core::{Bank, Error, Record};
-use futures_util::TryStreamExt;
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use serde_json::json;
 
 use crate::cli::OnConflict;
-use crate::transfer::{progress, summary};
+use crate::transfer::{progress_over, summary};
 use crate::Failure;
 
 /// The type of the marker a running copy keeps in its destination.
 pub const MARKER_KIND: &str = "databank-copy";
 /// How many ids a verification reads from the destination at once.
 const VERIFY_CHUNK: usize = 256;
+/// How many source records are read ahead of the writes: the memory a copy holds is bounded
+/// by this and the writes in flight, whatever the bank's size.
+const READ_AHEAD: usize = 1024;
 
 /// What `copy` was asked.
 pub struct CopyOptions {
@@ -102,12 +105,10 @@ pub async fn copy(
     let mut copied = 0u64;
     let mut skipped = 0u64;
     for kind in &types {
-        let total = from.count(kind).await?;
-        let bar = progress(Some(total), opts.quiet, &format!("copy {kind}"));
-        let mut writes = from
-            .scan_records(kind)
+        let bar = progress_over(from, kind, opts.quiet, &format!("copy {kind}")).await?;
+        let mut writes = std::pin::pin!(read_ahead(from, kind)
             .map_ok(|(id, record)| copy_one(to, kind, id, record, policy))
-            .try_buffer_unordered(opts.concurrency.max(1));
+            .try_buffer_unordered(opts.concurrency.max(1)));
         while let Some(outcome) = writes.try_next().await? {
             match outcome {
                 Copied::Written => copied += 1,
@@ -124,7 +125,11 @@ pub async fn copy(
         bar.finish();
     }
     watcher.abort();
-    let checked = verify(from, to, &types, opts.verify, opts.quiet).await?;
+    let checked = if opts.verify {
+        verify(from, to, &types, opts.quiet).await?
+    } else {
+        check_counts(from, to, &types).await?
+    };
     to.delete(MARKER_KIND, &marker).await?;
     summary(
         opts.json,
@@ -133,12 +138,32 @@ pub async fn copy(
             if opts.verify {
                 " value by value"
             } else {
-                " present"
+                " by count"
             }
         ),
         json!({"copied": copied, "skipped_existing": skipped, "verified": checked, "resumed": resuming}),
     );
     Ok(())
+}
+
+/// The live records of `kind`, read by a task of their own up to [`READ_AHEAD`] records ahead
+/// of the consumer, so the source's round trips overlap the destination's.
+fn read_ahead(from: &Bank, kind: &str) -> impl Stream<Item = Result<(String, Record), Error>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD);
+    let (from, kind) = (from.clone(), kind.to_owned());
+    tokio::spawn(async move {
+        let mut records = from.scan_records(&kind);
+        while let Some(item) = records.next().await {
+            let failed = item.is_err();
+            // A closed channel: the copy stopped reading (it failed or was interrupted).
+            if sender.send(item).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    })
 }
 
 /// What copying one record did.
@@ -165,22 +190,29 @@ async fn copy_one(
     }
 }
 
-/// Checks that every live source record is in the destination (and with `values`, equal);
-/// returns how many were checked.
-async fn verify(
-    from: &Bank,
-    to: &Bank,
-    types: &[String],
-    values: bool,
-    quiet: bool,
-) -> Result<u64, Failure> {
+/// Checks that the destination holds at least as many live records of each type as the source
+/// (more when it held others before); returns the source's count.
+async fn check_counts(from: &Bank, to: &Bank, types: &[String]) -> Result<u64, Failure> {
+    let mut checked = 0;
+    for kind in types {
+        let (source, destination) = (from.count(kind).await?, to.count(kind).await?);
+        if destination < source {
+            return Err(Failure(format!(
+                "verification: the destination holds {destination} records of type {kind}, the \
+                 source {source}: run the same command again (--verify names the missing ones)"
+            )));
+        }
+        checked += source;
+    }
+    Ok(checked)
+}
+
+/// Checks that every live source record is in the destination with an equal value; returns
+/// how many were checked.
+async fn verify(from: &Bank, to: &Bank, types: &[String], quiet: bool) -> Result<u64, Failure> {
     let mut checked = 0u64;
     for kind in types {
-        let bar = progress(
-            Some(from.count(kind).await?),
-            quiet,
-            &format!("verify {kind}"),
-        );
+        let bar = progress_over(from, kind, quiet, &format!("verify {kind}")).await?;
         let mut chunks = from.scan(kind).try_chunks(VERIFY_CHUNK);
         while let Some(chunk) = chunks
             .try_next()
@@ -191,7 +223,7 @@ async fn verify(
             let there = to.read_all(kind, &ids).await?;
             for (id, value) in &chunk {
                 match there.get(id) {
-                    Some(Some(copy)) if !values || copy == value => {}
+                    Some(Some(copy)) if copy == value => {}
                     Some(Some(_)) => {
                         return Err(Failure(format!(
                             "verification: {kind} {id:?} differs in the destination"

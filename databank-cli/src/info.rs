@@ -17,25 +17,35 @@ fn capability_names(caps: &Capabilities) -> Vec<&'static str> {
         ("persistent", caps.persistent),
         ("multi_process", caps.multi_process),
         ("lists_kinds", caps.lists_kinds),
+        ("counts_expired", caps.counts_expired),
     ]
     .into_iter()
     .filter_map(|(name, has)| has.then_some(name))
     .collect()
 }
 
-/// Prints the bank's driver (by URL scheme), its capabilities, and its types with counts.
+/// Prints the bank's driver (by URL scheme), its capabilities, and its types with counts of
+/// live records and, where the backend can tell, of expired ones not yet purged.
 pub async fn info(bank: &Bank, url: &str, json: bool) -> Result<(), Failure> {
     let scheme = url.split(':').next().unwrap_or_default();
-    let capabilities = capability_names(&bank.capabilities());
+    let caps = bank.capabilities();
+    let capabilities = capability_names(&caps);
     let mut types = Vec::new();
     for kind in bank.kinds().await? {
         let count = bank.count(&kind).await?;
-        types.push((kind, count));
+        let expired = if caps.counts_expired {
+            Some(bank.count_expired(&kind).await?)
+        } else {
+            None
+        };
+        types.push((kind, count, expired));
     }
     if json {
         let types: Vec<_> = types
             .iter()
-            .map(|(kind, count)| json!({"type": kind, "count": count}))
+            .map(|(kind, count, expired)| {
+                json!({"type": kind, "count": count, "expired_not_purged": expired})
+            })
             .collect();
         println!(
             "{}",
@@ -54,8 +64,12 @@ pub async fn info(bank: &Bank, url: &str, json: bool) -> Result<(), Failure> {
             "types:        {}",
             if types.is_empty() { "none" } else { "" }
         );
-        for (kind, count) in &types {
-            println!("  {kind:<24} {count:>10} live records");
+        for (kind, count, expired) in &types {
+            let expired = match expired {
+                Some(n) => format!("{n} expired, not yet purged"),
+                None => "expired: the backend cannot tell".into(),
+            };
+            println!("  {kind:<24} {count:>10} live records ({expired})");
         }
     }
     Ok(())

@@ -17,6 +17,9 @@ use databank_core::{Bank, Schema};
 
 use cli::{Args, Command};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// What went wrong, as the one line the tool prints.
 #[derive(Debug)]
 pub struct Failure(pub String);
@@ -169,7 +172,11 @@ async fn run(args: Args) -> Result<(), Failure> {
             url,
             file,
             on_conflict,
-        } => transfer::import(&open(&url).await?, &file, on_conflict, quiet, json).await,
+            concurrency,
+        } => {
+            let bank = open(&url).await?;
+            transfer::import(&bank, &file, on_conflict, concurrency.into(), quiet, json).await
+        }
     }
 }
 

@@ -1,12 +1,12 @@
 //! `export` and `import`: a bank's records to and from JSON Lines (FORMAT.md).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::Path;
 
 use chrono::Utc;
 use databank_core::{Bank, Error};
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
@@ -35,6 +35,20 @@ pub fn progress(len: Option<u64>, quiet: bool, what: &str) -> ProgressBar {
     bar
 }
 
+/// A progress bar over the live records of `kind`, which it counts (a pass over the records
+/// on some backends) only when the bar will be drawn.
+pub async fn progress_over(
+    bank: &Bank,
+    kind: &str,
+    quiet: bool,
+    what: &str,
+) -> Result<ProgressBar, Error> {
+    if quiet || !std::io::stderr().is_terminal() {
+        return Ok(progress(None, true, what));
+    }
+    Ok(progress(Some(bank.count(kind).await?), false, what))
+}
+
 /// Writes the live records of `types` to `output` (standard output when `None`).
 pub async fn export(
     bank: &Bank,
@@ -61,8 +75,7 @@ pub async fn export(
     };
     let mut total = 0u64;
     for kind in &types {
-        let expected = bank.count(kind).await?;
-        let bar = progress(Some(expected), quiet, &format!("export {kind}"));
+        let bar = progress_over(bank, kind, quiet, &format!("export {kind}")).await?;
         let mut records = bank.scan_records(kind);
         while let Some((id, record)) = records.try_next().await? {
             let entry = Line {
@@ -90,19 +103,70 @@ pub async fn export(
     Ok(())
 }
 
-/// What an import did.
-#[derive(Debug, Default)]
-struct Imported {
-    written: u64,
-    skipped_existing: u64,
-    skipped_expired: u64,
+/// What importing one line did.
+enum Imported {
+    Written,
+    SkippedExisting,
+    SkippedExpired,
 }
 
-/// Writes the records of the export `file` (`-`: standard input) into `bank`.
+/// Line `number` of an export: `None` for the header (checked) and blank lines.
+fn parse_line(
+    name: &str,
+    number: usize,
+    text: std::io::Result<String>,
+) -> Result<Option<(usize, Line)>, Failure> {
+    let at = |why: String| Failure(format!("{name}, line {number}: {why}"));
+    let text = text.map_err(|e| at(format!("cannot read it: {e}")))?;
+    if number == 1 {
+        read_header(&text).map_err(at)?;
+        return Ok(None);
+    }
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let line = serde_json::from_str(&text).map_err(|e| at(format!("not a record: {e}")))?;
+    Ok(Some((number, line)))
+}
+
+/// Writes one record of an export (line `number` of `name`) into `bank`.
+async fn import_line(
+    bank: &Bank,
+    name: &str,
+    number: usize,
+    line: Line,
+    on_conflict: OnConflict,
+) -> Result<Imported, Failure> {
+    if line.expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Ok(Imported::SkippedExpired);
+    }
+    let written = match on_conflict {
+        OnConflict::Overwrite => bank.save(&line.kind, &line.id, line.value),
+        OnConflict::Skip | OnConflict::Fail => bank.create(&line.kind, &line.id, line.value),
+    }
+    .expires_at(line.expires_at)
+    .await;
+    let at = |why: String| Failure(format!("{name}, line {number}: {why}"));
+    match written {
+        Ok(_) => Ok(Imported::Written),
+        Err(Error::AlreadyExists { .. }) if on_conflict == OnConflict::Skip => {
+            Ok(Imported::SkippedExisting)
+        }
+        Err(Error::AlreadyExists { .. }) => Err(at(format!(
+            "{} {:?} exists already (use --on-conflict skip or overwrite)",
+            line.kind, line.id
+        ))),
+        Err(e) => Err(at(e.to_string())),
+    }
+}
+
+/// Writes the records of the export `file` (`-`: standard input) into `bank`, `concurrency`
+/// writes in flight; stops at the first line it cannot read or write, naming it.
 pub async fn import(
     bank: &Bank,
     file: &Path,
     on_conflict: OnConflict,
+    concurrency: usize,
     quiet: bool,
     json: bool,
 ) -> Result<(), Failure> {
@@ -115,42 +179,18 @@ pub async fn import(
     };
     let name = file.display().to_string();
     let bar = progress(None, quiet, "import");
-    let mut done = Imported::default();
-    for (index, text) in input.lines().enumerate() {
-        let number = index + 1;
-        let at = |why: String| Failure(format!("{name}, line {number}: {why}"));
-        let text = text.map_err(|e| at(format!("cannot read it: {e}")))?;
-        if number == 1 {
-            read_header(&text).map_err(at)?;
-            continue;
-        }
-        if text.trim().is_empty() {
-            continue;
-        }
-        let line: Line =
-            serde_json::from_str(&text).map_err(|e| at(format!("not a record: {e}")))?;
-        if line.expires_at.is_some_and(|at| at <= Utc::now()) {
-            done.skipped_expired += 1;
-            continue;
-        }
-        let written = match on_conflict {
-            OnConflict::Overwrite => bank.save(&line.kind, &line.id, line.value),
-            OnConflict::Skip | OnConflict::Fail => bank.create(&line.kind, &line.id, line.value),
-        }
-        .expires_at(line.expires_at)
-        .await;
-        match written {
-            Ok(_) => done.written += 1,
-            Err(Error::AlreadyExists { .. }) if on_conflict == OnConflict::Skip => {
-                done.skipped_existing += 1;
-            }
-            Err(Error::AlreadyExists { .. }) => {
-                return Err(at(format!(
-                    "{} {:?} exists already (use --on-conflict skip or overwrite)",
-                    line.kind, line.id
-                )))
-            }
-            Err(e) => return Err(at(e.to_string())),
+    let (mut written, mut skipped_existing, mut skipped_expired) = (0u64, 0u64, 0u64);
+    let name = name.as_str();
+    let mut writes = futures_util::stream::iter(input.lines().enumerate())
+        .map(|(index, text)| parse_line(name, index + 1, text))
+        .try_filter_map(|parsed| std::future::ready(Ok(parsed)))
+        .map_ok(|(number, line)| import_line(bank, name, number, line, on_conflict))
+        .try_buffer_unordered(concurrency.max(1));
+    while let Some(outcome) = writes.try_next().await? {
+        match outcome {
+            Imported::Written => written += 1,
+            Imported::SkippedExisting => skipped_existing += 1,
+            Imported::SkippedExpired => skipped_expired += 1,
         }
         bar.inc(1);
     }
@@ -158,13 +198,13 @@ pub async fn import(
     summary(
         json,
         &format!(
-            "imported {} records; skipped {} that existed and {} expired",
-            done.written, done.skipped_existing, done.skipped_expired
+            "imported {written} records; skipped {skipped_existing} that existed and \
+             {skipped_expired} expired"
         ),
         json!({
-            "imported": done.written,
-            "skipped_existing": done.skipped_existing,
-            "skipped_expired": done.skipped_expired,
+            "imported": written,
+            "skipped_existing": skipped_existing,
+            "skipped_expired": skipped_expired,
         }),
     );
     Ok(())

@@ -215,18 +215,25 @@ fn info_names_the_driver_its_capabilities_and_types() {
     ok(dir, &["put", "disk:bank", "apple", "b", "2"]);
     ok(dir, &["put", "disk:bank", "gone", "g", "3"]);
     ok(dir, &["delete", "disk:bank", "gone", "g"]);
+    ok(
+        dir,
+        &["put", "disk:bank", "apple", "old", "4", "--expires-in", "0"],
+    );
     let info: Value =
         serde_json::from_str(&ok(dir, &["info", "--json", "disk:bank"])).expect("JSON");
     assert_eq!(info["scheme"], "disk");
     assert_eq!(
         info["types"],
-        json!([{"type": "apple", "count": 2}, {"type": "zebra", "count": 1}])
+        json!([
+            {"type": "apple", "count": 2, "expired_not_purged": 1},
+            {"type": "zebra", "count": 1, "expired_not_purged": 0},
+        ])
     );
     let capabilities = info["capabilities"].as_array().expect("a list");
     assert!(capabilities.contains(&json!("persistent")), "{info}");
     let text = ok(dir, &["info", "disk:bank"]);
     assert!(
-        text.contains("apple") && text.contains("2 live records"),
+        text.contains("apple") && text.contains("2 live records (1 expired, not yet purged)"),
         "{text}"
     );
 }

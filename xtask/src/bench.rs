@@ -2,7 +2,8 @@
 //! written to `target/bench/report.md` and `target/bench/report.json`.
 //!
 //! Two binaries, both release builds into the one `target/`: `databank-bench` (core
-//! operations, raw-client overhead, cleanup at scale) and `bench-anchors/` (its own workspace:
+//! operations, raw-client overhead, cleanup at scale, and the `databank` tool's migrations,
+//! which run that tool's binary, built first) and `bench-anchors/` (its own workspace:
 //! our session store beside tower-sessions' stores, end to end under `wrk`, contention).
 //!
 //! `--quick` (what CI runs) proves the benchmarks build and run at small sizes and judges no
@@ -57,6 +58,21 @@ pub fn command(args: &[String]) -> Result<(), Error> {
     let mode: &[&str] = if quick { &["--quick"] } else { &[] };
     let profile: &[&str] = if quick { &[] } else { &["--release"] };
     let out_arg = out.display().to_string();
+    // Section 7 runs the `databank` tool as users run it: its own binary, same profile.
+    run(
+        "databank-cli",
+        Command::new(crate::cargo())
+            .arg("build")
+            .args(profile)
+            .args(["--package", "databank-cli"]),
+    )?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let cli = target
+        .join(if quick { "debug" } else { "release" })
+        .join("databank");
+    env.push(("DATABANK_CLI".into(), cli.display().to_string()));
     run(
         "databank-bench",
         Command::new(crate::cargo())
