@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use futures_util::TryStreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -284,7 +285,9 @@ impl Bank {
         named.dedup();
         let mut kinds = Vec::with_capacity(named.len());
         for kind in named {
-            if validate::kind(&kind).is_ok() && self.count(&kind).await? > 0 {
+            // Its first live record is enough: a scan's first page, not a count of them all
+            // (a pass over every record on some backends).
+            if validate::kind(&kind).is_ok() && self.scan(&kind).try_next().await?.is_some() {
                 kinds.push(kind);
             }
         }

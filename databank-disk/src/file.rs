@@ -39,6 +39,14 @@ struct Stored {
     value: Value,
 }
 
+/// The head of a record file: what counting needs, the value skipped unread.
+#[derive(Deserialize)]
+struct StoredHead {
+    databank: u32,
+    id: String,
+    expires_at: Option<i64>,
+}
+
 /// A record as read from its file.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -56,6 +64,32 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, Error> {
         Err(e) => return Err(io_error(path, e)),
     };
     parse(path, &bytes).map(Some)
+}
+
+/// The id and expiry in a record file, its value skipped unbuilt (what a count needs);
+/// `Ok(None)` when there is none. Corrupt as [`parse`] would say, bar the value's shape.
+pub fn load_head(path: &Path) -> Result<Option<(String, Expiry)>, Error> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(path, e)),
+    };
+    let corrupt = |reason: String| Error::Corrupt {
+        location: path.display().to_string(),
+        reason,
+    };
+    let head: StoredHead = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    if head.databank != FORMAT {
+        return Err(corrupt(format!("unknown format version {}", head.databank)));
+    }
+    let expires_at = match head.expires_at {
+        Some(ms) => Some(
+            DateTime::<Utc>::from_timestamp_millis(ms)
+                .ok_or_else(|| corrupt(format!("expiry {ms} is out of range")))?,
+        ),
+        None => None,
+    };
+    Ok(Some((head.id, expires_at)))
 }
 
 /// Parses the bytes of a record file (`path` only names it in errors). Never panics: anything
