@@ -2,7 +2,7 @@
 
 use actix_session::config::PersistentSession;
 use actix_session::{Session, SessionMiddleware};
-use actix_web::cookie::Key;
+use actix_web::cookie::{Key, SameSite};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use databank_session_store::{DatabankStore, ORIGIN_KEY};
 use serde::Deserialize;
@@ -28,8 +28,12 @@ pub fn server(
     idle: time::Duration,
 ) -> std::io::Result<actix_web::dev::Server> {
     Ok(HttpServer::new(move || {
+        // The cookie the crate docs describe: HttpOnly, SameSite=Lax, Path=/, Max-Age = idle.
         let sessions = SessionMiddleware::builder(store.clone(), key.clone())
             .cookie_name("sid".into())
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .cookie_path("/".into())
             .cookie_secure(false)
             .session_lifecycle(PersistentSession::default().session_ttl(idle))
             .build();
@@ -86,7 +90,11 @@ async fn home(session: Session) -> HttpResponse {
         ),
         None => "<form method=post action=/login><input name=user placeholder=name required> <button>Log in</button></form>".into(),
     };
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(format!(
+    // Session data: never from a cache (the back button after logout asks again).
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("cache-control", "no-store"))
+        .body(format!(
         "<!doctype html><title>databank sessions</title><h1>databank sessions (actix)</h1><p>Visits in this session: {visits}</p>{who}"
     ))
 }

@@ -3,13 +3,14 @@
 use std::net::SocketAddr;
 
 use axum::extract::{Form, Path};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use databank_session_store::{DatabankStore, ORIGIN_KEY};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::escape;
@@ -26,8 +27,12 @@ pub fn router_with<S>(sessions: S, store: DatabankStore, idle: time::Duration) -
 where
     S: tower_sessions::SessionStore + Clone,
 {
+    // The cookie the crate docs describe: HttpOnly, SameSite=Lax, Path=/, Max-Age = idle.
     let sessions = SessionManagerLayer::new(sessions)
         .with_name("sid")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
         .with_secure(false)
         .with_expiry(Expiry::OnInactivity(idle));
     Router::new()
@@ -83,10 +88,14 @@ async fn home(session: Session) -> Response {
         ),
         None => "<form method=post action=/login><input name=user placeholder=name required> <button>Log in</button></form>".into(),
     };
-    Html(format!(
-        "<!doctype html><title>databank sessions</title><h1>databank sessions</h1><p>Visits in this session: {visits}</p>{who}"
-    ))
-    .into_response()
+    // Session data: never from a cache (the back button after logout asks again).
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(format!(
+            "<!doctype html><title>databank sessions</title><h1>databank sessions</h1><p>Visits in this session: {visits}</p>{who}"
+        )),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]

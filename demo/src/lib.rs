@@ -1,5 +1,13 @@
 //! The example web apps behind `cargo run --example axum_app` and `cargo run --example actix_app`,
 //! as functions, so the end-to-end tests run exactly what a user runs.
+//!
+//! Both set the same session cookie: `sid`, `HttpOnly` (scripts cannot read it), `SameSite=Lax`
+//! (sent when a user follows a link from another site, not on other sites' requests),
+//! `Path=/`, and `Max-Age` the session's idle lifetime (`SESSION_IDLE_SECS` for the axum app,
+//! default 2 hours; 2 hours for the actix app), renewed as the session is used. It is not
+//! `Secure`, so that it works on plain `http://localhost`: behind TLS, turn that on. Pages that
+//! show session data are sent with `Cache-Control: no-store`, so the back button after a logout
+//! asks the server again instead of showing the signed-in page from the browser's cache.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
