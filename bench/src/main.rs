@@ -24,6 +24,22 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Error> {
+    // `--charts REPORT.md --out DIR`: the charts of a report already written (bench/REPORT.md).
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(report) = args
+        .iter()
+        .position(|a| a == "--charts")
+        .and_then(|i| args.get(i + 1))
+    {
+        let text = std::fs::read_to_string(report)?;
+        let sections = databank_bench::charts::sections_from_markdown(&text);
+        let written = databank_bench::charts::write(&sections, &out_dir())
+            .map_err(|e| format!("cannot draw the charts: {e}"))?;
+        for (title, path) in written {
+            println!("{title}: {}", path.display());
+        }
+        return Ok(());
+    }
     if std::env::args().any(|a| a == "--merge") {
         let md = databank_bench::merge(&out_dir(), &["core", "anchors"])?;
         println!("{md}");

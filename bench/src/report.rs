@@ -156,7 +156,8 @@ impl Report {
 }
 
 /// Merges the parts (`<part>.json` in `dir`) into `report.md` and `report.json`, sections in
-/// the order of their numbers, under a header naming the machine. Returns the markdown.
+/// the order of their numbers, under a header naming the machine, with a chart of each section
+/// in `charts/` linked under its table. Returns the markdown.
 pub fn merge(dir: &Path, parts: &[&str]) -> std::io::Result<String> {
     let mut sections = Vec::new();
     let mut mode = String::new();
@@ -174,7 +175,21 @@ pub fn merge(dir: &Path, parts: &[&str]) -> std::io::Result<String> {
          Benchmarks, not tests: no timing is asserted anywhere.\n\n",
         if mode == "quick" { " --quick" } else { "" }
     );
-    md.extend(sections.iter().map(Section::markdown));
+    // A chart per section, linked under its table.
+    let charts = crate::charts::write(&sections, &dir.join("charts"))
+        .map_err(|e| std::io::Error::other(format!("cannot draw the charts: {e}")))?;
+    for section in &sections {
+        md.push_str(&section.markdown());
+        if let Some((_, path)) = charts.iter().find(|(title, _)| *title == section.title) {
+            if let Some(name) = path.file_name() {
+                md.push_str(&format!(
+                    "![{}](charts/{})\n\n",
+                    section.title,
+                    name.to_string_lossy()
+                ));
+            }
+        }
+    }
     std::fs::write(dir.join("report.md"), &md)?;
     let json = serde_json::json!({ "mode": mode, "machine": machine, "sections": sections });
     std::fs::write(
