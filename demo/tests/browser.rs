@@ -8,12 +8,13 @@
 //! Without `chromedriver` the tests say they were skipped (the summary of `cargo xtask test`
 //! counts them so); with `CI` set they fail instead.
 
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use databank_core::testkit::unique_name;
+use databank_core::testkit::{unique_name, SKIP_PREFIX};
 use databank_demo::{actix_app, axum_app};
 use databank_session_store::DatabankStore;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -22,8 +23,6 @@ use serde_json::json;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// What `cargo xtask test` counts as a skipped test (`databank_core::testkit::SKIP_PREFIX`).
-const SKIP: &str = "databank-testkit: skipped";
 /// How long a server or the driver may take to start on a busy machine.
 const STARTUP: Duration = Duration::from_secs(60);
 /// The idle lifetime the demo apps' sessions get here.
@@ -228,7 +227,11 @@ async fn browser(test: &str) -> Result<Option<Browser>, Box<dyn std::error::Erro
                 "chromedriver is required (CI is set): apt-get install chromium chromium-driver"
             );
         }
-        println!("{SKIP} {test}: chromedriver is not installed (apt-get install chromium chromium-driver)");
+        // Straight to stderr (not captured): `cargo xtask test` counts the line as a skip.
+        let _ = writeln!(
+            std::io::stderr(),
+            "{SKIP_PREFIX}{test}: chromedriver is not installed (apt-get install chromium chromium-driver)"
+        );
         return Ok(None);
     };
     let port = free_port();
