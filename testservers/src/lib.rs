@@ -15,6 +15,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod cluster;
+
+pub use cluster::{cluster_info, cluster_nodes, RedisCluster, NODE_TIMEOUT_MS};
+
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -84,11 +88,15 @@ impl Server {
     /// Starts `redis-server` from `PATH`. With `persistent`, an append-only file fsynced on every
     /// write keeps the data across [`stop`](Server::stop) and [`start`](Server::start).
     pub fn redis(persistent: bool) -> Result<Server, String> {
+        Server::redis_with(persistent, &[], free_port()?)
+    }
+
+    /// Starts `redis-server` on `port` with `extra` arguments after the usual ones.
+    fn redis_with(persistent: bool, extra: &[&str], port: u16) -> Result<Server, String> {
         let program = which("redis-server").ok_or(
             "redis-server is not on PATH (Debian: apt-get install redis-server), \
              or set DATABANK_TEST_REDIS_URL",
         )?;
-        let port = free_port()?;
         let dir = private_dir("redis")?;
         let mut args: Vec<String> = vec![
             "--port".into(),
@@ -113,6 +121,7 @@ impl Server {
             ]
             .map(String::from),
         );
+        args.extend(extra.iter().map(|a| a.to_string()));
         Server::launch(
             "redis",
             program,

@@ -1,0 +1,204 @@
+//! A local Redis Cluster: masters and replicas of Debian's `redis-server` on free loopback
+//! ports, created with `redis-cli --cluster create`, stopped (and their directories removed) on
+//! drop.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::{free_port, which, Server};
+
+/// How long the cluster may take to agree that every slot is served.
+const FORMING: Duration = Duration::from_secs(60);
+/// A node is marked failed after this long without an answer (`cluster-node-timeout`).
+pub const NODE_TIMEOUT_MS: u64 = 2000;
+
+/// A running Redis Cluster.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<Server>,
+}
+
+/// A port whose cluster bus port (port + 10000) is free too.
+fn cluster_port() -> Result<u16, String> {
+    for _ in 0..64 {
+        let port = free_port()?;
+        if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err("no free port pair (port and port + 10000) for a cluster node".into())
+}
+
+impl RedisCluster {
+    /// Starts `masters` masters with `replicas` replicas each (3 and 1 make the usual six
+    /// nodes), each with an append-only file, and waits until every node serves all slots.
+    pub fn start(masters: usize, replicas: usize) -> Result<RedisCluster, String> {
+        let cli = which("redis-cli").ok_or(
+            "redis-cli is not on PATH (Debian: apt-get install redis-tools or redis-server)",
+        )?;
+        let timeout = NODE_TIMEOUT_MS.to_string();
+        let extra = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            timeout.as_str(),
+            // A replica may always take over: on a quiet test cluster its last contact with
+            // the master can be older than the default validity window allows.
+            "--cluster-replica-validity-factor",
+            "0",
+        ];
+        let mut nodes = Vec::new();
+        for _ in 0..masters * (1 + replicas) {
+            nodes.push(Server::redis_with(true, &extra, cluster_port()?)?);
+        }
+        let cluster = RedisCluster { nodes };
+        let addresses: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .collect();
+        let created = Command::new(cli)
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .output()
+            .map_err(|e| format!("redis-cli --cluster create: {e}"))?;
+        if !created.status.success() {
+            return Err(format!(
+                "redis-cli --cluster create failed: {}{}",
+                String::from_utf8_lossy(&created.stdout),
+                String::from_utf8_lossy(&created.stderr)
+            ));
+        }
+        cluster.wait_until_ok()?;
+        Ok(cluster)
+    }
+
+    /// Waits until every running node says `cluster_state:ok`.
+    pub fn wait_until_ok(&self) -> Result<(), String> {
+        let deadline = Instant::now() + FORMING;
+        loop {
+            let ok =
+                self.nodes.iter().filter(|n| n.pid().is_some()).all(|n| {
+                    cluster_info(n.port()).is_some_and(|i| i.contains("cluster_state:ok"))
+                });
+            if ok {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the cluster did not reach cluster_state:ok in {FORMING:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The nodes, masters and replicas, in the order they were created.
+    pub fn nodes(&self) -> &[Server] {
+        &self.nodes
+    }
+
+    /// The nodes, to stop, kill or pause one.
+    pub fn nodes_mut(&mut self) -> &mut [Server] {
+        &mut self.nodes
+    }
+
+    /// `redis://` URLs of every node, comma-separated (a cluster client needs only one to find
+    /// the others).
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| n.url().to_owned())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// `CLUSTER INFO` of the node on `port`.
+pub fn cluster_info(port: u16) -> Option<String> {
+    bulk_reply(port, "CLUSTER INFO")
+}
+
+/// `CLUSTER NODES` of the node on `port`: a line a node, with its address, flags
+/// (`myself`, `master`, `slave`, `fail`...) and slots.
+pub fn cluster_nodes(port: u16) -> Option<String> {
+    bulk_reply(port, "CLUSTER NODES")
+}
+
+/// The text a command answers with a bulk string, over a plain connection.
+fn bulk_reply(port: u16, command: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream.write_all(format!("{command}\r\n").as_bytes()).ok()?;
+    let mut reply = Vec::new();
+    let mut buffer = [0u8; 4096];
+    // A bulk string: `$<len>\r\n<text>\r\n`; read until the whole of it is in.
+    loop {
+        let n = stream.read(&mut buffer).ok()?;
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buffer[..n]);
+        let text = String::from_utf8_lossy(&reply);
+        if let Some((head, body)) = text.split_once("\r\n") {
+            let len: usize = head.strip_prefix('$')?.parse().ok()?;
+            if body.len() >= len {
+                return Some(body[..len].to_owned());
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Six nodes come up and agree; a killed master's replica takes over.
+    #[test]
+    fn a_local_cluster_forms_and_fails_over() -> Result<(), String> {
+        if which("redis-server").is_none() {
+            if std::env::var_os("CI").is_some() {
+                return Err("redis-server is required (CI is set)".into());
+            }
+            eprintln!("databank-testkit: skipped cluster: redis-server is not installed");
+            return Ok(());
+        }
+        let mut cluster = RedisCluster::start(3, 1)?;
+        assert_eq!(cluster.nodes().len(), 6);
+        assert_eq!(cluster.urls().split(',').count(), 6);
+        let first = cluster.nodes()[0].port();
+        let info = cluster_info(first).ok_or("no CLUSTER INFO")?;
+        assert!(info.contains("cluster_known_nodes:6"), "{info}");
+        assert!(info.contains("cluster_size:3"), "{info}");
+        cluster.nodes_mut()[0].kill();
+        // The others mark it failed after the node timeout and promote its replica: three
+        // serving masters again, every slot served.
+        let survivor = cluster.nodes()[1].port();
+        let deadline = Instant::now() + FORMING;
+        loop {
+            let nodes = cluster_nodes(survivor).ok_or("no CLUSTER NODES")?;
+            let failed = nodes
+                .lines()
+                .any(|l| l.contains(&format!(":{first}@")) && l.contains("master,fail"));
+            let serving = nodes
+                .lines()
+                .filter(|l| l.contains("master") && !l.contains("fail"))
+                .count();
+            if failed && serving == 3 {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no failover within {FORMING:?}:\n{nodes}"));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        cluster.wait_until_ok()?;
+        Ok(())
+    }
+}
