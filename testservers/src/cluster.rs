@@ -166,7 +166,11 @@ mod tests {
             if std::env::var_os("CI").is_some() {
                 return Err("redis-server is required (CI is set)".into());
             }
-            eprintln!("databank-testkit: skipped cluster: redis-server is not installed");
+            // Straight to stderr (not captured): `cargo xtask test` counts the line as a skip.
+            let _ = writeln!(
+                std::io::stderr(),
+                "databank-testkit: skipped cluster: redis-server is not installed"
+            );
             return Ok(());
         }
         let mut cluster = RedisCluster::start(3, 1)?;
