@@ -50,7 +50,7 @@ pub fn value(i: usize) -> Value {
 }
 
 /// Loads `n` records into `bank` (concurrency 32) and returns the load's stats.
-async fn load(bank: &Arc<Bank>, n: usize) -> Result<Stats, Error> {
+pub async fn load(bank: &Arc<Bank>, n: usize) -> Result<Stats, Error> {
     let b = bank.clone();
     measure(32, n, move |i| {
         let b = b.clone();

@@ -11,12 +11,12 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use databank_bench::{measure, median, unique, Error, Mode, Section, Stats};
+use databank_bench::{median, unique, Error, Mode, Section, Stats};
 use databank_core::{Bank, Schema};
 use serde_json::Value;
 
 use crate::backends::{flush_redis, Env, Namespace};
-use crate::core_ops::value;
+use crate::core_ops::{load, value};
 
 const KIND: &str = "item";
 /// The target: a copy at this fraction of the destination's own bulk-load rate.
@@ -86,19 +86,6 @@ fn as_stats(run: &ToolRun, records: usize) -> Stats {
         per_sec: records as f64 / secs.max(f64::MIN_POSITIVE),
         ..Stats::default()
     }
-}
-
-/// Loads `n` records into `bank`, 32 at a time (section 1's loading case).
-async fn load(bank: &Arc<Bank>, n: usize) -> Result<Stats, Error> {
-    let bank = bank.clone();
-    measure(32, n, move |i| {
-        let bank = bank.clone();
-        async move {
-            bank.save(KIND, &format!("r{i}"), value(i)).await?;
-            Ok(())
-        }
-    })
-    .await
 }
 
 async fn open(url: &str) -> Result<Arc<Bank>, Error> {

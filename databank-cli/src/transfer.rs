@@ -6,6 +6,7 @@ use std::path::Path;
 
 use chrono::Utc;
 use databank_core::{Bank, Error};
+use futures_util::stream::FuturesUnordered;
 use futures_util::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -103,6 +104,13 @@ pub async fn export(
     Ok(())
 }
 
+/// Keeps `why` as the import's failure if line `number` comes before the one kept.
+fn keep(failure: &mut Option<(usize, Failure)>, number: usize, why: Failure) {
+    if failure.as_ref().is_none_or(|(first, _)| number < *first) {
+        *failure = Some((number, why));
+    }
+}
+
 /// What importing one line did.
 enum Imported {
     Written,
@@ -181,18 +189,42 @@ pub async fn import(
     let bar = progress(None, quiet, "import");
     let (mut written, mut skipped_existing, mut skipped_expired) = (0u64, 0u64, 0u64);
     let name = name.as_str();
-    let mut writes = futures_util::stream::iter(input.lines().enumerate())
-        .map(|(index, text)| parse_line(name, index + 1, text))
-        .try_filter_map(|parsed| std::future::ready(Ok(parsed)))
-        .map_ok(|(number, line)| import_line(bank, name, number, line, on_conflict))
-        .try_buffer_unordered(concurrency.max(1));
-    while let Some(outcome) = writes.try_next().await? {
+    // Lines go out in file order, `concurrency` at a time. After a failure no new line is
+    // taken; the writes in flight finish, and the failure of the earliest line is the one
+    // reported, so the message names the first line that could not be imported.
+    let mut lines = input.lines().enumerate();
+    let mut in_flight = FuturesUnordered::new();
+    let mut failure: Option<(usize, Failure)> = None;
+    loop {
+        while failure.is_none() && in_flight.len() < concurrency.max(1) {
+            let Some((index, text)) = lines.next() else {
+                break;
+            };
+            match parse_line(name, index + 1, text) {
+                Ok(Some((number, line))) => in_flight.push(async move {
+                    (
+                        number,
+                        import_line(bank, name, number, line, on_conflict).await,
+                    )
+                }),
+                Ok(None) => {}
+                Err(why) => keep(&mut failure, index + 1, why),
+            }
+        }
+        let Some((number, outcome)) = in_flight.next().await else {
+            break;
+        };
         match outcome {
-            Imported::Written => written += 1,
-            Imported::SkippedExisting => skipped_existing += 1,
-            Imported::SkippedExpired => skipped_expired += 1,
+            Ok(Imported::Written) => written += 1,
+            Ok(Imported::SkippedExisting) => skipped_existing += 1,
+            Ok(Imported::SkippedExpired) => skipped_expired += 1,
+            Err(why) => keep(&mut failure, number, why),
         }
         bar.inc(1);
+    }
+    if let Some((_, why)) = failure {
+        bar.abandon();
+        return Err(why);
     }
     bar.finish();
     summary(

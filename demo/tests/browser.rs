@@ -296,34 +296,30 @@ async fn signed_in_as(client: &Client) -> Result<Option<String>, fantoccini::err
         .map(str::to_owned))
 }
 
-async fn log_in(client: &Client, name: &str) -> TestResult {
-    let field = client.find(Locator::Css("input[name=user]")).await?;
-    field.send_keys(name).await?;
+/// Clicks the button of the form posting to `from` and waits for the page that has a form
+/// posting to `to`.
+async fn submit(client: &Client, from: &str, to: &str) -> TestResult {
     client
-        .find(Locator::Css("form[action='/login'] button"))
+        .find(Locator::Css(&format!("form[action='{from}'] button")))
         .await?
         .click()
         .await?;
     client
         .wait()
         .at_most(STARTUP)
-        .for_element(Locator::Css("form[action='/logout']"))
+        .for_element(Locator::Css(&format!("form[action='{to}']")))
         .await?;
     Ok(())
 }
 
+async fn log_in(client: &Client, name: &str) -> TestResult {
+    let field = client.find(Locator::Css("input[name=user]")).await?;
+    field.send_keys(name).await?;
+    submit(client, "/login", "/logout").await
+}
+
 async fn log_out(client: &Client) -> TestResult {
-    client
-        .find(Locator::Css("form[action='/logout'] button"))
-        .await?
-        .click()
-        .await?;
-    client
-        .wait()
-        .at_most(STARTUP)
-        .for_element(Locator::Css("form[action='/login']"))
-        .await?;
-    Ok(())
+    submit(client, "/logout", "/login").await
 }
 
 /// Every scenario in one browser session, in order: each builds on the state the last left.
