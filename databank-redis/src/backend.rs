@@ -1,6 +1,6 @@
 //! `RedisBank`: the driver itself.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 
 use databank_core::criteria::lookup;
@@ -12,25 +12,28 @@ use databank_core::validate::MAX_VALUE_BYTES;
 use databank_core::{
     Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Schema, Value,
 };
-use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use futures_util::{StreamExt, TryStreamExt};
 use redis::Script;
 
 use crate::config::RedisConfig;
+use crate::connection::{self, Connection};
 use crate::error::map_err;
 use crate::fields::{self, Fields};
-use crate::keys::Keys;
+use crate::keys::{bucket, Keys, BUCKETS};
 use crate::scripts::{self, CONFLICT, DONE, EXISTS, MISSING, NOT_AN_OBJECT, OLD_LAYOUT, TOO_LARGE};
 
 /// How many records one round trip fetches during scans and searches.
 const BATCH: usize = 256;
 /// How many expired records one purge script removes.
 const PURGE_BATCH: usize = 1000;
+/// How many buckets a count, search or purge works on at once.
+const FAN_OUT: usize = 16;
 
-/// The Redis driver. Cheap to share: one multiplexed, self-reconnecting connection.
+/// The Redis driver. Cheap to share: one multiplexed, self-reconnecting connection (one per
+/// node on a cluster).
 #[derive(Clone)]
 pub struct RedisBank {
-    connection: ConnectionManager,
+    connection: Connection,
     keys: Keys,
     schema: Schema,
     config: RedisConfig,
@@ -57,39 +60,34 @@ fn expiry_arg(expires_at: Expiry) -> String {
 }
 
 impl RedisBank {
-    /// Connects to the server a config names. Fails with `Unavailable` if it cannot be
-    /// reached within the config's timeout.
+    /// Connects to the server or cluster a config names. Fails with `Unavailable` if it
+    /// cannot be reached within the config's timeout.
+    ///
+    /// On one server, a bank written by databank 0.2 under this prefix (it has the key
+    /// `<prefix>:rev`) is first moved into the bucketed layout, a few hundred records per
+    /// script: stop the processes still running 0.2 first, since what they write afterwards
+    /// lands in the old layout and is not seen.
     pub async fn connect(config: RedisConfig, schema: Schema) -> Result<Self> {
         config.validate()?;
-        let client = redis::Client::open(config.server_url.as_str()).map_err(|e| {
-            Error::InvalidInput(format!(
-                "bad Redis URL {}: {e}",
-                databank_core::redact(&config.server_url)
-            ))
-        })?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
-            .set_response_timeout(Some(config.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(config.timeout);
         // Connecting applies nothing: a timeout here is `Unavailable`, safe to retry.
-        let connect = client.get_connection_manager_with_config(manager_config);
-        let connection = timed("redis", config.timeout * 2, async {
-            connect.await.map_err(map_err)
-        })
-        .await
-        .map_err(Error::nothing_applied)?;
+        let connection = timed("redis", config.timeout * 2, connection::connect(&config))
+            .await
+            .map_err(Error::nothing_applied)?;
         tracing::debug!(?config, "connected to redis");
-        Ok(RedisBank {
+        let bank = RedisBank {
             connection,
             keys: Keys::new(&config.prefix),
             schema,
             config,
-        })
+        };
+        if bank.config.cluster_nodes.is_empty() {
+            bank.upgrade_from_0_2(&bank.config.prefix).await?;
+        }
+        Ok(bank)
     }
 
     /// Runs one server call with the configured timeout.
-    async fn call<T, F>(&self, f: impl FnOnce(ConnectionManager) -> F) -> Result<T>
+    async fn call<T, F>(&self, f: impl FnOnce(Connection) -> F) -> Result<T>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
@@ -97,7 +95,13 @@ impl RedisBank {
         timed("redis", self.config.timeout, call).await
     }
 
-    async fn invoke<T: redis::FromRedisValue>(
+    /// Runs one command with the configured timeout.
+    pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T> {
+        self.call(|mut con| async move { cmd.query_async(&mut con).await })
+            .await
+    }
+
+    pub(crate) async fn invoke<T: redis::FromRedisValue>(
         &self,
         script: &Script,
         keys: &[Vec<u8>],
@@ -119,16 +123,10 @@ impl RedisBank {
     /// One write through the put script, which checks the precondition on the server.
     async fn put(&self, write: Write<'_>) -> Result<Revision> {
         let (kind, id, value) = (write.kind, write.id, &write.value);
-        let mut keys = vec![
-            self.keys.record(kind, id),
-            self.keys.members(kind).into_bytes(),
-            self.keys.index_lists(kind).into_bytes(),
-        ];
+        let mut keys = self.keys.of_record(kind, id);
         keys.extend(
             self.keys
-                .indices_of(kind, self.schema.indices(kind), value)
-                .into_iter()
-                .map(String::into_bytes),
+                .indices_of(kind, id, self.schema.indices(kind), value),
         );
         let (mode, expected) = scripts::put_mode(write.precondition);
         let revision = random_revision();
@@ -141,6 +139,7 @@ impl RedisBank {
                 .into_bytes(),
             now_ms().to_string().into_bytes(),
             revision.get().to_string().into_bytes(),
+            self.keys.record_prefix(kind, bucket(id)).into_bytes(),
         ];
         args.extend(fields::of(value)?);
         let code: i64 = self.invoke(&scripts::PUT_SCRIPT, &keys, &args).await?;
@@ -150,14 +149,72 @@ impl RedisBank {
             (CONFLICT, Precondition::Revision(expected)) => {
                 Err(Error::conflict(kind, id, expected))
             }
-            (DONE, _) => Ok(revision),
+            (DONE, _) => {
+                self.replicated(&keys[0]).await?;
+                Ok(revision)
+            }
             (code, _) => Err(unexpected(code)),
         }
     }
 
-    /// The ids of a type whose expiry is after now.
-    async fn live_ids(&self, kind: &str) -> Result<Vec<String>> {
-        let key = self.keys.members(kind);
+    /// With `wait_replicas` set, waits until that many replicas hold the write just made to
+    /// `key`'s slot; fewer in time is `OutcomeUnknown` (on the master, maybe lost with it).
+    async fn replicated(&self, key: &[u8]) -> Result<()> {
+        let wanted = self.config.wait_replicas;
+        if wanted == 0 {
+            return Ok(());
+        }
+        let wait = self.config.timeout / 2;
+        let acked = self
+            .call(|con| async move { con.wait(key, wanted, wait).await })
+            .await?;
+        if acked < wanted {
+            return Err(Error::OutcomeUnknown {
+                driver: "redis",
+                message: format!(
+                    "written on the master, but {acked} of {wanted} replicas acknowledged it \
+                     within {} ms",
+                    wait.as_millis()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on every bucket, [`FAN_OUT`] at a time, collecting the results in no order.
+    async fn per_bucket<T, F, Fut>(&self, f: F) -> Result<Vec<T>>
+    where
+        F: Fn(u32) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        futures_util::stream::iter(0..BUCKETS)
+            .map(f)
+            .buffer_unordered(FAN_OUT)
+            .try_collect()
+            .await
+    }
+
+    /// The sum of a `Z*` count command over every bucket's sorted set.
+    async fn count_entries(&self, kind: &str, min: &str, max: &str) -> Result<u64> {
+        let counts = self
+            .per_bucket(|b| {
+                let key = self.keys.members(kind, b);
+                self.call(move |mut con| async move {
+                    redis::cmd("ZCOUNT")
+                        .arg(key)
+                        .arg(min)
+                        .arg(max)
+                        .query_async::<u64>(&mut con)
+                        .await
+                })
+            })
+            .await?;
+        Ok(counts.into_iter().sum())
+    }
+
+    /// The ids of a bucket whose expiry is after now.
+    async fn live_ids(&self, kind: &str, bucket: u32) -> Result<Vec<String>> {
+        let key = self.keys.members(kind, bucket);
         let min = format!("({}", now_ms());
         self.call(|mut con| async move {
             redis::cmd("ZRANGE")
@@ -176,10 +233,11 @@ impl RedisBank {
     async fn page(
         &self,
         kind: &str,
+        bucket: u32,
         cursor: Option<&(String, String)>,
     ) -> Result<(Vec<String>, Option<(String, String)>)> {
         let (score, id) = cursor.map_or(("", ""), |(s, i)| (s.as_str(), i.as_str()));
-        let keys = [self.keys.members(kind).into_bytes()];
+        let keys = [self.keys.members(kind, bucket)];
         let args = [
             now_ms().to_string().into_bytes(),
             score.as_bytes().to_vec(),
@@ -207,8 +265,24 @@ impl RedisBank {
             .collect())
     }
 
-    /// Records of the given ids, live ones only, in one round trip.
+    /// Records of the given ids, live ones only: one pipeline per bucket (a cluster slot),
+    /// the buckets at once.
     async fn fetch_records(&self, kind: &str, ids: Vec<String>) -> Result<Vec<(String, Record)>> {
+        let mut by_bucket: HashMap<u32, Vec<String>> = HashMap::new();
+        for id in ids {
+            by_bucket.entry(bucket(&id)).or_default().push(id);
+        }
+        let batches: Vec<Vec<(String, Record)>> =
+            futures_util::stream::iter(by_bucket.into_values())
+                .map(|ids| self.fetch_bucket(kind, ids))
+                .buffer_unordered(FAN_OUT)
+                .try_collect()
+                .await?;
+        Ok(batches.into_iter().flatten().collect())
+    }
+
+    /// Records of ids of one bucket, live ones only, in one round trip.
+    async fn fetch_bucket(&self, kind: &str, ids: Vec<String>) -> Result<Vec<(String, Record)>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -232,11 +306,8 @@ impl RedisBank {
     /// Runs the patch script writing `revision`; its reply code.
     async fn patch_on_server(&self, patch: &Patch<'_>, revision: Revision) -> Result<i64> {
         let (kind, id) = (patch.kind, patch.id);
-        let mut keys = vec![
-            self.keys.record(kind, id),
-            self.keys.members(kind).into_bytes(),
-            self.keys.index_lists(kind).into_bytes(),
-        ];
+        let b = bucket(id);
+        let mut keys = self.keys.of_record(kind, id);
         // Index fields under a key this patch sets or removes: their old entries go, and the
         // entries the new values give come in.
         let touched: Vec<&String> = self
@@ -251,7 +322,7 @@ impl RedisBank {
         let set_only = Value::Object(patch.set.clone());
         for field in &touched {
             if let Some(value) = lookup(&set_only, field) {
-                keys.push(self.keys.index(kind, field, value).into_bytes());
+                keys.push(self.keys.index(kind, b, field, value));
             }
         }
         let expiry = match patch.expiry {
@@ -279,6 +350,7 @@ impl RedisBank {
             remove.len().to_string().into_bytes(),
             touched.len().to_string().into_bytes(),
             revision.get().to_string().into_bytes(),
+            self.keys.record_prefix(kind, b).into_bytes(),
         ];
         for (key, value) in &patch.set {
             args.push(fields::key_field(key));
@@ -290,7 +362,7 @@ impl RedisBank {
             args.push(fields::key_cost(key).to_string().into_bytes());
         }
         for field in &touched {
-            args.push(self.keys.index_prefix(kind, field).into_bytes());
+            args.push(self.keys.index_prefix(kind, b, field).into_bytes());
         }
         self.invoke(&scripts::PATCH_SCRIPT, &keys, &args).await
     }
@@ -342,39 +414,40 @@ impl Driver for RedisBank {
                 );
                 databank_core::driver::patch_by_read_and_write(self, patch).await
             }
-            DONE => Ok(revision),
+            DONE => {
+                self.replicated(&self.keys.record(kind, id)).await?;
+                Ok(revision)
+            }
             code => Err(unexpected(code)),
         }
     }
 
     async fn delete(&self, kind: &str, id: &str) -> Result<()> {
-        let keys = [
-            self.keys.record(kind, id),
-            self.keys.members(kind).into_bytes(),
-            self.keys.index_lists(kind).into_bytes(),
+        let keys = self.keys.of_record(kind, id);
+        let args = [
+            id.as_bytes().to_vec(),
+            now_ms().to_string().into_bytes(),
+            self.keys.record_prefix(kind, bucket(id)).into_bytes(),
         ];
-        let args = [id.as_bytes().to_vec(), now_ms().to_string().into_bytes()];
         let deleted: i64 = self.invoke(&scripts::DELETE_SCRIPT, &keys, &args).await?;
         if deleted == 1 {
-            Ok(())
+            self.replicated(&keys[0]).await
         } else {
             Err(Error::not_found(kind, id))
         }
     }
 
     async fn touch(&self, kind: &str, id: &str, expires_at: Expiry) -> Result<()> {
-        let keys = [
-            self.keys.record(kind, id),
-            self.keys.members(kind).into_bytes(),
-        ];
+        let keys = self.keys.of_record(kind, id);
         let args = [
             id.as_bytes().to_vec(),
             expiry_arg(expires_at).into_bytes(),
             now_ms().to_string().into_bytes(),
+            self.keys.record_prefix(kind, bucket(id)).into_bytes(),
         ];
         let touched: i64 = self.invoke(&scripts::TOUCH_SCRIPT, &keys, &args).await?;
         if touched == 1 {
-            Ok(())
+            self.replicated(&keys[0]).await
         } else {
             Err(Error::not_found(kind, id))
         }
@@ -388,21 +461,33 @@ impl Driver for RedisBank {
     }
 
     fn scan_records<'a>(&'a self, kind: &'a str) -> RecordsStream<'a> {
-        // Pages of ids in the sorted set's order, each fetched while the next page is listed:
-        // a scan holds two pages, whatever the type's size.
-        let pages = futures_util::stream::unfold(Some(None), move |cursor| async move {
-            let cursor: Option<(String, String)> = cursor?;
-            match self.page(kind, cursor.as_ref()).await {
-                Ok((ids, _)) if ids.is_empty() => None,
-                Ok((ids, next)) => Some((Ok(ids), next.map(Some))),
-                Err(e) => Some((Err(e), None)),
+        // Bucket after bucket, pages of ids in each sorted set's order, each page fetched while
+        // the next is listed: a scan holds two pages, whatever the type's size.
+        let pages = futures_util::stream::unfold(Some((0, None)), move |state| async move {
+            let (mut b, mut cursor): (u32, Option<(String, String)>) = state?;
+            loop {
+                match self.page(kind, b, cursor.as_ref()).await {
+                    Ok((ids, next)) if next.is_some() => {
+                        return Some((Ok(ids), Some((b, next))));
+                    }
+                    Ok((ids, _)) => {
+                        b += 1;
+                        cursor = None;
+                        let more = (b < BUCKETS).then_some((b, None));
+                        if !ids.is_empty() {
+                            return Some((Ok(ids), more));
+                        }
+                        more.as_ref()?;
+                    }
+                    Err(e) => return Some((Err(e), None)),
+                }
             }
         });
         Box::pin(
             pages
                 .map(move |page| async move {
                     match page {
-                        Ok(ids) => match self.fetch_records(kind, ids).await {
+                        Ok(ids) => match self.fetch_bucket(kind, ids).await {
                             Ok(rows) => rows.into_iter().map(Ok).collect(),
                             Err(e) => vec![Err(e)],
                         },
@@ -415,30 +500,33 @@ impl Driver for RedisBank {
     }
 
     async fn purge_expired(&self, kind: &str) -> Result<u64> {
-        let keys = [
-            self.keys.members(kind).into_bytes(),
-            self.keys.index_lists(kind).into_bytes(),
-        ];
-        let mut total = 0u64;
-        loop {
-            let args = [
-                now_ms().to_string().into_bytes(),
-                self.keys.record_prefix(kind).into_bytes(),
-                PURGE_BATCH.to_string().into_bytes(),
-            ];
-            let purged: u64 = self.invoke(&scripts::PURGE_SCRIPT, &keys, &args).await?;
-            total += purged;
-            if purged < PURGE_BATCH as u64 {
-                return Ok(total);
-            }
-        }
+        let removed = self
+            .per_bucket(|b| async move {
+                let keys = [self.keys.members(kind, b), self.keys.index_lists(kind, b)];
+                let mut removed = 0u64;
+                loop {
+                    let args = [
+                        now_ms().to_string().into_bytes(),
+                        self.keys.record_prefix(kind, b).into_bytes(),
+                        PURGE_BATCH.to_string().into_bytes(),
+                    ];
+                    let (records, entries): (u64, u64) =
+                        self.invoke(&scripts::PURGE_SCRIPT, &keys, &args).await?;
+                    removed += records;
+                    if entries < PURGE_BATCH as u64 {
+                        return Ok(removed);
+                    }
+                }
+            })
+            .await?;
+        Ok(removed.into_iter().sum())
     }
 
     async fn read_all(&self, kind: &str, ids: &[&str]) -> Result<HashMap<String, Option<Value>>> {
         let mut found: HashMap<String, Option<Value>> =
             ids.iter().map(|id| ((*id).to_owned(), None)).collect();
-        // One pipelined round trip per batch instead of one per id.
-        for batch in ids.chunks(BATCH) {
+        // One pipelined round trip per bucket and batch instead of one per id.
+        for batch in ids.chunks(BATCH * FAN_OUT) {
             let batch = batch.iter().map(|id| (*id).to_owned()).collect();
             for (id, value) in self.fetch(kind, batch).await? {
                 found.insert(id, Some(value));
@@ -448,131 +536,102 @@ impl Driver for RedisBank {
     }
 
     async fn search(&self, kind: &str, criteria: &Criteria) -> Result<Vec<(String, Value)>> {
-        let index_keys: Vec<String> = criteria
+        let indexed: Vec<(&str, &Value)> = criteria
             .fields()
             .filter(|(field, _)| self.schema.is_indexed(kind, field))
-            .map(|(field, value)| self.keys.index(kind, field, value))
             .collect();
-        let ids: Vec<String> = if index_keys.is_empty() {
-            self.live_ids(kind).await?
-        } else {
-            self.call(|mut con| async move {
-                redis::cmd("SINTER")
-                    .arg(index_keys)
-                    .query_async(&mut con)
-                    .await
-            })
-            .await?
-        };
-        let mut seen = HashSet::new();
-        let mut hits = Vec::new();
-        for batch in ids.chunks(BATCH) {
-            let batch: Vec<String> = batch
-                .iter()
-                .filter(|id| seen.insert((*id).clone()))
-                .cloned()
-                .collect();
-            for (id, value) in self.fetch(kind, batch).await? {
-                if criteria.matches(&value) {
-                    hits.push((id, value));
+        // Each bucket answers for its ids: an intersection of its index sets (or its live
+        // ids when no criterion is indexed), then one pipeline for their records.
+        let hits = self
+            .per_bucket(|b| {
+                let indexed = &indexed;
+                async move {
+                    let ids: Vec<String> = if indexed.is_empty() {
+                        self.live_ids(kind, b).await?
+                    } else {
+                        let keys: Vec<Vec<u8>> = indexed
+                            .iter()
+                            .map(|(field, value)| self.keys.index(kind, b, field, value))
+                            .collect();
+                        self.call(|mut con| async move {
+                            redis::cmd("SINTER").arg(keys).query_async(&mut con).await
+                        })
+                        .await?
+                    };
+                    let mut hits = Vec::new();
+                    for batch in ids.chunks(BATCH) {
+                        for (id, record) in self.fetch_bucket(kind, batch.to_vec()).await? {
+                            if criteria.matches(&record.value) {
+                                hits.push((id, record.value));
+                            }
+                        }
+                    }
+                    Ok(hits)
                 }
-            }
-        }
-        Ok(hits)
+            })
+            .await?;
+        Ok(hits.into_iter().flatten().collect())
     }
 
     async fn kinds(&self) -> Result<Vec<String>> {
-        // Every type with records has its sorted set `<p>:z:<type>`: SCAN for them.
-        let members = self.keys.members("");
-        let pattern = format!("{}*", glob_escape(&members));
-        let mut kinds = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let pattern = pattern.as_str();
-            let (next, keys): (u64, Vec<Vec<u8>>) = self
-                .call(|mut con| async move {
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(pattern)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query_async(&mut con)
-                        .await
-                })
-                .await?;
-            kinds.extend(keys.iter().filter_map(|key| {
-                let kind = key.strip_prefix(members.as_bytes())?;
-                std::str::from_utf8(kind).ok().map(str::to_owned)
-            }));
-            if next == 0 {
-                return Ok(kinds);
+        // Every type with records has its buckets' sorted sets: SCAN every master for them.
+        let pattern = self.keys.members_pattern();
+        let mut kinds = BTreeSet::new();
+        let masters = self.call(|con| async move { con.masters().await }).await?;
+        for node in &masters {
+            let mut cursor: u64 = 0;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000);
+                let (next, keys): (u64, Vec<Vec<u8>>) = self
+                    .call(|con| async move { con.on_node(node, scan).await })
+                    .await?;
+                kinds.extend(
+                    keys.iter()
+                        .filter_map(|key| self.keys.kind_of_members(key))
+                        .map(str::to_owned),
+                );
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            cursor = next;
         }
+        Ok(kinds.into_iter().collect())
     }
 
     async fn count(&self, kind: &str) -> Result<u64> {
-        let key = self.keys.members(kind);
-        let min = format!("({}", now_ms());
-        self.call(|mut con| async move {
-            redis::cmd("ZCOUNT")
-                .arg(key)
-                .arg(min)
-                .arg("+inf")
-                .query_async(&mut con)
-                .await
-        })
-        .await
+        self.count_entries(kind, &format!("({}", now_ms()), "+inf")
+            .await
     }
 
     async fn count_expired(&self, kind: &str) -> Result<u64> {
-        // Entries at or before now: their hashes may be gone already (Redis expired them), but
-        // their bookkeeping waits for the purge, which counts them.
-        let key = self.keys.members(kind);
-        let max = now_ms().to_string();
-        self.call(|mut con| async move {
-            redis::cmd("ZCOUNT")
-                .arg(key)
-                .arg("-inf")
-                .arg(max)
-                .query_async(&mut con)
-                .await
-        })
-        .await
+        // Entries at or before now: their hashes are usually gone already (Redis expired
+        // them), but their bookkeeping waits for a purge or a write's sweep.
+        self.count_entries(kind, "-inf", &now_ms().to_string())
+            .await
     }
 
     async fn incr_by(&self, kind: &str, id: &str, delta: i64) -> Result<i64> {
-        let keys = [
-            self.keys.record(kind, id),
-            self.keys.members(kind).into_bytes(),
-            self.keys.index_lists(kind).into_bytes(),
-        ];
+        let keys = self.keys.of_record(kind, id);
         let args = [
             id.as_bytes().to_vec(),
             delta.to_string().into_bytes(),
             now_ms().to_string().into_bytes(),
             random_revision().get().to_string().into_bytes(),
+            self.keys.record_prefix(kind, bucket(id)).into_bytes(),
         ];
         let (ok, value): (i64, String) = self.invoke(&scripts::INCR_SCRIPT, &keys, &args).await?;
         if ok != 1 {
             return Err(Error::wrong_type(kind, id, "an integer"));
         }
+        self.replicated(&keys[0]).await?;
         value
             .parse()
             .map_err(|_| Error::wrong_type(kind, id, "an integer"))
     }
-}
-
-/// `text` with the characters Redis glob patterns treat specially (`*`, `?`, `[`, `]` and the
-/// backslash) escaped, so a prefix matches only itself.
-fn glob_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }

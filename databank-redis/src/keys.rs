@@ -1,7 +1,30 @@
 //! The key layout; the table and the reasoning are in `layout.md`, shown in the crate docs.
+//!
+//! A type's records are spread over [`BUCKETS`] buckets by a hash of the id; every key of one
+//! bucket carries the same hash tag `{<type>:<bucket>}`, so a record, its expiry entry and its
+//! index entries share a Redis Cluster slot and every script touches one slot.
 
 use databank_core::criteria::{canonical, lookup};
 use serde_json::Value;
+
+/// How many buckets a type's records are spread over (see the key layout). Part of the layout:
+/// changing it would move every record, so it is fixed.
+pub const BUCKETS: u32 = 64;
+
+/// The bucket an id's record lives in: FNV-1a (32 bits) of its bytes, modulo [`BUCKETS`].
+/// Part of the layout.
+///
+/// ```
+/// assert!(databank_redis::bucket("session-1") < databank_redis::BUCKETS);
+/// ```
+pub fn bucket(id: &str) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in id.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % BUCKETS
+}
 
 /// The keys of one bank.
 #[derive(Debug, Clone)]
@@ -16,39 +39,89 @@ impl Keys {
         }
     }
 
-    pub fn record_prefix(&self, kind: &str) -> String {
-        format!("{}:r:{kind}:", self.prefix)
+    /// What every key of one bucket starts with: `<prefix>:{<type>:<bucket>}:`.
+    pub fn bucket_prefix(&self, kind: &str, bucket: u32) -> String {
+        format!("{}:{{{kind}:{bucket}}}:", self.prefix)
+    }
+
+    /// What the record keys of one bucket start with (the id follows).
+    pub fn record_prefix(&self, kind: &str, bucket: u32) -> String {
+        format!("{}r:", self.bucket_prefix(kind, bucket))
     }
 
     pub fn record(&self, kind: &str, id: &str) -> Vec<u8> {
-        let mut key = self.record_prefix(kind).into_bytes();
+        let mut key = self.record_prefix(kind, bucket(id)).into_bytes();
         key.extend_from_slice(id.as_bytes());
         key
     }
 
-    pub fn members(&self, kind: &str) -> String {
-        format!("{}:z:{kind}", self.prefix)
+    /// The sorted set of a bucket's ids, scored by expiry.
+    pub fn members(&self, kind: &str, bucket: u32) -> Vec<u8> {
+        format!("{}z", self.bucket_prefix(kind, bucket)).into_bytes()
     }
 
-    pub fn index_lists(&self, kind: &str) -> String {
-        format!("{}:x:{kind}", self.prefix)
+    /// The hash of a bucket's ids to the index keys holding them.
+    pub fn index_lists(&self, kind: &str, bucket: u32) -> Vec<u8> {
+        format!("{}x", self.bucket_prefix(kind, bucket)).into_bytes()
     }
 
-    pub fn index(&self, kind: &str, field: &str, value: &Value) -> String {
-        format!("{}{}", self.index_prefix(kind, field), canonical(value))
+    /// The three keys every write of an id touches: record, members, index lists.
+    pub fn of_record(&self, kind: &str, id: &str) -> Vec<Vec<u8>> {
+        let b = bucket(id);
+        vec![
+            self.record(kind, id),
+            self.members(kind, b),
+            self.index_lists(kind, b),
+        ]
     }
 
-    /// What every index key of one field starts with.
-    pub fn index_prefix(&self, kind: &str, field: &str) -> String {
-        format!("{}:i:{kind}:{}:{field}:", self.prefix, field.len())
+    pub fn index(&self, kind: &str, bucket: u32, field: &str, value: &Value) -> Vec<u8> {
+        format!(
+            "{}{}",
+            self.index_prefix(kind, bucket, field),
+            canonical(value)
+        )
+        .into_bytes()
     }
 
-    /// The index keys a value belongs in, for the given indexed fields.
-    pub fn indices_of(&self, kind: &str, fields: &[String], value: &Value) -> Vec<String> {
+    /// What every index key of one field in one bucket starts with.
+    pub fn index_prefix(&self, kind: &str, bucket: u32, field: &str) -> String {
+        format!(
+            "{}i:{}:{field}:",
+            self.bucket_prefix(kind, bucket),
+            field.len()
+        )
+    }
+
+    /// The index keys a value of `id` belongs in, for the given indexed fields.
+    pub fn indices_of(
+        &self,
+        kind: &str,
+        id: &str,
+        fields: &[String],
+        value: &Value,
+    ) -> Vec<Vec<u8>> {
+        let b = bucket(id);
         fields
             .iter()
-            .filter_map(|field| Some(self.index(kind, field, lookup(value, field)?)))
+            .filter_map(|field| Some(self.index(kind, b, field, lookup(value, field)?)))
             .collect()
+    }
+
+    /// The `SCAN` pattern of every bucket's sorted set, of every type.
+    pub fn members_pattern(&self) -> String {
+        format!("{}:\\{{*\\}}:z", self.prefix)
+    }
+
+    /// The type a key matched by [`Keys::members_pattern`] belongs to.
+    pub fn kind_of_members<'k>(&self, key: &'k [u8]) -> Option<&'k str> {
+        let rest = key
+            .strip_prefix(self.prefix.as_bytes())?
+            .strip_prefix(b":{")?;
+        let rest = std::str::from_utf8(rest.strip_suffix(b"}:z")?).ok()?;
+        let (kind, bucket) = rest.rsplit_once(':')?;
+        bucket.parse::<u32>().ok().filter(|b| *b < BUCKETS)?;
+        Some(kind)
     }
 }
 
@@ -61,19 +134,51 @@ mod tests {
     fn fields_with_colons_cannot_collide() {
         let k = Keys::new("p");
         assert_ne!(
-            k.index("t", "a:b", &json!("c")),
-            k.index("t", "a", &json!("b:c"))
+            k.index("t", 1, "a:b", &json!("c")),
+            k.index("t", 1, "a", &json!("b:c"))
         );
         assert_eq!(
-            k.index("t", "a", &json!({"y": 1, "x": 2})),
-            r#"p:i:t:1:a:{"x":2,"y":1}"#
+            k.index("t", 7, "a", &json!({"y": 1, "x": 2})),
+            br#"p:{t:7}:i:1:a:{"x":2,"y":1}"#.to_vec()
         );
     }
 
     #[test]
-    fn ids_stand_last() {
+    fn ids_stand_last_and_share_their_bucket_tag() {
         let k = Keys::new("p");
-        assert_eq!(k.record("t", "a:b*"), b"p:r:t:a:b*".to_vec());
+        let b = bucket("a:b*");
+        assert_eq!(
+            k.record("t", "a:b*"),
+            format!("p:{{t:{b}}}:r:a:b*").into_bytes()
+        );
         assert_ne!(k.record("t", "x"), k.record("tx", ""));
+        let keys = k.of_record("t", "a:b*");
+        assert!(keys
+            .iter()
+            .all(|key| key.starts_with(format!("p:{{t:{b}}}:").as_bytes())));
+    }
+
+    #[test]
+    fn buckets_are_fixed_and_spread() {
+        // The layout depends on these never changing.
+        assert_eq!(bucket(""), 0x811c_9dc5 % BUCKETS);
+        assert_eq!(bucket("a"), 0xe40c_292c % BUCKETS);
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..1000 {
+            seen.insert(bucket(&format!("session-{i}")));
+        }
+        assert_eq!(seen.len(), BUCKETS as usize);
+    }
+
+    #[test]
+    fn members_keys_name_their_type() {
+        let k = Keys::new("p");
+        assert_eq!(
+            k.kind_of_members(&k.members("my-type", 63)),
+            Some("my-type")
+        );
+        assert_eq!(k.kind_of_members(b"p:{t:64}:z"), None);
+        assert_eq!(k.kind_of_members(b"q:{t:1}:z"), None);
+        assert_eq!(k.members_pattern(), "p:\\{*\\}:z");
     }
 }

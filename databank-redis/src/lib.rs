@@ -30,23 +30,26 @@
 
 mod backend;
 mod config;
+mod connection;
 mod error;
 mod fields;
 mod keys;
 mod scripts;
+mod upgrade;
 
 pub use backend::RedisBank;
 pub use config::{RedisConfig, DEFAULT_PREFIX, DEFAULT_TIMEOUT};
+pub use keys::{bucket, BUCKETS};
 
 use databank_core::driver::{Driver, OpenFuture, Registration, Url};
 use databank_core::{Result, Schema};
 
-/// Registers the `redis` and `rediss` schemes with [`databank_core::open`]; calling it again
-/// is harmless.
+/// Registers the `redis`, `rediss`, `redis-cluster` and `rediss-cluster` schemes with
+/// [`databank_core::open`]; calling it again is harmless.
 pub fn register() -> Result<()> {
     databank_core::driver::register(Registration {
         name: "redis",
-        schemes: &["redis", "rediss"],
+        schemes: &["redis", "rediss", "redis-cluster", "rediss-cluster"],
         open: open_url,
     })
 }

@@ -1,7 +1,14 @@
 //! The Lua scripts every write runs as, so each change is atomic on the server.
 //!
 //! Every write stores the revision the client drew for it (63 random bits,
-//! `databank_core::driver::random_revision`: no counter shared by a bank's keys).
+//! `databank_core::driver::random_revision`: no counter shared by a bank's keys). A write
+//! that finds its own revision already stored is a retry of a write that landed (the cluster
+//! client resends a command whose connection dropped): it answers as the first did.
+//!
+//! Every script touches the keys of one bucket (one hash tag, one cluster slot), and every
+//! write first sweeps up to [`SWEEP`] expired entries of its bucket (their records, which
+//! Redis has usually expired already, their index entries and their sorted-set entries), so
+//! a bank whose owner never purges does not grow.
 //! Return codes: `1` written; `-1` exists, `-2` missing, `-3` conflict,
 //! `-4` not an object, `-5` too large, `-6` an object in the 0.2.0 layout (one `v` field; the
 //! driver then patches it by read and conditional write, which rewrites it in this layout).
@@ -21,20 +28,35 @@ pub const NOT_AN_OBJECT: i64 = -4;
 pub const TOO_LARGE: i64 = -5;
 pub const OLD_LAYOUT: i64 = -6;
 
+/// How many expired entries of its bucket each write sweeps.
+pub const SWEEP: usize = 2;
+
 /// Helpers every script starts with.
 const PRELUDE: &str = r#"
-local function is_live(key, now)
-  local cur = redis.call('HMGET', key, 'r', 'e')
-  if not cur[1] then return false, nil end
-  if cur[2] and tonumber(cur[2]) <= tonumber(now) then return false, nil end
-  return true, cur[1]
-end
 local function unindex(lists, id)
   local old = redis.call('HGET', lists, id)
   if old then
     for _, k in ipairs(cjson.decode(old)) do redis.call('SREM', k, id) end
     redis.call('HDEL', lists, id)
   end
+end
+-- Removes up to n entries of a bucket expired at `now`; how many records it deleted (Redis
+-- has usually expired them already: those are not counted) and how many entries it took.
+local function sweep(members, lists, records, now, n)
+  local ids = redis.call('ZRANGEBYSCORE', members, '-inf', now, 'LIMIT', 0, n)
+  local removed = 0
+  for _, id in ipairs(ids) do
+    removed = removed + redis.call('DEL', records .. id)
+    unindex(lists, id)
+    redis.call('ZREM', members, id)
+  end
+  return removed, #ids
+end
+local function is_live(key, now)
+  local cur = redis.call('HMGET', key, 'r', 'e')
+  if not cur[1] then return false, nil end
+  if cur[2] and tonumber(cur[2]) <= tonumber(now) then return false, nil end
+  return true, cur[1]
 end
 local function index(lists, id, keys, first)
   if #keys >= first then
@@ -70,31 +92,39 @@ local function expire(rec, members, id, at)
 end
 "#;
 
-/// KEYS: record, members, index lists, revision counter, then the new value's index keys.
+/// KEYS: record, members, index lists, then the new value's index keys.
 /// ARGV: mode (create|update|update_if|save), id, expiry ms or '', expected revision, now ms,
-/// then the record's fields as name, value pairs (`v` and its JSON, or `o`, `n` and the `.key`
-/// fields of an object).
+/// the new revision, the bucket's record key prefix, then the record's fields as name, value
+/// pairs (`v` and its JSON, or `o`, `n` and the `.key` fields of an object).
 const PUT: &str = r#"
 local mode, id = ARGV[1], ARGV[2]
+sweep(KEYS[2], KEYS[3], ARGV[7], ARGV[5], SWEEP)
 local live, rev = is_live(KEYS[1], ARGV[5])
+if live and rev == ARGV[6] then return 1 end
 if mode == 'create' and live then return -1 end
 if (mode == 'update' or mode == 'update_if') and not live then return -2 end
 if mode == 'update_if' and rev ~= ARGV[4] then return -3 end
 unindex(KEYS[3], id)
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'r', ARGV[6])
-hset_from(KEYS[1], ARGV, 7)
+hset_from(KEYS[1], ARGV, 8)
 expire(KEYS[1], KEYS[2], id, ARGV[3])
 index(KEYS[3], id, KEYS, 4)
 return 1
 "#;
 
+/// KEYS: record, members, index lists, then the index keys the patched fields give.
+/// ARGV: id, now ms, expiry ('keep', '' or ms), create ('1' or ''), size limit, how many keys
+/// it sets, removes and index fields it touches, the new revision, the bucket's record key
+/// prefix, then per set key its field, JSON and cost, per removed key its field and cost, and
+/// per touched index field its key prefix.
 const PATCH: &str = r#"
 local rec, id, now = KEYS[1], ARGV[1], ARGV[2]
 local nset, nrem, nidx = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+sweep(KEYS[2], KEYS[3], ARGV[10], now, SWEEP)
 -- One read for the bookkeeping and the old value of every touched field (for its length).
 local want = {'r', 'e', 'o', 'n'}
-local i = 10
+local i = 11
 for _ = 1, nset do want[#want + 1] = ARGV[i]; i = i + 3 end
 for _ = 1, nrem do want[#want + 1] = ARGV[i]; i = i + 2 end
 local cur = {}
@@ -103,6 +133,7 @@ for s = 1, #want, 1000 do
   for k = 1, #part do cur[#cur + 1] = part[k] end
 end
 local live = cur[1] and not (cur[2] and tonumber(cur[2]) <= tonumber(now))
+if live and cur[1] == ARGV[9] then return 1 end
 if live then
   if not cur[3] then
     local old = redis.call('HGET', rec, 'v')
@@ -114,7 +145,7 @@ elseif ARGV[4] ~= '1' then
 end
 local n = 0
 if live then n = tonumber(cur[4] or '0') end
-i = 10
+i = 11
 local fields, rems = {'r', ARGV[9], 'o', '1', 'n', 0}, {}
 for k = 1, nset do
   local f, v, cost = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
@@ -183,7 +214,10 @@ end
 return 1
 "#;
 
+/// KEYS: record, members, index lists. ARGV: id, now ms, the bucket's record key prefix.
+/// Returns 1 deleted, 0 missing.
 const DELETE: &str = r#"
+sweep(KEYS[2], KEYS[3], ARGV[3], ARGV[2], SWEEP)
 if not is_live(KEYS[1], ARGV[2]) then return 0 end
 redis.call('DEL', KEYS[1])
 unindex(KEYS[3], ARGV[1])
@@ -191,19 +225,25 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 "#;
 
-/// KEYS: record, members. ARGV: id, expiry ms or '', now ms. Returns 1 touched, 0 missing.
-/// The revision stays: touching is not a change of the value.
+/// KEYS: record, members, index lists. ARGV: id, expiry ms or '', now ms, the bucket's record
+/// key prefix. Returns 1 touched, 0 missing. The revision stays: touching is not a change of
+/// the value.
 const TOUCH: &str = r#"
+sweep(KEYS[2], KEYS[3], ARGV[4], ARGV[3], SWEEP)
 if not is_live(KEYS[1], ARGV[3]) then return 0 end
 expire(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 return 1
 "#;
 
-/// KEYS: record, members, index lists, revision counter. ARGV: id, delta, now ms.
+/// KEYS: record, members, index lists. ARGV: id, delta, now ms, the new revision, the
+/// bucket's record key prefix.
 /// Returns {1, new value as a string} or {0, ''} when the value is not an integer (or overflows).
 const INCR: &str = r#"
-if is_live(KEYS[1], ARGV[3]) and redis.call('HEXISTS', KEYS[1], 'v') == 0 then return {0, ''} end
-if not is_live(KEYS[1], ARGV[3]) then
+sweep(KEYS[2], KEYS[3], ARGV[5], ARGV[3], SWEEP)
+local live, rev = is_live(KEYS[1], ARGV[3])
+if live and rev == ARGV[4] then return {1, redis.call('HGET', KEYS[1], 'v')} end
+if live and redis.call('HEXISTS', KEYS[1], 'v') == 0 then return {0, ''} end
+if not live then
   unindex(KEYS[3], ARGV[1])
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'v', ARGV[2], 'r', ARGV[4])
@@ -216,16 +256,12 @@ redis.call('HSET', KEYS[1], 'r', ARGV[4])
 return {1, redis.call('HGET', KEYS[1], 'v')}
 "#;
 
-/// KEYS: members, index lists. ARGV: now ms, record key prefix, batch size.
-/// Deletes up to a batch of records whose expiry has passed; returns how many.
+/// KEYS: members, index lists (of one bucket). ARGV: now ms, the bucket's record key prefix,
+/// batch size. Removes up to a batch of entries whose expiry has passed; returns
+/// `{records deleted, entries removed}` (Redis has usually deleted the records itself).
 const PURGE: &str = r#"
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(ids) do
-  redis.call('DEL', ARGV[2] .. id)
-  unindex(KEYS[2], id)
-  redis.call('ZREM', KEYS[1], id)
-end
-return #ids
+local removed, entries = sweep(KEYS[1], KEYS[2], ARGV[2], ARGV[1], tonumber(ARGV[3]))
+return {removed, entries}
 "#;
 
 /// KEYS: members. ARGV: now ms, cursor score ('' to start), cursor id, page size.
@@ -271,7 +307,7 @@ pub fn put_mode(precondition: Precondition) -> (&'static str, Option<Revision>) 
 }
 
 fn script(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}{body}"))
+    Script::new(&format!("local SWEEP = {SWEEP}\n{PRELUDE}{body}"))
 }
 
 pub static PUT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PUT));

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use databank_core::testkit::{self, unique_name, RestartLimits};
 use databank_core::{json, Bank, Criteria, Error, Result, Schema};
-use databank_redis::{RedisBank, RedisConfig};
+use databank_redis::{bucket, RedisBank, RedisConfig, BUCKETS};
 use databank_testservers::Server;
 use redis::AsyncCommands;
 
@@ -83,19 +83,26 @@ async fn keys_stay_under_the_prefix_and_prefixes_are_isolated() -> Result<()> {
     assert!(!mine.is_empty());
     for key in &mine {
         let text = String::from_utf8_lossy(key);
-        let layout_ok = [
-            ":r:person:",
-            ":r:counter:",
-            ":z:person",
-            ":z:counter",
-            ":x:person",
-            ":i:person:5:email:",
-        ]
-        .iter()
-        .any(|part| text.starts_with(&format!("{p1}{part}")));
+        let layout_ok = (0..BUCKETS).any(|b| {
+            ["person", "counter"].iter().any(|kind| {
+                let bucket = format!("{p1}:{{{kind}:{b}}}:");
+                ["r:", "z", "x", "i:5:email:"]
+                    .iter()
+                    .any(|part| text.starts_with(&format!("{bucket}{part}")))
+            })
+        });
         assert!(layout_ok, "key outside the documented layout: {text:?}");
     }
     Ok(())
+}
+
+/// Ids that all live in one bucket, so that its sorted set spans many pages.
+fn ids_in_one_bucket(n: usize) -> Vec<String> {
+    (0..)
+        .map(|i| format!("r{i:06}"))
+        .filter(|id| bucket(id) == 0)
+        .take(n)
+        .collect()
 }
 
 /// A scan pages through the type's sorted set: every record present throughout is yielded
@@ -107,10 +114,11 @@ async fn a_scan_pages_exactly_once_through_deletions() -> Result<()> {
     let url = with_prefix(&base_url(), &unique_name("page"), "");
     let bank = open(&url).await?;
     let later = databank_core::driver::Utc::now() + Duration::from_secs(3600);
-    for i in 0..1500 {
+    let ids = ids_in_one_bucket(1500);
+    for (i, id) in ids.iter().enumerate() {
         // Most never expire (one score, ordered by id); 150 share one expiry.
         let expiry = (i % 2 == 0 && i < 300).then_some(later);
-        bank.create("item", &format!("r{i:04}"), json!({"n": i}))
+        bank.create("item", id, json!({"n": i}))
             .expires_at(expiry)
             .await?;
     }
@@ -125,18 +133,14 @@ async fn a_scan_pages_exactly_once_through_deletions() -> Result<()> {
         if consumed < 4 {
             let wave = consumed;
             for i in (wave..1500).step_by(5) {
-                bank.delete("item", &format!("r{i:04}")).await?;
+                bank.delete("item", &ids[i]).await?;
             }
         }
         consumed += 1;
     }
     assert!(seen.values().all(|n| *n == 1), "an id came twice");
     for i in (4..1500).step_by(5) {
-        assert_eq!(
-            seen.get(&format!("r{i:04}")),
-            Some(&1),
-            "r{i:04} was skipped"
-        );
+        assert_eq!(seen.get(&ids[i]), Some(&1), "{} was skipped", ids[i]);
     }
     Ok(())
 }
@@ -161,21 +165,79 @@ async fn expired_records_leave_no_index_entries_behind() -> Result<()> {
         .await?;
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].0, "stays");
-    assert_eq!(bank.purge_expired("person").await?, 10);
+    // Redis expired the records by itself: the purge counts only those it deleted.
+    let purged = bank.purge_expired("person").await?;
+    assert!(purged <= 10, "purged {purged} of 10");
     let mut con = raw(&base).await;
-    let index_key = format!("{prefix}:i:person:5:email:\"e@x\"");
-    let members: Vec<String> = con.smembers(&index_key).await.map_err(to_err)?;
+    let (members, lists, entries) =
+        bookkeeping(&mut con, &prefix, "person", "email", "\"e@x\"").await;
     assert_eq!(members, ["stays"], "stale index entries left after purge");
-    let lists: usize = con
-        .hlen(format!("{prefix}:x:person"))
-        .await
-        .map_err(to_err)?;
-    assert_eq!(lists, 1);
-    let zcard: usize = con
-        .zcard(format!("{prefix}:z:person"))
-        .await
-        .map_err(to_err)?;
-    assert_eq!(zcard, 1);
+    assert_eq!((lists, entries), (1, 1));
+    Ok(())
+}
+
+/// What a type's buckets hold besides records: the ids in one index (`field` = `json`), how
+/// many ids have index lists, and how many sorted-set entries there are.
+async fn bookkeeping(
+    con: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+    kind: &str,
+    field: &str,
+    json: &str,
+) -> (Vec<String>, usize, usize) {
+    let (mut members, mut lists, mut entries) = (Vec::new(), 0, 0);
+    for b in 0..BUCKETS {
+        let bucket = format!("{prefix}:{{{kind}:{b}}}:");
+        let index = format!("{bucket}i:{}:{field}:{json}", field.len());
+        let ids: Vec<String> = con.smembers(&index).await.unwrap_or_else(|e| panic!("{e}"));
+        members.extend(ids);
+        let n: usize = con
+            .hlen(format!("{bucket}x"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        lists += n;
+        let n: usize = con
+            .zcard(format!("{bucket}z"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        entries += n;
+    }
+    (members, lists, entries)
+}
+
+/// A bank whose owner never purges does not grow: each write sweeps expired entries of its
+/// bucket, so the bookkeeping expired records leave behind is bounded by the live records.
+#[tokio::test]
+async fn writes_sweep_what_expired_records_leave_behind() -> Result<()> {
+    let base = base_url();
+    let prefix = unique_name("sweep");
+    let bank = open(&with_prefix(&base, &prefix, "")).await?;
+    let gone = databank_core::testkit::in_ms(-1_000);
+    for i in 0..500 {
+        bank.save("person", &format!("old{i}"), json!({"email": "old@x"}))
+            .expires_at(gone)
+            .await?;
+    }
+    let mut con = raw(&base).await;
+    let (members, lists, entries) =
+        bookkeeping(&mut con, &prefix, "person", "email", "\"old@x\"").await;
+    assert!(
+        members.len() + lists + entries > 0,
+        "nothing to sweep was written"
+    );
+    // Live writes (as many as the expired ones) sweep their buckets as they go.
+    for i in 0..500 {
+        bank.save("person", &format!("new{i}"), json!({"email": "new@x"}))
+            .await?;
+    }
+    let (members, lists, entries) =
+        bookkeeping(&mut con, &prefix, "person", "email", "\"old@x\"").await;
+    assert!(members.is_empty(), "{} stale index entries", members.len());
+    assert_eq!(
+        (lists, entries),
+        (500, 500),
+        "only the live records' bookkeeping stays"
+    );
     Ok(())
 }
 
@@ -287,5 +349,67 @@ async fn written_by_one_process_read_by_another() -> Result<()> {
         .search("person", &Criteria::new().eq("email", "child@x"))
         .await?;
     assert_eq!(hits.len(), 1);
+    Ok(())
+}
+
+/// A bank written by databank 0.2 (its keys written here by hand, as 0.2 wrote them) is moved
+/// into the bucketed layout when it opens: records, expiries and index entries.
+#[tokio::test]
+async fn a_bank_of_the_0_2_layout_is_moved_when_it_opens() -> Result<()> {
+    let base = base_url();
+    let p = unique_name("old");
+    let mut con = raw(&base).await;
+    let later = (databank_core::driver::Utc::now() + Duration::from_secs(3600)).timestamp_millis();
+    let index = |email: &str| format!("{p}:i:person:5:email:\"{email}\"");
+    let mut pipe = redis::pipe();
+    pipe.hset_multiple(
+        format!("{p}:r:person:a"),
+        &[("r", "5"), ("v", r#"{"email":"a@x","n":1}"#)],
+    )
+    .zadd(format!("{p}:z:person"), "a", "+inf")
+    .sadd(index("a@x"), "a")
+    .hset(
+        format!("{p}:x:person"),
+        "a",
+        format!("[{:?}]", index("a@x")),
+    )
+    .hset_multiple(
+        format!("{p}:r:person:b*"),
+        &[
+            ("r", "6"),
+            ("e", later.to_string().as_str()),
+            ("v", r#"{"email":"b@x"}"#),
+        ],
+    )
+    .pexpire_at(format!("{p}:r:person:b*"), later)
+    .zadd(format!("{p}:z:person"), "b*", later)
+    .sadd(index("b@x"), "b*")
+    .hset(
+        format!("{p}:x:person"),
+        "b*",
+        format!("[{:?}]", index("b@x")),
+    )
+    .set(format!("{p}:rev"), 6);
+    let () = pipe.query_async(&mut con).await.map_err(to_err)?;
+
+    let bank = open(&with_prefix(&base, &p, "")).await?;
+    assert_eq!(
+        bank.read("person", "a").await?.value,
+        json!({"email": "a@x", "n": 1})
+    );
+    let b = bank.read("person", "b*").await?;
+    assert_eq!(b.expires_at.map(|t| t.timestamp_millis()), Some(later));
+    let hits = bank
+        .search("person", &Criteria::new().eq("email", "b@x"))
+        .await?;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(bank.count("person").await?, 2);
+    // The patch of a 0.2 object (one `v` field) still works, and rewrites it.
+    bank.patch("person", "a").set("n", json!(2)).await?;
+    assert_eq!(bank.read("person", "a").await?.value["n"], 2);
+    for old in ["r:*", "z:*", "x:*", "i:*", "rev"] {
+        let left = keys(&mut con, &format!("{p}:{old}")).await;
+        assert!(left.is_empty(), "{p}:{old} left: {left:?}");
+    }
     Ok(())
 }
