@@ -1,5 +1,5 @@
 //! The connect-databank behaviours and the store's own promises, on every backend: memory,
-//! disk, and the real Redis, MongoDB and (where one can be had) Couchbase servers
+//! disk, and the real Redis (one server and a cluster), MongoDB and (where one can be had) Couchbase servers
 //! `cargo xtask test` provides.
 
 use std::collections::HashSet;
@@ -48,6 +48,12 @@ async fn fixture(backend: &str, options: StoreOptions) -> Fixture {
         }
         "redis" => {
             let base = env("DATABANK_TEST_REDIS_URL");
+            let sep = if base.contains('?') { '&' } else { '?' };
+            (format!("{base}{sep}prefix={}", unique_name("sess")), None)
+        }
+        // Left out (`--skip redis_cluster::`) where `cargo xtask test` has no cluster.
+        "redis_cluster" => {
+            let base = env("DATABANK_TEST_REDIS_CLUSTER_URL");
             let sep = if base.contains('?') { '&' } else { '?' };
             (format!("{base}{sep}prefix={}", unique_name("sess")), None)
         }
@@ -530,5 +536,6 @@ macro_rules! on_backend {
 on_backend!(memory);
 on_backend!(disk);
 on_backend!(redis);
+on_backend!(redis_cluster);
 on_backend!(mongo);
 on_backend!(couchbase_server);

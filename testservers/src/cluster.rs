@@ -108,6 +108,20 @@ impl RedisCluster {
         &mut self.nodes
     }
 
+    /// The databank URL of the cluster: `redis-cluster://127.0.0.1:<port>?node=...`, every
+    /// node named.
+    pub fn url(&self) -> String {
+        let mut ports = self.nodes.iter().map(Server::port);
+        let first = ports.next().unwrap_or_default();
+        let rest: Vec<String> = ports.map(|p| format!("node=127.0.0.1:{p}")).collect();
+        format!("redis-cluster://127.0.0.1:{first}?{}", rest.join("&"))
+    }
+
+    /// Leaves every node running when this value is dropped; their pids.
+    pub fn detach(self) -> Vec<u32> {
+        self.nodes.into_iter().map(Server::detach).collect()
+    }
+
     /// `redis://` URLs of every node, comma-separated (a cluster client needs only one to find
     /// the others).
     pub fn urls(&self) -> String {

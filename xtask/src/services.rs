@@ -27,7 +27,7 @@ pub struct Spec {
     pub skip_filter: Option<&'static str>,
 }
 
-pub const SPECS: [Spec; 3] = [
+pub const SPECS: [Spec; 4] = [
     Spec {
         name: "redis",
         env: "DATABANK_TEST_REDIS_URL",
@@ -37,6 +37,18 @@ pub const SPECS: [Spec; 3] = [
         scheme: "redis",
         required_in_ci: true,
         skip_filter: None,
+    },
+    // A local Redis Cluster (3 masters, 3 replicas of Debian's redis-server): the Redis kit and
+    // session-store suites again, in the tests named `redis_cluster::`.
+    Spec {
+        name: "redis-cluster",
+        env: "DATABANK_TEST_REDIS_CLUSTER_URL",
+        packages: &["databank-redis", "databank-session-store"],
+        image: "",
+        container_port: 0,
+        scheme: "redis-cluster",
+        required_in_ci: true,
+        skip_filter: Some("redis_cluster::"),
     },
     Spec {
         name: "mongo",
@@ -83,6 +95,7 @@ pub struct Provided {
 #[derive(Debug)]
 enum Guard {
     Local(Server),
+    Cluster(databank_testservers::RedisCluster),
     Docker(Container),
 }
 
@@ -105,6 +118,10 @@ impl Provided {
     fn detach(mut self) -> Option<String> {
         match self.guard.take()? {
             Guard::Local(server) => Some(format!("pid {}", server.detach())),
+            Guard::Cluster(cluster) => {
+                let pids: Vec<String> = cluster.detach().iter().map(u32::to_string).collect();
+                Some(format!("pid {}", pids.join(",")))
+            }
             Guard::Docker(container) => {
                 let line = format!("docker {}", container.0);
                 std::mem::forget(container);
@@ -125,6 +142,24 @@ pub fn provide(spec: Spec) -> Provided {
                 guard: None,
             };
         }
+    }
+    if spec.name == "redis-cluster" {
+        // Started locally even where Docker runs: a cluster's nodes announce addresses its
+        // clients must reach, which port mapping hides.
+        return match databank_testservers::RedisCluster::start(3, 1) {
+            Ok(cluster) => Provided {
+                spec,
+                url: Ok(cluster.url()),
+                source: "local Redis Cluster (3 masters, 3 replicas)".into(),
+                guard: Some(Guard::Cluster(cluster)),
+            },
+            Err(why) => Provided {
+                spec,
+                url: Err(why),
+                source: "none".into(),
+                guard: None,
+            },
+        };
     }
     if docker_available() {
         let started = if spec.name == "couchbase" {
@@ -336,9 +371,11 @@ pub fn command(args: &[String]) -> Result<(), Error> {
             for line in state.lines() {
                 let parts: Vec<&str> = line.split(' ').collect();
                 match parts.as_slice() {
-                    [name, _, _, "pid", pid] => {
-                        let _ = Command::new("kill").arg(pid).status();
-                        println!("stopped {name} (pid {pid})");
+                    [name, _, _, "pid", pids] => {
+                        for pid in pids.split(',') {
+                            let _ = Command::new("kill").arg(pid).status();
+                        }
+                        println!("stopped {name} (pid {pids})");
                     }
                     [name, _, _, "docker", id] => {
                         let _ = Command::new("docker").args(["rm", "-f", id]).status();
@@ -359,7 +396,9 @@ pub fn command(args: &[String]) -> Result<(), Error> {
                 let parts: Vec<&str> = line.split(' ').collect();
                 if let [name, env, url, how, handle] = parts.as_slice() {
                     let alive = match *how {
-                        "pid" => PathBuf::from(format!("/proc/{handle}")).exists(),
+                        "pid" => handle
+                            .split(',')
+                            .all(|pid| PathBuf::from(format!("/proc/{pid}")).exists()),
                         _ => true,
                     };
                     let state = if alive { "running" } else { "gone" };
@@ -368,6 +407,6 @@ pub fn command(args: &[String]) -> Result<(), Error> {
             }
             Ok(())
         }
-        _ => Err("usage: cargo xtask services up|down|status [redis] [mongo] [couchbase]".into()),
+        _ => Err("usage: cargo xtask services up|down|status [redis] [redis-cluster] [mongo] [couchbase]".into()),
     }
 }
