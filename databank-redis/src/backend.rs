@@ -142,7 +142,7 @@ impl RedisBank {
             self.keys.record_prefix(kind, bucket(id)).into_bytes(),
         ];
         args.extend(fields::of(value)?);
-        let code: i64 = self.invoke(&scripts::PUT_SCRIPT, &keys, &args).await?;
+        let (code, acked): (i64, _) = self.write(&scripts::PUT_SCRIPT, &keys, &args).await?;
         match (code, write.precondition) {
             (EXISTS, _) => Err(Error::already_exists(kind, id)),
             (MISSING, _) => Err(Error::not_found(kind, id)),
@@ -150,35 +150,73 @@ impl RedisBank {
                 Err(Error::conflict(kind, id, expected))
             }
             (DONE, _) => {
-                self.replicated(&keys[0]).await?;
+                self.replicated(acked)?;
                 Ok(revision)
             }
             (code, _) => Err(unexpected(code)),
         }
     }
 
-    /// With `wait_replicas` set, waits until that many replicas hold the write just made to
-    /// `key`'s slot; fewer in time is `OutcomeUnknown` (on the master, maybe lost with it).
-    async fn replicated(&self, key: &[u8]) -> Result<()> {
+    /// Runs a write script; with `wait_replicas` set, `WAIT` follows it in one pipeline, so
+    /// both reach the same node over the same connection (a redirected pipeline moves whole),
+    /// and how many replicas acknowledged it comes back too.
+    async fn write<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[Vec<u8>],
+        args: &[Vec<u8>],
+    ) -> Result<(T, Option<u32>)> {
         let wanted = self.config.wait_replicas;
         if wanted == 0 {
-            return Ok(());
+            return Ok((self.invoke(script, keys, args).await?, None));
         }
-        let wait = self.config.timeout / 2;
-        let acked = self
-            .call(|con| async move { con.wait(key, wanted, wait).await })
-            .await?;
-        if acked < wanted {
-            return Err(Error::OutcomeUnknown {
+        let wait_ms = (self.config.timeout / 2).as_millis() as u64;
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVALSHA")
+            .arg(script.get_hash())
+            .arg(keys.len())
+            .arg(keys)
+            .arg(args);
+        pipe.cmd("WAIT").arg(wanted).arg(wait_ms);
+        let attempt = |pipe: redis::Pipeline| {
+            let mut con = self.connection.clone();
+            async move { pipe.query_async::<(T, u32)>(&mut con).await }
+        };
+        let run = async {
+            match attempt(pipe.clone()).await {
+                Err(e)
+                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    // Load it where it is missing (every master), then run it once more.
+                    let mut con = self.connection.clone();
+                    script.prepare_invoke().load_async(&mut con).await?;
+                    attempt(pipe).await
+                }
+                other => other,
+            }
+        };
+        let (reply, acked) = timed("redis", self.config.timeout, async {
+            run.await.map_err(map_err)
+        })
+        .await?;
+        Ok((reply, Some(acked)))
+    }
+
+    /// Whether enough replicas acknowledged a write that changed something; fewer in time
+    /// is `OutcomeUnknown` (on the master, maybe lost with it).
+    fn replicated(&self, acked: Option<u32>) -> Result<()> {
+        let wanted = self.config.wait_replicas;
+        match acked {
+            Some(acked) if acked < wanted => Err(Error::OutcomeUnknown {
                 driver: "redis",
                 message: format!(
                     "written on the master, but {acked} of {wanted} replicas acknowledged it \
                      within {} ms",
-                    wait.as_millis()
+                    (self.config.timeout / 2).as_millis()
                 ),
-            });
+            }),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Runs `f` on every bucket, [`FAN_OUT`] at a time, collecting the results in no order.
@@ -304,7 +342,11 @@ impl RedisBank {
 
     /// One patch through the patch script, which applies it on the server.
     /// Runs the patch script writing `revision`; its reply code.
-    async fn patch_on_server(&self, patch: &Patch<'_>, revision: Revision) -> Result<i64> {
+    async fn patch_on_server(
+        &self,
+        patch: &Patch<'_>,
+        revision: Revision,
+    ) -> Result<(i64, Option<u32>)> {
         let (kind, id) = (patch.kind, patch.id);
         let b = bucket(id);
         let mut keys = self.keys.of_record(kind, id);
@@ -364,7 +406,7 @@ impl RedisBank {
         for field in &touched {
             args.push(self.keys.index_prefix(kind, b, field).into_bytes());
         }
-        self.invoke(&scripts::PATCH_SCRIPT, &keys, &args).await
+        self.write(&scripts::PATCH_SCRIPT, &keys, &args).await
     }
 }
 
@@ -401,7 +443,8 @@ impl Driver for RedisBank {
     async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
         let (kind, id) = (patch.kind, patch.id);
         let revision = random_revision();
-        match self.patch_on_server(&patch, revision).await? {
+        let (code, acked) = self.patch_on_server(&patch, revision).await?;
+        match code {
             MISSING => Err(Error::not_found(kind, id)),
             NOT_AN_OBJECT => Err(Error::wrong_type(kind, id, "an object")),
             TOO_LARGE => Err(Error::InvalidInput(format!(
@@ -415,7 +458,7 @@ impl Driver for RedisBank {
                 databank_core::driver::patch_by_read_and_write(self, patch).await
             }
             DONE => {
-                self.replicated(&self.keys.record(kind, id)).await?;
+                self.replicated(acked)?;
                 Ok(revision)
             }
             code => Err(unexpected(code)),
@@ -429,9 +472,9 @@ impl Driver for RedisBank {
             now_ms().to_string().into_bytes(),
             self.keys.record_prefix(kind, bucket(id)).into_bytes(),
         ];
-        let deleted: i64 = self.invoke(&scripts::DELETE_SCRIPT, &keys, &args).await?;
+        let (deleted, acked): (i64, _) = self.write(&scripts::DELETE_SCRIPT, &keys, &args).await?;
         if deleted == 1 {
-            self.replicated(&keys[0]).await
+            self.replicated(acked)
         } else {
             Err(Error::not_found(kind, id))
         }
@@ -445,9 +488,9 @@ impl Driver for RedisBank {
             now_ms().to_string().into_bytes(),
             self.keys.record_prefix(kind, bucket(id)).into_bytes(),
         ];
-        let touched: i64 = self.invoke(&scripts::TOUCH_SCRIPT, &keys, &args).await?;
+        let (touched, acked): (i64, _) = self.write(&scripts::TOUCH_SCRIPT, &keys, &args).await?;
         if touched == 1 {
-            self.replicated(&keys[0]).await
+            self.replicated(acked)
         } else {
             Err(Error::not_found(kind, id))
         }
@@ -625,11 +668,12 @@ impl Driver for RedisBank {
             random_revision().get().to_string().into_bytes(),
             self.keys.record_prefix(kind, bucket(id)).into_bytes(),
         ];
-        let (ok, value): (i64, String) = self.invoke(&scripts::INCR_SCRIPT, &keys, &args).await?;
+        let ((ok, value), acked): ((i64, String), _) =
+            self.write(&scripts::INCR_SCRIPT, &keys, &args).await?;
         if ok != 1 {
             return Err(Error::wrong_type(kind, id, "an integer"));
         }
-        self.replicated(&keys[0]).await?;
+        self.replicated(acked)?;
         value
             .parse()
             .map_err(|_| Error::wrong_type(kind, id, "an integer"))

@@ -2,13 +2,11 @@
 //! the `redis` crate's self-reconnecting `ConnectionManager`, or its cluster connection, which
 //! routes each command by its key's slot and follows `MOVED`/`ASK` and failovers.
 
-use std::time::Duration;
-
 use databank_core::Error;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
 use crate::config::RedisConfig;
@@ -120,23 +118,6 @@ impl Connection {
                 redis::from_redis_value(value).map_err(Into::into)
             }
             _ => cmd.query_async(&mut self.clone()).await,
-        }
-    }
-
-    /// Waits until `replicas` replicas hold every write this connection sent to the master of
-    /// `key`'s slot, for at most `timeout`; how many did.
-    pub async fn wait(&self, key: &[u8], replicas: u32, timeout: Duration) -> RedisResult<u32> {
-        let mut cmd = redis::cmd("WAIT");
-        cmd.arg(replicas).arg(timeout.as_millis() as u64);
-        match self {
-            Connection::Single(single) => cmd.query_async(&mut single.clone()).await,
-            Connection::Cluster(cluster) => {
-                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
-                    Route::with_key(key, SlotAddr::Master),
-                ));
-                let value = cluster.clone().route_command(cmd, routing).await?;
-                redis::from_redis_value(value).map_err(Into::into)
-            }
         }
     }
 }

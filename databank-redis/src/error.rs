@@ -5,7 +5,8 @@ use databank_core::Error;
 use redis::{ErrorKind, RedisError, ServerErrorKind};
 
 /// Maps a client error. A refused connection, or a server that refused the command (loading,
-/// failing over, `TRYAGAIN`), ran nothing: `Unavailable`. A timeout or a connection dropped or
+/// failing over, `TRYAGAIN`, or a cluster node redirecting it with `MOVED`/`ASK` when the
+/// cluster client ran out of retries), ran nothing: `Unavailable`. A timeout or a connection dropped or
 /// broken mid-call may have run it: `OutcomeUnknown`. Anything else is a permanent `Backend`.
 pub fn map_err(e: RedisError) -> Error {
     let refused_by_server = matches!(
@@ -15,6 +16,8 @@ pub fn map_err(e: RedisError) -> Error {
                 | ServerErrorKind::TryAgain
                 | ServerErrorKind::MasterDown
                 | ServerErrorKind::ClusterDown
+                | ServerErrorKind::Moved
+                | ServerErrorKind::Ask
         )
     );
     if e.is_connection_refusal() || refused_by_server {

@@ -413,3 +413,27 @@ async fn a_bank_of_the_0_2_layout_is_moved_when_it_opens() -> Result<()> {
     }
     Ok(())
 }
+
+/// With `wait_replicas`, a write no replica acknowledged is `OutcomeUnknown`: it is on the
+/// master (readable), but not known to survive it. This server has no replica.
+#[tokio::test]
+async fn a_write_no_replica_acknowledged_is_outcome_unknown() -> Result<()> {
+    let url = with_prefix(
+        &base_url(),
+        &unique_name("wait"),
+        "&wait_replicas=1&timeout_ms=400",
+    );
+    let bank = open(&url).await?;
+    let saved = bank.save("person", "a", json!({"email": "a@x"})).await;
+    assert!(
+        matches!(saved, Err(Error::OutcomeUnknown { .. })),
+        "{saved:?}"
+    );
+    assert_eq!(bank.read("person", "a").await?.value["email"], "a@x");
+    // A write that changed nothing waits for nothing.
+    assert!(matches!(
+        bank.create("person", "a", json!({})).await,
+        Err(Error::AlreadyExists { .. })
+    ));
+    Ok(())
+}

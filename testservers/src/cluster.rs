@@ -78,14 +78,17 @@ impl RedisCluster {
         Ok(cluster)
     }
 
-    /// Waits until every running node says `cluster_state:ok`.
+    /// Waits until every running node says `cluster_state:ok` and every running replica has
+    /// its link to its master up (so `WAIT` can be answered).
     pub fn wait_until_ok(&self) -> Result<(), String> {
         let deadline = Instant::now() + FORMING;
         loop {
-            let ok =
-                self.nodes.iter().filter(|n| n.pid().is_some()).all(|n| {
-                    cluster_info(n.port()).is_some_and(|i| i.contains("cluster_state:ok"))
+            let ok = self.nodes.iter().filter(|n| n.pid().is_some()).all(|n| {
+                let linked = bulk_reply(n.port(), "INFO replication").is_some_and(|i| {
+                    !i.contains("role:slave") || i.contains("master_link_status:up")
                 });
+                linked && cluster_info(n.port()).is_some_and(|i| i.contains("cluster_state:ok"))
+            });
             if ok {
                 return Ok(());
             }
