@@ -25,6 +25,8 @@ async fn main() -> ExitCode {
 
 struct Env {
     redis: String,
+    /// A `redis-cluster://` URL (fred's form too).
+    redis_cluster: String,
     mongo: String,
     secantus: bool,
 }
@@ -37,6 +39,7 @@ fn env() -> Result<Env, Error> {
     };
     Ok(Env {
         redis: var("DATABANK_TEST_REDIS_URL")?,
+        redis_cluster: var("DATABANK_TEST_REDIS_CLUSTER_URL")?,
         mongo: var("DATABANK_TEST_MONGO_URL")?,
         secantus: std::env::var("DATABANK_TEST_MONGO_KIND").is_ok_and(|k| k == "secantus"),
     })
@@ -128,9 +131,10 @@ async fn ours(url: &str, sessions: usize) -> Result<Subject, Error> {
     ))
 }
 
-async fn fred(env: &Env, sessions: usize) -> Result<Subject, Error> {
+async fn fred(url: &str, sessions: usize) -> Result<Subject, Error> {
     use tower_sessions_redis_store::fred::prelude::*;
-    let pool = Pool::new(Config::from_url(&env.redis)?, None, None, None, 6)?;
+    // fred reads `redis-cluster://host:port?node=host:port` as a cluster, as we do.
+    let pool = Pool::new(Config::from_url(url)?, None, None, None, 6)?;
     // The connection task runs on; its handle is not needed.
     drop(pool.connect());
     pool.wait_for_connect().await?;
@@ -190,7 +194,9 @@ async fn per_request(mode: Mode, env: &Env, backends: &[String]) -> Result<Secti
          and saves it, through each store's own tower-sessions `SessionStore` (`load`, `save`): \
          the calls `SessionManagerLayer` makes per request. Ours is `DatabankStore` through its \
          tower-sessions 0.15 adapter, with optimistic concurrency on (the anchors have none). \
-         Same server, alternately measured ({} repetitions, medians); ratio = ours ÷ anchor.",
+         Same server, alternately measured ({} repetitions, medians); ratio = ours ÷ anchor. \
+         redis-cluster: a local Redis Cluster of 3 masters and 3 replicas on this machine, fred \
+         in cluster mode as the anchor.",
         mode.reps()
     ));
     let slow_mongo = env.secantus;
@@ -199,9 +205,11 @@ async fn per_request(mode: Mode, env: &Env, backends: &[String]) -> Result<Secti
     }
     let memory_url = "memory://".to_string();
     let mongo_url = format!("{}/{}?timeout_ms=120000", mongo_server(env), unique("ours"));
-    let cases: [(&str, String, usize); 3] = [
+    let cluster_url = format!("{}&prefix={}", env.redis_cluster, unique("ours"));
+    let cases: [(&str, String, usize); 4] = [
         ("memory", memory_url, mode.pick(50_000, 500)),
         ("redis", redis_url(env), mode.pick(10_000, 300)),
+        ("redis-cluster", cluster_url, mode.pick(10_000, 300)),
         (
             "mongo",
             mongo_url,
@@ -225,7 +233,8 @@ async fn per_request(mode: Mode, env: &Env, backends: &[String]) -> Result<Secti
                 (memory_store(sessions).await?, 0.5),
                 (moka_store(sessions).await?, 1.0),
             ],
-            "redis" => vec![(fred(env, sessions).await?, 1.0)],
+            "redis" => vec![(fred(&env.redis, sessions).await?, 1.0)],
+            "redis-cluster" => vec![(fred(&env.redis_cluster, sessions).await?, 1.0)],
             _ => vec![(mongo_anchor(env, sessions).await?, 1.0)],
         };
         if backend == "redis" {
@@ -304,7 +313,7 @@ async fn contention(mode: Mode, env: &Env) -> Result<Section, Error> {
         (
             "redis",
             ours(&redis_url(env), 1).await?,
-            fred(env, 1).await?,
+            fred(&env.redis, 1).await?,
         ),
     ];
     for (backend, ours, anchor) in subjects {

@@ -6,9 +6,11 @@
 //! client resends a command whose connection dropped): it answers as the first did.
 //!
 //! Every script touches the keys of one bucket (one hash tag, one cluster slot), and every
-//! write first sweeps up to [`SWEEP`] expired entries of its bucket (their records, which
-//! Redis has usually expired already, their index entries and their sorted-set entries), so
-//! a bank whose owner never purges does not grow.
+//! write that adds an entry to its bucket's sorted set then sweeps up to [`SWEEP`] expired
+//! entries of that bucket (their records, which Redis has usually expired already, their index
+//! entries and their sorted-set entries): the set never grows by more than it is swept, so a
+//! bank whose owner never purges does not grow. Updates of an existing record add nothing and
+//! sweep nothing.
 //! Return codes: `1` written; `-1` exists, `-2` missing, `-3` conflict,
 //! `-4` not an object, `-5` too large, `-6` an object in the 0.2.0 layout (one `v` field; the
 //! driver then patches it by read and conditional write, which rewrites it in this layout).
@@ -28,7 +30,7 @@ pub const NOT_AN_OBJECT: i64 = -4;
 pub const TOO_LARGE: i64 = -5;
 pub const OLD_LAYOUT: i64 = -6;
 
-/// How many expired entries of its bucket each write sweeps.
+/// How many expired entries of its bucket a write that added an entry sweeps.
 pub const SWEEP: usize = 2;
 
 /// Helpers every script starts with.
@@ -42,15 +44,22 @@ local function unindex(lists, id)
 end
 -- Removes up to n entries of a bucket expired at `now`; how many records it deleted (Redis
 -- has usually expired them already: those are not counted) and how many entries it took.
-local function sweep(members, lists, records, now, n)
+local function sweep(members, lists, records, now, n, keep)
   local ids = redis.call('ZRANGEBYSCORE', members, '-inf', now, 'LIMIT', 0, n)
   local removed = 0
   for _, id in ipairs(ids) do
-    removed = removed + redis.call('DEL', records .. id)
-    unindex(lists, id)
-    redis.call('ZREM', members, id)
+    if id ~= keep then
+      removed = removed + redis.call('DEL', records .. id)
+      unindex(lists, id)
+      redis.call('ZREM', members, id)
+    end
   end
   return removed, #ids
+end
+-- After a write that added an entry to its bucket's sorted set: sweep as many as it grew by
+-- and one more, so the set holds live entries and a bounded remainder.
+local function after_growth(added, members, lists, records, now, keep)
+  if added > 0 then sweep(members, lists, records, now, SWEEP, keep) end
 end
 local function is_live(key, now)
   local cur = redis.call('HMGET', key, 'r', 'e')
@@ -83,11 +92,11 @@ local function expire(rec, members, id, at)
   if at == '' then
     redis.call('PERSIST', rec)
     redis.call('HDEL', rec, 'e')
-    redis.call('ZADD', members, '+inf', id)
+    return redis.call('ZADD', members, '+inf', id)
   else
     redis.call('HSET', rec, 'e', at)
     redis.call('PEXPIREAT', rec, at)
-    redis.call('ZADD', members, at, id)
+    return redis.call('ZADD', members, at, id)
   end
 end
 "#;
@@ -98,7 +107,6 @@ end
 /// pairs (`v` and its JSON, or `o`, `n` and the `.key` fields of an object).
 const PUT: &str = r#"
 local mode, id = ARGV[1], ARGV[2]
-sweep(KEYS[2], KEYS[3], ARGV[7], ARGV[5], SWEEP)
 local live, rev = is_live(KEYS[1], ARGV[5])
 if live and rev == ARGV[6] then return 1 end
 if mode == 'create' and live then return -1 end
@@ -108,8 +116,9 @@ unindex(KEYS[3], id)
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'r', ARGV[6])
 hset_from(KEYS[1], ARGV, 8)
-expire(KEYS[1], KEYS[2], id, ARGV[3])
+local added = expire(KEYS[1], KEYS[2], id, ARGV[3])
 index(KEYS[3], id, KEYS, 4)
+after_growth(added, KEYS[2], KEYS[3], ARGV[7], ARGV[5], id)
 return 1
 "#;
 
@@ -121,7 +130,6 @@ return 1
 const PATCH: &str = r#"
 local rec, id, now = KEYS[1], ARGV[1], ARGV[2]
 local nset, nrem, nidx = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-sweep(KEYS[2], KEYS[3], ARGV[10], now, SWEEP)
 -- One read for the bookkeeping and the old value of every touched field (for its length).
 local want = {'r', 'e', 'o', 'n'}
 local i = 11
@@ -203,21 +211,22 @@ if at ~= 'keep' and at ~= '' then
   fields[#fields + 1] = at
 end
 hset_from(rec, fields, 1)
+local added = 0
 if at == '' then
   redis.call('PERSIST', rec)
   redis.call('HDEL', rec, 'e')
-  redis.call('ZADD', KEYS[2], '+inf', id)
+  added = redis.call('ZADD', KEYS[2], '+inf', id)
 elseif at ~= 'keep' then
   redis.call('PEXPIREAT', rec, at)
-  redis.call('ZADD', KEYS[2], at, id)
+  added = redis.call('ZADD', KEYS[2], at, id)
 end
+after_growth(added, KEYS[2], KEYS[3], ARGV[10], now, id)
 return 1
 "#;
 
 /// KEYS: record, members, index lists. ARGV: id, now ms, the bucket's record key prefix.
 /// Returns 1 deleted, 0 missing.
 const DELETE: &str = r#"
-sweep(KEYS[2], KEYS[3], ARGV[3], ARGV[2], SWEEP)
 if not is_live(KEYS[1], ARGV[2]) then return 0 end
 redis.call('DEL', KEYS[1])
 unindex(KEYS[3], ARGV[1])
@@ -229,9 +238,9 @@ return 1
 /// key prefix. Returns 1 touched, 0 missing. The revision stays: touching is not a change of
 /// the value.
 const TOUCH: &str = r#"
-sweep(KEYS[2], KEYS[3], ARGV[4], ARGV[3], SWEEP)
 if not is_live(KEYS[1], ARGV[3]) then return 0 end
-expire(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+local added = expire(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+after_growth(added, KEYS[2], KEYS[3], ARGV[4], ARGV[3], ARGV[1])
 return 1
 "#;
 
@@ -239,7 +248,6 @@ return 1
 /// bucket's record key prefix.
 /// Returns {1, new value as a string} or {0, ''} when the value is not an integer (or overflows).
 const INCR: &str = r#"
-sweep(KEYS[2], KEYS[3], ARGV[5], ARGV[3], SWEEP)
 local live, rev = is_live(KEYS[1], ARGV[3])
 if live and rev == ARGV[4] then return {1, redis.call('HGET', KEYS[1], 'v')} end
 if live and redis.call('HEXISTS', KEYS[1], 'v') == 0 then return {0, ''} end
@@ -247,7 +255,8 @@ if not live then
   unindex(KEYS[3], ARGV[1])
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'v', ARGV[2], 'r', ARGV[4])
-  redis.call('ZADD', KEYS[2], '+inf', ARGV[1])
+  local added = redis.call('ZADD', KEYS[2], '+inf', ARGV[1])
+  after_growth(added, KEYS[2], KEYS[3], ARGV[5], ARGV[3], ARGV[1])
   return {1, ARGV[2]}
 end
 local n = redis.pcall('HINCRBY', KEYS[1], 'v', ARGV[2])
@@ -260,7 +269,7 @@ return {1, redis.call('HGET', KEYS[1], 'v')}
 /// batch size. Removes up to a batch of entries whose expiry has passed; returns
 /// `{records deleted, entries removed}` (Redis has usually deleted the records itself).
 const PURGE: &str = r#"
-local removed, entries = sweep(KEYS[1], KEYS[2], ARGV[2], ARGV[1], tonumber(ARGV[3]))
+local removed, entries = sweep(KEYS[1], KEYS[2], ARGV[2], ARGV[1], tonumber(ARGV[3]), false)
 return {removed, entries}
 "#;
 

@@ -53,6 +53,15 @@ fn backend(name: &str) -> Backend {
                 _dir: None,
             }
         }
+        // Left out (`--skip redis_cluster::`) where `cargo xtask test` has no cluster.
+        "redis_cluster" => Backend {
+            url: format!(
+                "{}&prefix={}",
+                env("DATABANK_TEST_REDIS_CLUSTER_URL"),
+                unique_name("web")
+            ),
+            _dir: None,
+        },
         "mongo" => {
             let mut url =
                 url::Url::parse(&env("DATABANK_TEST_MONGO_URL")).unwrap_or_else(|e| panic!("{e}"));
@@ -723,6 +732,7 @@ macro_rules! suite {
 suite!(axum_memory, Axum, memory, restart: no);
 suite!(axum_disk, Axum, disk, restart: yes);
 suite!(axum_redis, Axum, redis, restart: yes);
+suite!(axum_redis_cluster, Axum, redis_cluster, restart: yes);
 suite!(axum_mongo, Axum, mongo, restart: yes);
 suite!(actix_memory, Actix, memory, restart: no);
 suite!(actix_disk, Actix, disk, restart: yes);

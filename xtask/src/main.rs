@@ -4,7 +4,7 @@
 //!   whole test suite, with the databases the tests need, and a summary table.
 //! - `cargo xtask services up|down|status [NAME...]`: start, stop or list servers for manual work.
 //! - `cargo xtask fuzz [--seconds N] [TARGET...]`: the fuzz targets, 10 minutes each by default.
-//! - `cargo xtask soak [--minutes N] [--backend disk|redis]`: the example app under load.
+//! - `cargo xtask soak [--minutes N] [--backend disk|redis|redis-cluster]`: the example app under load.
 //! - `cargo xtask bench [--quick]`: the benchmarks, report in `target/bench/report.md`.
 
 mod bench;
@@ -53,7 +53,7 @@ const USAGE: &str = "usage:
       without one it starts the Couchbase protocol test server on free ports.
   cargo xtask fuzz [--seconds N] [TARGET...]
       run the cargo-fuzz targets (default: all, 600 s each); the corpus lives in fuzz/corpus.
-  cargo xtask soak [--minutes N] [--backend disk|redis]
+  cargo xtask soak [--minutes N] [--backend disk|redis|redis-cluster]
       the example app under a bounded wrk load: RSS at start and end, errors, session count.
   cargo xtask bench [--quick]
       every driver against its raw client, the session store against tower-sessions' stores,

@@ -38,12 +38,13 @@ pub const SPECS: [Spec; 4] = [
         required_in_ci: true,
         skip_filter: None,
     },
-    // A local Redis Cluster (3 masters, 3 replicas of Debian's redis-server): the Redis kit and
-    // session-store suites again, in the tests named `redis_cluster::`.
+    // A local Redis Cluster (3 masters, 3 replicas of Debian's redis-server): the Redis kit,
+    // the session-store suite and the axum demo's HTTP suite again, in the tests named
+    // `redis_cluster::`.
     Spec {
         name: "redis-cluster",
         env: "DATABANK_TEST_REDIS_CLUSTER_URL",
-        packages: &["databank-redis", "databank-session-store"],
+        packages: &["databank-redis", "databank-session-store", "databank-demo"],
         image: "",
         container_port: 0,
         scheme: "redis-cluster",
