@@ -179,11 +179,14 @@ async fn failover(
         .find(|(_, _, flags, _)| flags.contains("master"))
         .cloned()
         .ok_or("no master in CLUSTER NODES")?;
-    let replica_port = all
+    let replica_ports: Vec<u16> = all
         .iter()
-        .find(|(_, _, _, master)| *master == victim_id)
+        .filter(|(_, _, _, master)| *master == victim_id)
         .map(|(_, port, _, _)| *port)
-        .ok_or("the master has no replica")?;
+        .collect();
+    if replica_ports.is_empty() {
+        return Err("the master has no replica".into());
+    }
     let killed_at = Instant::now();
     if let Some(node) = cluster
         .nodes_mut()
@@ -192,20 +195,23 @@ async fn failover(
     {
         node.kill();
     }
-    // Wait for the replica to call itself master and the cluster to serve every slot.
+    // Wait for one of its replicas (either, when it has two) to call itself master and the
+    // cluster to serve every slot.
     let promoted = tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let me = nodes(replica_port)
-                .into_iter()
-                .find(|(_, port, _, _)| *port == replica_port);
-            let is_master = me.is_some_and(|(_, _, flags, _)| flags.contains("master"));
-            let ok = cluster_info(replica_port).is_some_and(|i| i.contains("cluster_state:ok"));
-            if is_master && ok {
+            let taken_over = replica_ports.iter().any(|replica| {
+                let me = nodes(*replica)
+                    .into_iter()
+                    .find(|(_, port, _, _)| port == replica);
+                me.is_some_and(|(_, _, flags, _)| flags.contains("master"))
+                    && cluster_info(*replica).is_some_and(|i| i.contains("cluster_state:ok"))
+            });
+            if taken_over {
                 return Ok(Instant::now());
             }
             if Instant::now() > deadline {
-                return Err("the replica was not promoted within 60 s");
+                return Err("no replica was promoted within 60 s");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
