@@ -26,17 +26,12 @@ mod redis_cluster {
             .await
             .unwrap_or_default();
         let mut masters = Vec::new();
-        for line in nodes.lines() {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let is_master = fields.get(2).is_some_and(|f| f.contains("master"));
-            let address = fields
-                .get(1)
-                .and_then(|a| a.split(['@', ',']).next())
-                .unwrap_or_default();
-            if !is_master || fields.len() <= 8 {
+        for node in databank_testservers::parse_cluster_nodes(&nodes) {
+            if !node.is_master() || !node.serves_slots {
                 continue;
             }
-            if let Ok(client) = redis::Client::open(format!("redis://{address}")) {
+            let url = format!("redis://{}:{}", node.host, node.port);
+            if let Ok(client) = redis::Client::open(url) {
                 if let Ok(con) = client.get_multiplexed_async_connection().await {
                     masters.push(con);
                 }

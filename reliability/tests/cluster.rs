@@ -7,128 +7,23 @@
 //! - resharding: slots move between masters (`redis-cli --cluster reshard`) while the tasks
 //!   read and write; `MOVED`/`ASK` are followed, no error reaches a caller, nothing is lost.
 
-use std::collections::HashMap;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use databank_core::{json, Bank, Schema};
-use databank_testservers::{cluster_info, cluster_nodes, which, RedisCluster};
+use databank_testservers::{cluster_info, cluster_nodes_of, which, RedisCluster};
 
 mod common;
+use common::load::{self, lock, Log};
 use common::TestResult;
-
-const TASKS: usize = 16;
 /// Keys each task cycles over.
 const KEYS_PER_TASK: u64 = 32;
 /// The issue's bound: the bank answers again within this long of the promotion.
 const ANSWERS_WITHIN: Duration = Duration::from_secs(3);
 /// Headroom for a loaded machine (both cores busy with six servers and the load).
 const LOADED_MACHINE: Duration = Duration::from_secs(2);
-
-#[derive(Default)]
-struct Log {
-    /// key -> (last acknowledged value, values attempted after it whose outcome is unknown).
-    writes: HashMap<String, (Option<u64>, Vec<u64>)>,
-    successes: u64,
-    errors: Vec<(Instant, String, bool)>,
-}
-
-fn lock(log: &Mutex<Log>) -> std::sync::MutexGuard<'_, Log> {
-    log.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn start_load(
-    bank: &Bank,
-    stop: &Arc<AtomicBool>,
-    log: &Arc<Mutex<Log>>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    (0..TASKS)
-        .map(|t| {
-            let (bank, stop, log) = (bank.clone(), Arc::clone(stop), Arc::clone(log));
-            tokio::spawn(async move {
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    n += 1;
-                    let key = format!("t{t}-k{}", n % KEYS_PER_TASK);
-                    let write = !n.is_multiple_of(3);
-                    let result = if write {
-                        bank.save("load", &key, json!({"n": n})).await.map(|_| ())
-                    } else {
-                        match bank.read("load", &key).await {
-                            Err(e) if e.is_not_found() => Ok(()),
-                            other => other.map(|_| ()),
-                        }
-                    };
-                    let failed = {
-                        let mut log = lock(&log);
-                        match result {
-                            Ok(()) => {
-                                log.successes += 1;
-                                if write {
-                                    log.writes.insert(key, (Some(n), Vec::new()));
-                                }
-                                false
-                            }
-                            Err(e) => {
-                                if write && !e.is_retryable() {
-                                    log.writes.entry(key).or_default().1.push(n);
-                                }
-                                log.errors
-                                    .push((Instant::now(), e.to_string(), e.is_outage()));
-                                true
-                            }
-                        }
-                    };
-                    if failed {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                }
-            })
-        })
-        .collect()
-}
-
-/// Keys whose stored value is older than the last acknowledged write (or gone), and the
-/// keys whose stored value is one no write of this run set.
-async fn lost_writes(bank: &Bank, log: &Log) -> (Vec<String>, Vec<String>) {
-    let (mut lost, mut foreign) = (Vec::new(), Vec::new());
-    for (key, (acked, attempted)) in &log.writes {
-        let stored = match bank.read("load", key).await {
-            Ok(record) => record.value["n"].as_u64(),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => panic!("{key} unreadable after the load: {e}"),
-        };
-        if stored == *acked || stored.is_some_and(|s| attempted.contains(&s)) {
-            continue;
-        }
-        match (stored, acked) {
-            (Some(s), Some(a)) if s > *a => foreign.push(key.clone()),
-            _ => lost.push(key.clone()),
-        }
-    }
-    (lost, foreign)
-}
-
-/// `(id, port, flags, master id)` of every node in `CLUSTER NODES` of the node on `port`.
-fn nodes(port: u16) -> Vec<(String, u16, String, String)> {
-    cluster_nodes(port)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let address = f.get(1)?.split(['@', ',']).next()?;
-            let port = address.rsplit_once(':')?.1.parse().ok()?;
-            Some((
-                f.first()?.to_string(),
-                port,
-                f.get(2)?.to_string(),
-                f.get(3)?.to_string(),
-            ))
-        })
-        .collect()
-}
 
 fn redis_missing() -> bool {
     if which("redis-server").is_some() && which("redis-cli").is_some() {
@@ -164,7 +59,7 @@ async fn failover(
     let bank = open(&cluster, extra).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let log = Arc::new(Mutex::new(Log::default()));
-    let tasks = start_load(&bank, &stop, &log);
+    let tasks = load::start(&bank, KEYS_PER_TASK, &stop, &log);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
         lock(&log).successes > 0,
@@ -172,17 +67,17 @@ async fn failover(
     );
 
     // SIGKILL the master the first node created is (or whichever master it names first).
-    let first = cluster.nodes()[0].port();
-    let all = nodes(first);
-    let (victim_id, victim_port, _, _) = all
+    let all = cluster_nodes_of(cluster.nodes()[0].port());
+    let victim = all
         .iter()
-        .find(|(_, _, flags, _)| flags.contains("master"))
+        .find(|n| n.is_master())
         .cloned()
         .ok_or("no master in CLUSTER NODES")?;
+    let victim_port = victim.port;
     let replica_ports: Vec<u16> = all
         .iter()
-        .filter(|(_, _, _, master)| *master == victim_id)
-        .map(|(_, port, _, _)| *port)
+        .filter(|n| n.master_id == victim.id)
+        .map(|n| n.port)
         .collect();
     if replica_ports.is_empty() {
         return Err("the master has no replica".into());
@@ -201,10 +96,10 @@ async fn failover(
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let taken_over = replica_ports.iter().any(|replica| {
-                let me = nodes(*replica)
+                let me = cluster_nodes_of(*replica)
                     .into_iter()
-                    .find(|(_, port, _, _)| port == replica);
-                me.is_some_and(|(_, _, flags, _)| flags.contains("master"))
+                    .find(|n| n.port == *replica);
+                me.is_some_and(|n| n.is_master())
                     && cluster_info(*replica).is_some_and(|i| i.contains("cluster_state:ok"))
             });
             if taken_over {
@@ -241,24 +136,15 @@ async fn failover(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
-    stop.store(true, Ordering::Relaxed);
-    for task in tasks {
-        task.await?;
-    }
-    let log = std::mem::take(&mut *lock(&log));
-    let (lost, foreign) = lost_writes(&bank, &log).await;
-    let not_outage: Vec<&String> = log
-        .errors
-        .iter()
-        .filter(|(_, _, outage)| !outage)
-        .map(|(_, e, _)| e)
-        .collect();
+    let log = load::finish(&stop, tasks, &log).await?;
+    let (lost, foreign) = load::lost_writes(&bank, &log).await;
+    let not_outage = &log.not_outage;
     println!(
         "{name}: promotion {:?} after the kill; bank answered {answered:?} after the promotion; \
          {} calls succeeded, {} failed; {} keys written, {} acknowledged writes lost",
         promoted - killed_at,
         log.successes,
-        log.errors.len(),
+        log.errors,
         log.writes.len(),
         lost.len()
     );
@@ -311,14 +197,14 @@ async fn redis_cluster_resharding_under_load_loses_nothing() -> TestResult {
     let bank = open(&cluster, "&timeout_ms=2000").await?;
     let stop = Arc::new(AtomicBool::new(false));
     let log = Arc::new(Mutex::new(Log::default()));
-    let tasks = start_load(&bank, &stop, &log);
+    let tasks = load::start(&bank, KEYS_PER_TASK, &stop, &log);
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let port = cluster.nodes()[0].port();
-    let masters: Vec<String> = nodes(port)
+    let masters: Vec<String> = cluster_nodes_of(port)
         .into_iter()
-        .filter(|(_, _, flags, _)| flags.contains("master"))
-        .map(|(id, _, _, _)| id)
+        .filter(|n| n.is_master())
+        .map(|n| n.id)
         .collect();
     assert_eq!(masters.len(), 3);
     // Two moves: a third of one master's slots to another, then half of those on to the third.
@@ -346,25 +232,20 @@ async fn redis_cluster_resharding_under_load_loses_nothing() -> TestResult {
     }
     let resharding = started.elapsed();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    stop.store(true, Ordering::Relaxed);
-    for task in tasks {
-        task.await?;
-    }
-    let log = std::mem::take(&mut *lock(&log));
-    let (lost, foreign) = lost_writes(&bank, &log).await;
+    let log = load::finish(&stop, tasks, &log).await?;
+    let (lost, foreign) = load::lost_writes(&bank, &log).await;
     println!(
         "resharding: 5000 slots moved in {resharding:?} under load; {} calls succeeded, {} \
          failed; {} keys written, {} lost",
         log.successes,
-        log.errors.len(),
+        log.errors,
         log.writes.len(),
         lost.len()
     );
-    let errors: Vec<&String> = log.errors.iter().map(|(_, e, _)| e).collect();
-    assert!(
-        errors.is_empty(),
-        "errors reached callers: {:?}",
-        &errors[..errors.len().min(5)]
+    assert_eq!(
+        log.errors, 0,
+        "errors reached callers, the first: {:?}",
+        log.first_errors
     );
     assert!(lost.is_empty(), "lost: {lost:?}");
     assert!(foreign.is_empty(), "values no write set: {foreign:?}");

@@ -4,18 +4,19 @@
 //! server is back, calls succeed on the same bank; nothing acknowledged is lost, and no write
 //! reported `Unavailable` was applied after all.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use databank_core::{json, Bank, Schema};
+use databank_core::{Bank, Schema};
 use databank_testservers::Server;
 
 mod common;
+use common::load::{self, lock, Log};
 use common::TestResult;
 
-const TASKS: usize = 16;
+/// Keys each loading task cycles over.
+const KEYS_PER_TASK: u64 = 8;
 const OUTAGE: Duration = Duration::from_secs(5);
 /// Headroom for a loaded machine in every bound below: with both cores busy elsewhere, a task
 /// may wake hundreds of milliseconds late and a restarted server may answer its first calls
@@ -25,79 +26,6 @@ const LOADED_MACHINE: Duration = Duration::from_secs(2);
 /// it (1 s); Redis reconnects on the next call.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
-#[derive(Default)]
-struct Log {
-    /// key -> (last acknowledged value, values attempted after it whose outcome is unknown).
-    writes: HashMap<String, (Option<u64>, Vec<u64>)>,
-    errors: u64,
-    successes: u64,
-    slowest_error: Duration,
-    /// Errors that are not outage errors.
-    not_outage: Vec<String>,
-}
-
-fn lock(log: &Mutex<Log>) -> std::sync::MutexGuard<'_, Log> {
-    log.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn start_load(
-    bank: &Bank,
-    stop: &Arc<AtomicBool>,
-    log: &Arc<Mutex<Log>>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    (0..TASKS)
-        .map(|t| {
-            let (bank, stop, log) = (bank.clone(), Arc::clone(stop), Arc::clone(log));
-            tokio::spawn(async move {
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    n += 1;
-                    let key = format!("t{t}-k{}", n % 8);
-                    let write = !n.is_multiple_of(3);
-                    let started = Instant::now();
-                    let result = if write {
-                        bank.save("load", &key, json!({"n": n})).await.map(|_| ())
-                    } else {
-                        match bank.read("load", &key).await {
-                            Err(e) if e.is_not_found() => Ok(()),
-                            other => other.map(|_| ()),
-                        }
-                    };
-                    let elapsed = started.elapsed();
-                    let failed = {
-                        let mut log = lock(&log);
-                        match result {
-                            Ok(()) => {
-                                log.successes += 1;
-                                if write {
-                                    log.writes.insert(key, (Some(n), Vec::new()));
-                                }
-                                false
-                            }
-                            Err(e) => {
-                                log.errors += 1;
-                                log.slowest_error = log.slowest_error.max(elapsed);
-                                if !e.is_outage() {
-                                    log.not_outage.push(e.to_string());
-                                }
-                                // A retryable (Unavailable) write was not applied: it must never
-                                // show up. One whose outcome is unknown may.
-                                if write && !e.is_retryable() {
-                                    log.writes.entry(key).or_default().1.push(n);
-                                }
-                                true
-                            }
-                        }
-                    };
-                    if failed {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                }
-            })
-        })
-        .collect()
-}
-
 async fn load_through_an_outage(
     bank: Bank,
     mut server: Server,
@@ -106,7 +34,7 @@ async fn load_through_an_outage(
 ) -> TestResult {
     let stop = Arc::new(AtomicBool::new(false));
     let log = Arc::new(Mutex::new(Log::default()));
-    let tasks = start_load(&bank, &stop, &log);
+    let tasks = load::start(&bank, KEYS_PER_TASK, &stop, &log);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
         lock(&log).successes > 0,
@@ -133,12 +61,8 @@ async fn load_through_an_outage(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
-    stop.store(true, Ordering::Relaxed);
-    for task in tasks {
-        task.await?;
-    }
+    let log = load::finish(&stop, tasks, &log).await?;
 
-    let log = std::mem::take(&mut *lock(&log));
     println!(
         "{name}: {} calls succeeded, {} failed during a {OUTAGE:?} outage (slowest failure {:?}, timeout {timeout:?}); recovered {recovered:?} after the server was back",
         log.successes, log.errors, log.slowest_error
@@ -169,18 +93,15 @@ async fn load_through_an_outage(
 
     // Nothing acknowledged is lost: each key holds its last acknowledged value, or a later
     // write whose outcome was unknown; never one reported Unavailable (not applied).
-    for (key, (acked, attempted)) in &log.writes {
-        let stored = match bank.read("load", key).await {
-            Ok(record) => record.value["n"].as_u64(),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => panic!("{name}: {key} unreadable after recovery: {e}"),
-        };
-        let ok = stored == *acked || stored.is_some_and(|s| attempted.contains(&s));
-        assert!(
-            ok,
-            "{name}: {key} holds {stored:?}, acknowledged {acked:?}, outcome unknown for {attempted:?}"
-        );
-    }
+    let (lost, foreign) = load::lost_writes(&bank, &log).await;
+    assert!(
+        lost.is_empty(),
+        "{name}: acknowledged writes lost: {lost:?}"
+    );
+    assert!(
+        foreign.is_empty(),
+        "{name}: values no acknowledged or unknown write set: {foreign:?}"
+    );
     drop(server);
     Ok(())
 }

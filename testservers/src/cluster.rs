@@ -147,6 +147,55 @@ pub fn cluster_nodes(port: u16) -> Option<String> {
     bulk_reply(port, "CLUSTER NODES")
 }
 
+/// One line of `CLUSTER NODES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNode {
+    /// The node's id.
+    pub id: String,
+    /// The address it announces.
+    pub host: String,
+    /// Its client port.
+    pub port: u16,
+    /// `myself`, `master`, `slave`, `fail`, ... comma-separated.
+    pub flags: String,
+    /// The id of its master, `-` for a master.
+    pub master_id: String,
+    /// Whether it lists slots (a master serving some).
+    pub serves_slots: bool,
+}
+
+impl ClusterNode {
+    /// A master not marked failed.
+    pub fn is_master(&self) -> bool {
+        self.flags.split(',').any(|f| f == "master") && !self.flags.contains("fail")
+    }
+}
+
+/// The nodes of a `CLUSTER NODES` reply (lines it cannot read are left out).
+pub fn parse_cluster_nodes(text: &str) -> Vec<ClusterNode> {
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // `ip:port@cport[,hostname]`
+            let address = f.get(1)?.split(['@', ',']).next()?;
+            let (host, port) = address.rsplit_once(':')?;
+            Some(ClusterNode {
+                id: f.first()?.to_string(),
+                host: host.to_owned(),
+                port: port.parse().ok()?,
+                flags: f.get(2)?.to_string(),
+                master_id: f.get(3)?.to_string(),
+                serves_slots: f.len() > 8,
+            })
+        })
+        .collect()
+}
+
+/// The nodes as the node on `port` sees them (empty if it does not answer).
+pub fn cluster_nodes_of(port: u16) -> Vec<ClusterNode> {
+    parse_cluster_nodes(&cluster_nodes(port).unwrap_or_default())
+}
+
 /// The text a command answers with a bulk string, over a plain connection.
 fn bulk_reply(port: u16, command: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -175,6 +224,19 @@ fn bulk_reply(port: u16, command: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_cluster_nodes() {
+        let nodes = parse_cluster_nodes(
+            "a 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460\n\
+             c 127.0.0.1:7003@17003,h slave a 0 0 1 connected\n\
+             d 127.0.0.1:7002@17002 master,fail - 0 0 3 disconnected 10923-16383\n",
+        );
+        assert_eq!(nodes.len(), 3);
+        assert!(nodes[0].is_master() && nodes[0].serves_slots);
+        assert_eq!((nodes[1].port, nodes[1].master_id.as_str()), (7003, "a"));
+        assert!(!nodes[1].is_master() && !nodes[2].is_master());
+    }
 
     /// Six nodes come up and agree; a killed master's replica takes over.
     #[test]

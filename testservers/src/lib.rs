@@ -17,7 +17,10 @@
 
 mod cluster;
 
-pub use cluster::{cluster_info, cluster_nodes, RedisCluster, NODE_TIMEOUT_MS};
+pub use cluster::{
+    cluster_info, cluster_nodes, cluster_nodes_of, parse_cluster_nodes, ClusterNode, RedisCluster,
+    NODE_TIMEOUT_MS,
+};
 
 use std::fs;
 use std::io::{Read, Write};

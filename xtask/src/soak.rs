@@ -11,7 +11,7 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use databank_testservers::{cluster_nodes, free_port, which, RedisCluster, Server};
+use databank_testservers::{cluster_nodes_of, free_port, which, RedisCluster, Server};
 
 use crate::Error;
 
@@ -68,23 +68,19 @@ return {n, redis.call('DBSIZE')}";
 
 /// (expiry entries, keys) over the masters on these ports.
 fn redis_counts(ports: &[u16]) -> (u64, u64) {
-    let mut masters: Vec<u16> = Vec::new();
-    for port in ports {
-        match cluster_nodes(*port) {
-            Some(nodes) if !nodes.trim().is_empty() => {
-                masters = nodes
-                    .lines()
-                    .filter(|l| l.contains("master") && !l.contains("fail"))
-                    .filter_map(|l| {
-                        let address = l.split_whitespace().nth(1)?.split('@').next()?;
-                        address.rsplit_once(':')?.1.parse().ok()
-                    })
-                    .collect();
-                break;
-            }
-            _ => masters = vec![*port],
-        }
-    }
+    // A cluster's masters as the first node that answers sees them; one server: itself.
+    let masters: Vec<u16> = ports
+        .iter()
+        .map(|port| cluster_nodes_of(*port))
+        .find(|nodes| !nodes.is_empty())
+        .map(|nodes| {
+            nodes
+                .iter()
+                .filter(|n| n.is_master())
+                .map(|n| n.port)
+                .collect()
+        })
+        .unwrap_or_else(|| ports.to_vec());
     let (mut entries, mut keys) = (0, 0);
     for port in masters {
         let Ok(out) = Command::new("redis-cli")

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod load;
+
 use databank_core::testkit::unique_name;
 use databank_core::{Bank, Schema};
 
