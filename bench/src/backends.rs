@@ -8,6 +8,8 @@ use databank_bench::{unique, Error};
 #[derive(Debug, Clone)]
 pub struct Env {
     pub redis: String,
+    /// A `redis-cluster://` URL, when a cluster was started (`cargo xtask bench` starts one).
+    pub redis_cluster: Option<String>,
     pub mongo: String,
     /// True when MongoDB is SecantusDB (about 1k writes/s): sizes are scaled down and say so.
     pub secantus: bool,
@@ -24,6 +26,7 @@ impl Env {
         };
         Ok(Env {
             redis: var("DATABANK_TEST_REDIS_URL")?,
+            redis_cluster: std::env::var("DATABANK_TEST_REDIS_CLUSTER_URL").ok(),
             mongo: var("DATABANK_TEST_MONGO_URL")?,
             secantus: std::env::var("DATABANK_TEST_MONGO_KIND").is_ok_and(|k| k == "secantus"),
             disposable: std::env::var("DATABANK_BENCH_DISPOSABLE").is_ok_and(|v| v == "1"),

@@ -28,7 +28,8 @@ pub async fn run(mode: Mode, env: &Env, backends: &[String]) -> Result<Vec<Secti
          measured alternately ({} repetitions, medians). ratio = ours ops/s ÷ anchor ops/s. \
          Ours goes through `Bank` (input checks included). Redis: our read is one HGETALL-like \
          script call, our save one Lua script that also maintains the type's sorted set; raw is \
-         GET/SET on a `ConnectionManager`. MongoDB: raw `find_one`/`replace_one(upsert)` on \
+         GET/SET on a `ConnectionManager`; redis-cluster: the same on a local cluster of 3 masters \
+         and 3 replicas, raw GET/SET through the `redis` crate's cluster client. MongoDB: raw `find_one`/`replace_one(upsert)` on \
          `{{_id, v}}`. Disk: our durable save against a hand-written write-temp + fsync + \
          rename + fsync-dir loop in `std::fs` (each in `spawn_blocking`, as ours).",
         mode.reps()
@@ -97,8 +98,43 @@ async fn ours(bank: &Arc<Bank>, op: &'static str, c: usize, ops: usize) -> Resul
 
 async fn redis_pairs(mode: Mode, env: &Env, section: &mut Section) -> Result<(), Error> {
     let (bank, ns) = open("redis", env).await?;
-    let client = redis::Client::open(env.redis.as_str())?;
-    let raw = client.get_connection_manager().await?;
+    let raw = redis::Client::open(env.redis.as_str())?
+        .get_connection_manager()
+        .await?;
+    raw_redis_pairs(mode, section, "redis", &bank, raw).await?;
+    bank.close().await?;
+    ns.remove().await;
+    // The same pairs on a Redis Cluster, against the `redis` crate's own cluster client.
+    if let Some(cluster) = &env.redis_cluster {
+        let url = format!("{cluster}&prefix={}", databank_bench::unique("bench"));
+        let bank = Arc::new(databank_core::open(&url, Schema::new()).await?);
+        for i in 0..IDS {
+            bank.save(KIND, &format!("k{i}"), value(i)).await?;
+        }
+        let nodes = databank_redis::RedisConfig::from_url(cluster)?.cluster_nodes;
+        let raw = redis::cluster::ClusterClient::new(nodes)?
+            .get_async_connection()
+            .await?;
+        raw_redis_pairs(mode, section, "redis-cluster", &bank, raw).await?;
+        for i in 0..IDS {
+            bank.delete(KIND, &format!("k{i}")).await?;
+        }
+        bank.close().await?;
+    }
+    Ok(())
+}
+
+/// Our read and save against GET and SET on the raw connection `raw`, at c=1 and c=32.
+async fn raw_redis_pairs<C>(
+    mode: Mode,
+    section: &mut Section,
+    backend: &str,
+    bank: &Arc<Bank>,
+    raw: C,
+) -> Result<(), Error>
+where
+    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+{
     let text = serde_json::to_string(&value(0))?;
     let prefix = databank_bench::unique("rawbench");
     {
@@ -116,7 +152,7 @@ async fn redis_pairs(mode: Mode, env: &Env, section: &mut Section) -> Result<(),
         for c in [1, 32] {
             let (ours_stats, raw_stats) = side_by_side(
                 mode.reps(),
-                || ours(&bank, op, c, ops),
+                || ours(bank, op, c, ops),
                 || {
                     let (raw, prefix, text) = (raw.clone(), prefix.clone(), text.clone());
                     measure(c, ops, move |i| {
@@ -145,11 +181,16 @@ async fn redis_pairs(mode: Mode, env: &Env, section: &mut Section) -> Result<(),
             } else {
                 "redis SET"
             };
-            pair_row(section, "redis", op, c, (ours_stats, raw_stats), anchor);
+            pair_row(section, backend, op, c, (ours_stats, raw_stats), anchor);
         }
     }
-    bank.close().await?;
-    ns.remove().await;
+    let mut conn = raw.clone();
+    for i in 0..IDS {
+        redis::cmd("DEL")
+            .arg(format!("{prefix}:{i}"))
+            .query_async::<()>(&mut conn)
+            .await?;
+    }
     Ok(())
 }
 
