@@ -1,12 +1,22 @@
-//! A databank driver on Redis, through the official `redis` crate's multiplexed, self-reconnecting
-//! `ConnectionManager`.
+//! A databank driver on Redis and Redis Cluster, through the official `redis` crate: its
+//! multiplexed, self-reconnecting `ConnectionManager` for one server, its cluster client (which
+//! follows `MOVED`/`ASK`, retries `TRYAGAIN` and finds promoted replicas) for a cluster.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), databank_core::Error> {
 //! databank_redis::register()?;
 //! let bank = databank_core::open("redis://127.0.0.1:6379/0?prefix=app", databank_core::Schema::new()).await?;
+//! // A cluster: any of its nodes, the others are discovered.
+//! let clustered = databank_core::open(
+//!     "redis-cluster://127.0.0.1:7000?node=127.0.0.1:7001&prefix=app",
+//!     databank_core::Schema::new(),
+//! )
+//! .await?;
 //! # Ok(()) }
 //! ```
+//!
+//! Redis Sentinel is not supported: the `redis` crate's sentinel client has no
+//! self-reconnecting manager to build on; point the URL at the current primary (or a proxy).
 //!
 //! Native strengths used: counters with `HINCRBY`, expiry with `PEXPIREAT` (plus a sorted set of
 //! expiries, so `count` is `ZCOUNT` and `purge_expired` costs O(expired)), search on declared
@@ -23,7 +33,10 @@
 //! [`Error::Unavailable`](databank_core::Error::Unavailable) when the command never reached the
 //! server (safe to retry) and [`Error::OutcomeUnknown`](databank_core::Error::OutcomeUnknown)
 //! when it may have run (a timeout or a dropped connection mid-call); once the server is back
-//! calls succeed again on the same bank (the connection manager reconnects by itself).
+//! calls succeed again on the same bank (the connection manager reconnects by itself). On a
+//! cluster, a failover looks the same from the caller: calls to the dead master's slots fail
+//! with those two errors until its replica is promoted, then succeed; with `wait_replicas=N`
+//! a write is acknowledged only once N replicas hold it.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
