@@ -161,7 +161,16 @@ impl RedisConfig {
                         .parse()
                         .map_err(|_| bad(format!("wait_replicas {value:?} is not a count")))?
                 }
-                "node" if cluster => nodes.push(value.into_owned()),
+                "node" if cluster => {
+                    let (host, port) = value.rsplit_once(':').unwrap_or((&value, "6379"));
+                    let host_ok = !host.is_empty()
+                        && !host.contains(['/', '@', '?', '#', ' ', ','])
+                        && port.parse::<u16>().is_ok();
+                    if !host_ok {
+                        return Err(bad(format!("node {value:?} is not host:port")));
+                    }
+                    nodes.push(value.into_owned())
+                }
                 _ => rest.push((key.into_owned(), value.into_owned())),
             }
         }
@@ -180,6 +189,7 @@ impl RedisConfig {
         }
         let first = parsed
             .host_str()
+            .filter(|host| !host.is_empty())
             .map(|host| match parsed.port() {
                 Some(port) => format!("{host}:{port}"),
                 None => host.to_owned(),
@@ -227,6 +237,10 @@ mod tests {
             "redis://h?timeout_ms=x",
             "redis://h?wait_replicas=-1",
             "redis-cluster://h/2",
+            "redis-cluster://h?node=",
+            "redis-cluster://?node=h:1",
+            "redis-cluster://h?node=a:b",
+            "redis-cluster://h?node=x/y:1",
             "nonsense",
         ] {
             assert!(
