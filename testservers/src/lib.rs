@@ -16,6 +16,9 @@
 #![deny(missing_docs)]
 
 mod cluster;
+mod postgres;
+
+pub use postgres::{postgres_bin_dir, POSTGRES_USER};
 
 pub use cluster::{
     cluster_info, cluster_nodes, cluster_nodes_of, parse_cluster_nodes, ClusterNode, RedisCluster,
@@ -85,6 +88,11 @@ pub struct Server {
     scheme_url: String,
     child: Option<Child>,
     keep: bool,
+    /// The signal [`stop`](Server::stop) sends.
+    stop_signal: &'static str,
+    /// A program whose success tells the server is ready (`pg_isready`), instead of a
+    /// connection to the port.
+    ready_check: Option<PathBuf>,
 }
 
 impl Server {
@@ -206,7 +214,20 @@ impl Server {
         port: u16,
         scheme_url: String,
     ) -> Result<Server, String> {
-        let mut server = Server {
+        let mut server = Server::new(name, program, args, dir, port, scheme_url);
+        server.start()?;
+        Ok(server)
+    }
+
+    fn new(
+        name: &'static str,
+        program: PathBuf,
+        args: Vec<String>,
+        dir: PathBuf,
+        port: u16,
+        scheme_url: String,
+    ) -> Server {
+        Server {
             name,
             port,
             dir,
@@ -215,9 +236,9 @@ impl Server {
             scheme_url,
             child: None,
             keep: false,
-        };
-        server.start()?;
-        Ok(server)
+            stop_signal: "-TERM",
+            ready_check: None,
+        }
     }
 
     /// The URL clients connect to.
@@ -306,14 +327,15 @@ impl Server {
         }
     }
 
-    /// Stops the server as an operator would (SIGTERM, so it can flush its data), killing it
-    /// if it has not exited within 10 s, and waits for it. Its data directory stays.
+    /// Stops the server as an operator would (SIGTERM, so it can flush its data; SIGINT, a
+    /// fast shutdown, for PostgreSQL), killing it if it has not exited within 10 s, and waits
+    /// for it. Its data directory stays.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
         };
         let asked = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([self.stop_signal, &child.id().to_string()])
             .status()
             .is_ok_and(|s| s.success());
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -364,6 +386,12 @@ impl Server {
     }
 
     fn answers(&self) -> bool {
+        if let Some(check) = &self.ready_check {
+            return Command::new(check)
+                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+        }
         let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
         };

@@ -46,7 +46,7 @@ const USAGE: &str = "usage:
       run. Couchbase comes from DATABANK_TEST_COUCHBASE_URL or Docker; without either the
       suites run against the Couchbase protocol test server (couchbase-testserver/, not a
       Couchbase Server), and the run says so.
-  cargo xtask services up|down|status [redis] [redis-cluster] [mongo] [couchbase]
+  cargo xtask services up|down|status [redis] [redis-cluster] [mongo] [postgres] [couchbase]
       start servers for manual work (URLs printed as environment lines), stop them, or show
       them. `up couchbase` with a Docker engine runs couchbase/server:community on its
       standard ports (8091-8096, 11210) and sets up services, administrator and bucket by REST;

@@ -27,7 +27,7 @@ pub struct Spec {
     pub skip_filter: Option<&'static str>,
 }
 
-pub const SPECS: [Spec; 4] = [
+pub const SPECS: [Spec; 5] = [
     Spec {
         name: "redis",
         env: "DATABANK_TEST_REDIS_URL",
@@ -60,6 +60,19 @@ pub const SPECS: [Spec; 4] = [
         scheme: "mongodb",
         required_in_ci: true,
         skip_filter: None,
+    },
+    // Debian's PostgreSQL (`initdb` and `postgres` from the `postgresql` package), a cluster of
+    // our own on a free port; the databank-sql tests that need no server (SQLite) run without
+    // it, so a missing one leaves out only the tests named `postgres::`.
+    Spec {
+        name: "postgres",
+        env: "DATABANK_TEST_POSTGRES_URL",
+        packages: &["databank-sql", "databank-session-store", "databank-demo"],
+        image: "",
+        container_port: 0,
+        scheme: "postgres",
+        required_in_ci: true,
+        skip_filter: Some("postgres::"),
     },
     // No Couchbase Server runs on the machines CI uses (no Docker engine, no package): there the
     // suites run against the Couchbase protocol test server (`couchbase-testserver`), and the
@@ -143,6 +156,24 @@ pub fn provide(spec: Spec) -> Provided {
                 guard: None,
             };
         }
+    }
+    if spec.name == "postgres" {
+        // Started locally even where Docker runs: the package's server is a real PostgreSQL,
+        // and starts faster than an image is pulled.
+        return match Server::postgres(false) {
+            Ok(server) => Provided {
+                spec,
+                url: Ok(server.url().to_owned()),
+                source: "local PostgreSQL (initdb in a private directory)".into(),
+                guard: Some(Guard::Local(server)),
+            },
+            Err(why) => Provided {
+                spec,
+                url: Err(why),
+                source: "none".into(),
+                guard: None,
+            },
+        };
     }
     if spec.name == "redis-cluster" {
         // Started locally even where Docker runs: a cluster's nodes announce addresses its
@@ -408,6 +439,6 @@ pub fn command(args: &[String]) -> Result<(), Error> {
             }
             Ok(())
         }
-        _ => Err("usage: cargo xtask services up|down|status [redis] [redis-cluster] [mongo] [couchbase]".into()),
+        _ => Err("usage: cargo xtask services up|down|status [redis] [redis-cluster] [mongo] [postgres] [couchbase]".into()),
     }
 }

@@ -1,0 +1,122 @@
+//! What both drivers share: expiry as milliseconds, SQL quoting, index names, sqlx errors.
+
+use databank_core::driver::{DateTime, Utc};
+use databank_core::{Error, Expiry};
+
+/// The schema version this crate writes and reads (the `schema_version` row of
+/// `<table>_meta`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Rows fetched per page of a scan.
+pub const SCAN_PAGE: i64 = 500;
+
+/// An expiry as stored: milliseconds since 1970 (UTC), `None` for never.
+pub fn to_ms(at: Expiry) -> Option<i64> {
+    at.map(|at| at.timestamp_millis())
+}
+
+/// The expiry stored as `ms`.
+pub fn from_ms(ms: Option<i64>) -> Expiry {
+    ms.and_then(DateTime::<Utc>::from_timestamp_millis)
+}
+
+/// Now, as stored.
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// `name` as an SQL identifier: in double quotes, inner ones doubled.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `text` as an SQL string literal: in single quotes, inner ones doubled (statements that
+/// hold one run with `standard_conforming_strings` on, so backslashes are plain).
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The name of the index on `field` of type `kind`: the table, `_ix_` and 16 hex digits of a
+/// hash of both (FNV-1a, fixed so that every version names it alike).
+pub fn index_name(table: &str, kind: &str, field: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in kind.bytes().chain([0]).chain(field.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{table}_ix_{hash:016x}")
+}
+
+/// Maps an sqlx error. No connection to be had (pool timeout, refused connect, a server
+/// shutting down or starting) ran nothing: `Unavailable`. A connection that broke with the
+/// request sent may have applied it: `OutcomeUnknown`. Anything else is a permanent `Backend`.
+pub fn map_err(driver: &'static str, e: sqlx::Error) -> Error {
+    match e {
+        sqlx::Error::PoolTimedOut => Error::Unavailable {
+            driver,
+            message: "no database connection could be had in time".into(),
+        },
+        sqlx::Error::PoolClosed => Error::Closed,
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
+            Error::OutcomeUnknown {
+                driver,
+                message: e.to_string(),
+            }
+        }
+        sqlx::Error::Database(ref db) if not_applied(db.code().as_deref()) => Error::Unavailable {
+            driver,
+            message: e.to_string(),
+        },
+        other => Error::Backend {
+            driver,
+            retryable: false,
+            source: Box::new(other),
+        },
+    }
+}
+
+/// Error codes of statements that were not applied and may be tried again: PostgreSQL's
+/// connection exceptions, shutdown and start-up, too many connections, serialization
+/// failures and deadlocks; SQLite's BUSY and LOCKED (another writer held the database past
+/// the busy timeout).
+fn not_applied(code: Option<&str>) -> bool {
+    let Some(code) = code else { return false };
+    code.starts_with("08")
+        || matches!(
+            code,
+            "57P01"
+                | "57P02"
+                | "57P03"
+                | "53300"
+                | "40001"
+                | "40P01"
+                | "5"
+                | "6"
+                | "261"
+                | "262"
+                | "517"
+        )
+}
+
+/// Maps an error met while connecting: whatever went wrong, nothing was applied.
+pub fn connect_err(driver: &'static str, e: sqlx::Error) -> Error {
+    match map_err(driver, e) {
+        Error::OutcomeUnknown { driver, message } => Error::Unavailable { driver, message },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_and_names() {
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(literal("it's"), "'it''s'");
+        let name = index_name("databank", "person", "name.last");
+        assert_eq!(name.len(), "databank_ix_".len() + 16);
+        assert_ne!(name, index_name("databank", "person", "email"));
+        assert_eq!(from_ms(to_ms(None)), None);
+    }
+}

@@ -1,0 +1,95 @@
+//! Databank drivers on SQL databases through `sqlx`: PostgreSQL (feature `postgres`) and
+//! SQLite (feature `sqlite`), both on by default.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), databank_core::Error> {
+//! use databank_core::Schema;
+//! databank_sql::register()?;
+//! let schema = Schema::new().index("person", ["email"]);
+//! let pg = databank_core::open("postgres://app:pw@127.0.0.1/app?table=records", schema.clone()).await?;
+//! let lite = databank_core::open("sqlite://data/app.db", schema).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! An application that already has a pool shares it:
+//!
+//! ```no_run
+//! # async fn demo(pool: sqlx::PgPool) -> Result<(), databank_core::Error> {
+//! use databank_sql::{PostgresBank, SqlConfig};
+//! let config = SqlConfig::new("").table("sessions");
+//! let bank = databank_core::Bank::new(PostgresBank::with_pool(pool, config, Default::default()).await?);
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+#![doc = include_str!("layout.md")]
+//!
+//! # Outages
+//! Every call is bounded by the URL's `timeout_ms` (default 5000). A call that got no
+//! connection, or that the server refused while shutting down or starting, fails with
+//! [`Error::Unavailable`](databank_core::Error::Unavailable) (nothing applied, safe to retry);
+//! one whose connection broke after the statement was sent, or that ran out of time, fails
+//! with [`Error::OutcomeUnknown`](databank_core::Error::OutcomeUnknown). The pool opens new
+//! connections as needed, so the same bank works again once the server is back.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod common;
+mod config;
+#[cfg(feature = "postgres")]
+mod jsonb;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use common::SCHEMA_VERSION;
+pub use config::{
+    SqlConfig, DEFAULT_MAX_CONNECTIONS, DEFAULT_TABLE, DEFAULT_TIMEOUT, MAX_TABLE_LEN,
+};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresBank;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteBank;
+
+use databank_core::driver::{Driver, OpenFuture, Registration, Url};
+use databank_core::{Result, Schema};
+
+/// Registers the schemes of the enabled features with [`databank_core::open`]: `postgres`
+/// and `postgresql`, `sqlite`. Calling it again is harmless.
+pub fn register() -> Result<()> {
+    #[cfg(feature = "postgres")]
+    databank_core::driver::register(Registration {
+        name: "postgres",
+        schemes: &["postgres", "postgresql"],
+        open: open_url,
+    })?;
+    #[cfg(feature = "sqlite")]
+    databank_core::driver::register(Registration {
+        name: "sqlite",
+        schemes: &["sqlite"],
+        open: open_url,
+    })?;
+    Ok(())
+}
+
+#[allow(dead_code)]
+fn open_url(url: Url, schema: Schema) -> OpenFuture {
+    Box::pin(async move {
+        let config = SqlConfig::from_url(url.as_str())?;
+        let driver: Box<dyn Driver> = match url.scheme() {
+            #[cfg(feature = "sqlite")]
+            "sqlite" => Box::new(SqliteBank::connect(config, schema).await?),
+            #[cfg(feature = "postgres")]
+            _ => Box::new(PostgresBank::connect(config, schema).await?),
+            #[cfg(not(feature = "postgres"))]
+            other => {
+                return Err(databank_core::Error::InvalidInput(format!(
+                    "scheme {other} needs databank-sql's postgres feature"
+                )))
+            }
+        };
+        Ok(driver)
+    })
+}

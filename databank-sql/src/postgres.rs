@@ -1,0 +1,758 @@
+//! `PostgresBank`: records in one `jsonb` table, every operation one statement.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::str::FromStr;
+
+use databank_core::driver::{
+    async_trait, patch_by_read_and_write, random_revision, record, timed, Driver, Patch,
+    PatchExpiry, Precondition, RecordStream, RecordsStream, Write,
+};
+use databank_core::validate::MAX_VALUE_BYTES;
+use databank_core::{
+    Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Schema, Value,
+};
+use futures_util::StreamExt;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::Row;
+
+use crate::common::{
+    connect_err, from_ms, ident, index_name, literal, map_err, now_ms, to_ms, SCAN_PAGE,
+    SCHEMA_VERSION,
+};
+use crate::config::SqlConfig;
+use crate::jsonb;
+
+const DRIVER: &str = "postgres";
+
+/// A patch is one statement while the patched record's `jsonb` text stays under this many
+/// bytes. That text can be shorter than the compact JSON the size limit counts (NUL is 6
+/// bytes there and 4 here), never by half, so under the bound the limit holds; past it the
+/// patch is a revision-checked read and write that measures exactly.
+const PATCH_IN_PLACE_MAX: i64 = (MAX_VALUE_BYTES / 2) as i64;
+
+/// `live` as SQL, for the table alias `r` and the parameter holding now.
+fn live(now: &str) -> String {
+    format!("(r.expires_at IS NULL OR r.expires_at > {now})")
+}
+
+/// The statements of one table, written once at open.
+#[derive(Debug)]
+struct Statements {
+    table: String,
+    read: String,
+    save: String,
+    create: String,
+    update: String,
+    update_if: String,
+    exists: String,
+    delete: String,
+    touch: String,
+    page: String,
+    purge: String,
+    count: String,
+    count_expired: String,
+    kinds: String,
+    read_all: String,
+    incr: String,
+    append: String,
+    prepend: String,
+    remove: String,
+    patch_create: String,
+    patch_existing: String,
+}
+
+impl Statements {
+    fn new(table: &str) -> Self {
+        let t = format!("{} AS r", ident(table));
+        let insert = format!(
+            "INSERT INTO {t} (kind, id, value, revision, expires_at) VALUES ($1, $2, $3::jsonb, $4, $5)"
+        );
+        let replace = "SET value = EXCLUDED.value, revision = EXCLUDED.revision, expires_at = EXCLUDED.expires_at";
+        let key = "r.kind = $1 AND r.id = $2";
+        let expired = "r.expires_at <= $5";
+        let list = |joined: &str| {
+            format!(
+                "INSERT INTO {t} (kind, id, value, revision, expires_at) \
+                 VALUES ($1, $2, jsonb_build_array($3::jsonb), $4, NULL) \
+                 ON CONFLICT (kind, id) DO UPDATE SET \
+                 value = CASE WHEN {expired} THEN EXCLUDED.value ELSE {joined} END, \
+                 revision = EXCLUDED.revision, \
+                 expires_at = CASE WHEN {expired} THEN NULL ELSE r.expires_at END \
+                 WHERE {expired} OR jsonb_typeof(r.value) = 'array' \
+                 RETURNING jsonb_array_length(r.value)"
+            )
+        };
+        let patched = "(r.value - $4::text[]) || $3::jsonb";
+        Statements {
+            table: ident(table),
+            read: format!(
+                "SELECT r.value::text, r.revision, r.expires_at FROM {t} WHERE {key} AND {}",
+                live("$3")
+            ),
+            save: format!("{insert} ON CONFLICT (kind, id) DO UPDATE {replace}"),
+            create: format!(
+                "{insert} ON CONFLICT (kind, id) DO UPDATE {replace} WHERE r.expires_at <= $6"
+            ),
+            update: format!(
+                "UPDATE {t} SET value = $3::jsonb, revision = $4, expires_at = $5 WHERE {key} AND {}",
+                live("$6")
+            ),
+            update_if: format!(
+                "UPDATE {t} SET value = $3::jsonb, revision = $4, expires_at = $5 \
+                 WHERE {key} AND {} AND r.revision = $7",
+                live("$6")
+            ),
+            exists: format!("SELECT 1 FROM {t} WHERE {key} AND {}", live("$3")),
+            delete: format!("DELETE FROM {t} WHERE {key} AND {}", live("$3")),
+            touch: format!(
+                "UPDATE {t} SET expires_at = $3 WHERE {key} AND {}",
+                live("$4")
+            ),
+            page: format!(
+                "SELECT r.id, r.value::text, r.revision, r.expires_at FROM {t} \
+                 WHERE r.kind = $1 AND r.id > $2 AND {} ORDER BY r.id LIMIT $4",
+                live("$3")
+            ),
+            purge: format!("DELETE FROM {t} WHERE r.kind = $1 AND r.expires_at <= $2"),
+            count: format!("SELECT count(*) FROM {t} WHERE r.kind = $1 AND {}", live("$2")),
+            count_expired: format!(
+                "SELECT count(*) FROM {t} WHERE r.kind = $1 AND r.expires_at <= $2"
+            ),
+            // A skip scan of the primary key: one index probe per type, not a read of every row.
+            kinds: format!(
+                "WITH RECURSIVE k(kind) AS ( \
+                 SELECT min(kind) FROM {table} \
+                 UNION ALL SELECT (SELECT min(kind) FROM {table} WHERE kind > k.kind) FROM k WHERE k.kind IS NOT NULL) \
+                 SELECT kind FROM k WHERE kind IS NOT NULL",
+                table = ident(table)
+            ),
+            read_all: format!(
+                "SELECT r.id, r.value::text FROM {t} WHERE r.kind = $1 AND r.id = ANY($2) AND {}",
+                live("$3")
+            ),
+            incr: format!(
+                "INSERT INTO {t} (kind, id, value, revision, expires_at) \
+                 VALUES ($1, $2, to_jsonb($3::bigint), $4, NULL) \
+                 ON CONFLICT (kind, id) DO UPDATE SET \
+                 value = CASE WHEN {expired} THEN EXCLUDED.value \
+                 ELSE to_jsonb((r.value #>> '{{}}')::numeric + $3) END, \
+                 revision = EXCLUDED.revision, \
+                 expires_at = CASE WHEN {expired} THEN NULL ELSE r.expires_at END \
+                 WHERE CASE WHEN {expired} THEN true \
+                 WHEN jsonb_typeof(r.value) = 'number' AND (r.value #>> '{{}}') ~ '^-?[0-9]+$' \
+                 THEN (r.value #>> '{{}}')::numeric + $3 BETWEEN -9223372036854775808 AND 9223372036854775807 \
+                 ELSE false END \
+                 RETURNING (r.value #>> '{{}}')::bigint"
+            ),
+            append: list("r.value || EXCLUDED.value"),
+            prepend: list("EXCLUDED.value || r.value"),
+            remove: format!(
+                "UPDATE {t} SET value = r.value - ( \
+                 SELECT (e.o - 1)::int FROM jsonb_array_elements(r.value) WITH ORDINALITY AS e(x, o) \
+                 WHERE e.x::text = $3::jsonb::text ORDER BY e.o LIMIT 1), revision = $4 \
+                 WHERE {key} AND {} AND jsonb_typeof(r.value) = 'array' \
+                 AND EXISTS (SELECT 1 FROM jsonb_array_elements(r.value) AS e(x) WHERE e.x::text = $3::jsonb::text)",
+                live("$5")
+            ),
+            // $3 set (an object), $4 keys to remove, $5 revision, $6 keep the expiry,
+            // $7 the expiry to set (or of a created record), $8 now, $9 the size bound.
+            patch_create: format!(
+                "INSERT INTO {t} (kind, id, value, revision, expires_at) VALUES ($1, $2, $3::jsonb, $5, $7) \
+                 ON CONFLICT (kind, id) DO UPDATE SET \
+                 value = CASE WHEN r.expires_at <= $8 THEN EXCLUDED.value ELSE {patched} END, \
+                 revision = EXCLUDED.revision, \
+                 expires_at = CASE WHEN NOT $6 THEN EXCLUDED.expires_at \
+                 WHEN r.expires_at <= $8 THEN NULL ELSE r.expires_at END \
+                 WHERE r.expires_at <= $8 OR (jsonb_typeof(r.value) = 'object' \
+                 AND octet_length(({patched})::text) <= $9)"
+            ),
+            patch_existing: format!(
+                "UPDATE {t} SET value = {patched}, revision = $5, \
+                 expires_at = CASE WHEN $6 THEN r.expires_at ELSE $7 END \
+                 WHERE {key} AND {} AND jsonb_typeof(r.value) = 'object' \
+                 AND octet_length(({patched})::text) <= $9",
+                live("$8")
+            ),
+        }
+    }
+
+    /// The tables, the expiry index and the schema version, as one script.
+    fn ddl(table: &str) -> String {
+        let t = ident(table);
+        let meta = ident(&format!("{table}_meta"));
+        let expiry = ident(&format!("{table}_expiry"));
+        format!(
+            "CREATE TABLE IF NOT EXISTS {t} ( \
+               kind text NOT NULL, \
+               id bytea NOT NULL, \
+               value jsonb NOT NULL, \
+               revision bigint NOT NULL, \
+               expires_at bigint, \
+               PRIMARY KEY (kind, id)); \
+             CREATE INDEX IF NOT EXISTS {expiry} ON {t} (kind, expires_at) WHERE expires_at IS NOT NULL; \
+             CREATE TABLE IF NOT EXISTS {meta} (name text PRIMARY KEY, value text NOT NULL); \
+             INSERT INTO {meta} (name, value) VALUES ('schema_version', '{SCHEMA_VERSION}') ON CONFLICT DO NOTHING;"
+        )
+    }
+}
+
+/// The path of a dotted field as a `text[]` literal, keys in their stored form.
+fn path_literal(field: &str) -> String {
+    let parts: Vec<String> = field
+        .split('.')
+        .map(|p| pg_literal(&jsonb::key(p)))
+        .collect();
+    format!("ARRAY[{}]::text[]", parts.join(","))
+}
+
+/// The advisory lock key of a table's set-up.
+fn lock_key(table: &str) -> i64 {
+    let hash = index_name("lock", "", table);
+    i64::from_str_radix(&hash[hash.len() - 15..], 16).unwrap_or(0)
+}
+
+/// `text` as a PostgreSQL string literal whatever `standard_conforming_strings` says: with
+/// a backslash in it, an escape string (`E'…'`) with backslashes doubled.
+fn pg_literal(text: &str) -> String {
+    if text.contains('\\') {
+        format!("E{}", literal(&text.replace('\\', "\\\\")))
+    } else {
+        literal(text)
+    }
+}
+
+/// The driver on PostgreSQL: one table (`databank` unless the URL says `table=`), `jsonb`
+/// values, declared fields indexed by expression.
+pub struct PostgresBank {
+    pool: PgPool,
+    schema: Schema,
+    config: SqlConfig,
+    sql: Statements,
+}
+
+impl std::fmt::Debug for PostgresBank {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresBank")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl PostgresBank {
+    /// Opens a pool of `config.max_connections` to the URL's database, then prepares the
+    /// table as [`with_pool`](Self::with_pool) does.
+    pub async fn connect(config: SqlConfig, schema: Schema) -> Result<Self> {
+        config.validate()?;
+        let options = PgConnectOptions::from_str(&config.database_url).map_err(|e| {
+            Error::InvalidInput(format!(
+                "bad PostgreSQL URL {}: {e}",
+                databank_core::redact(&config.database_url)
+            ))
+        })?;
+        let options = options.application_name("databank");
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(config.timeout)
+            // A broken connection shows as an error on use (mapped to Unavailable or
+            // OutcomeUnknown) rather than a ping before every call.
+            .test_before_acquire(false)
+            .connect_lazy_with(options);
+        Self::with_pool(pool, config, schema).await
+    }
+
+    /// Uses a pool the application already has (its size and timeouts are the
+    /// application's; `config` gives the table and the call timeout). Creates the table, the
+    /// expiry index and the schema's indices when missing, in one transaction under an
+    /// advisory lock so that processes opening at once do not race, and refuses a table
+    /// written by a newer schema version.
+    pub async fn with_pool(pool: PgPool, config: SqlConfig, schema: Schema) -> Result<Self> {
+        config.validate()?;
+        let bank = PostgresBank {
+            sql: Statements::new(&config.table),
+            pool,
+            schema,
+            config,
+        };
+        bank.timed(bank.prepare())
+            .await
+            .map_err(Error::nothing_applied)?;
+        tracing::debug!(config = ?bank.config, "opened postgres bank");
+        Ok(bank)
+    }
+
+    /// The pool this bank uses (to share with the rest of the application).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The statements creating the schema's indices (collected first: an iterator over the
+    /// schema held across an await makes the future not provably `Send`).
+    fn index_ddl(&self) -> Vec<String> {
+        let table = &self.config.table;
+        let mut statements = Vec::new();
+        for (kind, fields) in self.schema.types() {
+            for field in fields {
+                statements.push(format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {} ((value #> {})) WHERE kind = {}",
+                    ident(&index_name(table, kind, field)),
+                    self.sql.table,
+                    path_literal(field),
+                    literal(kind)
+                ));
+            }
+        }
+        statements
+    }
+
+    async fn prepare(&self) -> Result<()> {
+        let table = &self.config.table;
+        // One script is one transaction; the advisory lock keeps processes opening at once
+        // from racing on `CREATE … IF NOT EXISTS`.
+        let lock = format!("SELECT pg_advisory_xact_lock({});", lock_key(table));
+        let tables = format!("{lock}{}", Statements::ddl(table));
+        sqlx::raw_sql(&tables)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| connect_err(DRIVER, e))?;
+        let meta = ident(&format!("{table}_meta"));
+        let version: String = sqlx::query_scalar(&format!(
+            "SELECT value FROM {meta} WHERE name = 'schema_version'"
+        ))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| map_err(DRIVER, e))?;
+        match version.parse::<i64>() {
+            Ok(v) if v <= SCHEMA_VERSION => {}
+            _ => {
+                return Err(Error::InvalidInput(format!(
+                    "table {table} has schema version {version:?}; this databank reads up to {SCHEMA_VERSION}"
+                )))
+            }
+        }
+        let indices = self.index_ddl();
+        if !indices.is_empty() {
+            let script = format!("{lock}{};", indices.join("; "));
+            sqlx::raw_sql(&script)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| map_err(DRIVER, e))?;
+        }
+        Ok(())
+    }
+
+    /// Bounds a call by the configured timeout.
+    async fn timed<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
+        timed(DRIVER, self.config.timeout, call).await
+    }
+
+    async fn execute(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<u64> {
+        self.timed(async {
+            query
+                .execute(&self.pool)
+                .await
+                .map(|done| done.rows_affected())
+                .map_err(|e| map_err(DRIVER, e))
+        })
+        .await
+    }
+
+    async fn fetch_optional(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<Option<PgRow>> {
+        self.timed(async {
+            query
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| map_err(DRIVER, e))
+        })
+        .await
+    }
+
+    async fn fetch_all(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<Vec<PgRow>> {
+        self.timed(async {
+            query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| map_err(DRIVER, e))
+        })
+        .await
+    }
+
+    /// True when a live record holds the id.
+    async fn exists(&self, kind: &str, id: &str) -> Result<bool> {
+        let query = sqlx::query(&self.sql.exists)
+            .bind(kind)
+            .bind(id.as_bytes())
+            .bind(now_ms());
+        Ok(self.fetch_optional(query).await?.is_some())
+    }
+
+    async fn page(&self, kind: &str, after: Vec<u8>) -> Result<Vec<(String, Record)>> {
+        let query = sqlx::query(&self.sql.page)
+            .bind(kind)
+            .bind(after)
+            .bind(now_ms())
+            .bind(SCAN_PAGE);
+        self.fetch_all(query)
+            .await?
+            .iter()
+            .map(|row| {
+                let id = id_of(kind, row)?;
+                let record = record_of(kind, &id, row, 1)?;
+                Ok((id, record))
+            })
+            .collect()
+    }
+}
+
+/// The id in column 0 of a row.
+fn id_of(kind: &str, row: &PgRow) -> Result<String> {
+    let bytes: Vec<u8> = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
+    String::from_utf8(bytes).map_err(|_| Error::Corrupt {
+        location: format!("{kind} row"),
+        reason: "the id is not UTF-8".into(),
+    })
+}
+
+/// The value in column `at` of a row.
+fn value_of(kind: &str, id: &str, row: &PgRow, at: usize) -> Result<Value> {
+    let text: String = row.try_get(at).map_err(|e| map_err(DRIVER, e))?;
+    jsonb::from_text(|| format!("{kind} {id:?}"), &text)
+}
+
+/// The value, revision and expiry in columns `at`.. of a row.
+fn record_of(kind: &str, id: &str, row: &PgRow, at: usize) -> Result<Record> {
+    let value = value_of(kind, id, row, at)?;
+    let revision: i64 = row.try_get(at + 1).map_err(|e| map_err(DRIVER, e))?;
+    let expires: Option<i64> = row.try_get(at + 2).map_err(|e| map_err(DRIVER, e))?;
+    Ok(record(
+        value,
+        Revision::new(revision as u64),
+        from_ms(expires),
+    ))
+}
+
+fn revision_param(revision: Revision) -> i64 {
+    revision.get() as i64
+}
+
+#[async_trait]
+impl Driver for PostgresBank {
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::default();
+        caps.native_counters = true;
+        caps.indexed_search = true;
+        caps.native_conditional_update = true;
+        caps.native_lists = true;
+        caps.native_patch = true;
+        caps.persistent = true;
+        caps.multi_process = true;
+        caps.lists_kinds = true;
+        caps.counts_expired = true;
+        caps
+    }
+
+    async fn read(&self, kind: &str, id: &str) -> Result<Record> {
+        let query = sqlx::query(&self.sql.read)
+            .bind(kind)
+            .bind(id.as_bytes())
+            .bind(now_ms());
+        match self.fetch_optional(query).await? {
+            Some(row) => record_of(kind, id, &row, 0),
+            None => Err(Error::not_found(kind, id)),
+        }
+    }
+
+    async fn write(&self, write: Write<'_>) -> Result<Revision> {
+        let (kind, id) = (write.kind, write.id);
+        let revision = random_revision();
+        let text = jsonb::to_text(&write.value)?;
+        let statement = match write.precondition {
+            Precondition::Any => &self.sql.save,
+            Precondition::Absent => &self.sql.create,
+            Precondition::Exists => &self.sql.update,
+            Precondition::Revision(_) => &self.sql.update_if,
+        };
+        let mut query = sqlx::query(statement)
+            .bind(kind)
+            .bind(id.as_bytes())
+            .bind(text)
+            .bind(revision_param(revision))
+            .bind(to_ms(write.expires_at));
+        if write.precondition != Precondition::Any {
+            query = query.bind(now_ms());
+        }
+        if let Precondition::Revision(expected) = write.precondition {
+            query = query.bind(revision_param(expected));
+        }
+        if self.execute(query).await? == 1 {
+            return Ok(revision);
+        }
+        Err(match write.precondition {
+            Precondition::Any | Precondition::Absent => Error::already_exists(kind, id),
+            Precondition::Exists => Error::not_found(kind, id),
+            Precondition::Revision(expected) => {
+                if self.exists(kind, id).await? {
+                    Error::conflict(kind, id, expected)
+                } else {
+                    Error::not_found(kind, id)
+                }
+            }
+        })
+    }
+
+    async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
+        let revision = random_revision();
+        let set = jsonb::to_text(&Value::Object(patch.set.clone()))?;
+        let remove: Vec<String> = patch.remove.iter().map(|k| jsonb::key(k)).collect();
+        let (keep, at) = match patch.expiry {
+            PatchExpiry::Keep => (true, None),
+            PatchExpiry::Set(at) => (false, to_ms(at)),
+        };
+        let statement = if patch.create {
+            &self.sql.patch_create
+        } else {
+            &self.sql.patch_existing
+        };
+        let query = sqlx::query(statement)
+            .bind(patch.kind)
+            .bind(patch.id.as_bytes())
+            .bind(set)
+            .bind(remove)
+            .bind(revision_param(revision))
+            .bind(keep)
+            .bind(at)
+            .bind(now_ms())
+            .bind(PATCH_IN_PLACE_MAX);
+        if self.execute(query).await? == 1 {
+            return Ok(revision);
+        }
+        // Missing (and not to be created), not an object, or large: the read tells which,
+        // and the revision-checked write fails or measures exactly.
+        patch_by_read_and_write(self, patch).await
+    }
+
+    async fn delete(&self, kind: &str, id: &str) -> Result<()> {
+        let query = sqlx::query(&self.sql.delete)
+            .bind(kind)
+            .bind(id.as_bytes())
+            .bind(now_ms());
+        match self.execute(query).await? {
+            0 => Err(Error::not_found(kind, id)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn touch(&self, kind: &str, id: &str, expires_at: Expiry) -> Result<()> {
+        let query = sqlx::query(&self.sql.touch)
+            .bind(kind)
+            .bind(id.as_bytes())
+            .bind(to_ms(expires_at))
+            .bind(now_ms());
+        match self.execute(query).await? {
+            0 => Err(Error::not_found(kind, id)),
+            _ => Ok(()),
+        }
+    }
+
+    fn scan<'a>(&'a self, kind: &'a str) -> RecordStream<'a> {
+        Box::pin(
+            self.scan_records(kind)
+                .map(|item| item.map(|(id, record)| (id, record.value))),
+        )
+    }
+
+    fn scan_records<'a>(&'a self, kind: &'a str) -> RecordsStream<'a> {
+        // Pages in id order, each after the last id of the one before: a record present for
+        // the whole scan is seen exactly once.
+        let pages = futures_util::stream::unfold(Some(Vec::new()), move |after| async move {
+            let after = after?;
+            match self.page(kind, after).await {
+                Ok(rows) => {
+                    let next = match rows.last() {
+                        Some((id, _)) if rows.len() as i64 == SCAN_PAGE => {
+                            Some(id.as_bytes().to_vec())
+                        }
+                        _ => None,
+                    };
+                    let items: Vec<Result<(String, Record)>> = rows.into_iter().map(Ok).collect();
+                    Some((futures_util::stream::iter(items), next))
+                }
+                Err(e) => Some((futures_util::stream::iter(vec![Err(e)]), None)),
+            }
+        });
+        Box::pin(pages.flatten())
+    }
+
+    async fn purge_expired(&self, kind: &str) -> Result<u64> {
+        let query = sqlx::query(&self.sql.purge).bind(kind).bind(now_ms());
+        self.execute(query).await
+    }
+
+    async fn count_expired(&self, kind: &str) -> Result<u64> {
+        let query = sqlx::query(&self.sql.count_expired)
+            .bind(kind)
+            .bind(now_ms());
+        count_of(self.fetch_optional(query).await?)
+    }
+
+    async fn count(&self, kind: &str) -> Result<u64> {
+        let query = sqlx::query(&self.sql.count).bind(kind).bind(now_ms());
+        count_of(self.fetch_optional(query).await?)
+    }
+
+    async fn kinds(&self) -> Result<Vec<String>> {
+        let rows = self.fetch_all(sqlx::query(&self.sql.kinds)).await?;
+        rows.iter()
+            .map(|row| row.try_get::<String, _>(0).map_err(|e| map_err(DRIVER, e)))
+            .collect()
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.pool.close().await;
+        Ok(())
+    }
+
+    async fn read_all(&self, kind: &str, ids: &[&str]) -> Result<HashMap<String, Option<Value>>> {
+        let mut found: HashMap<String, Option<Value>> =
+            ids.iter().map(|id| ((*id).to_owned(), None)).collect();
+        if ids.is_empty() {
+            return Ok(found);
+        }
+        let keys: Vec<Vec<u8>> = ids.iter().map(|id| id.as_bytes().to_vec()).collect();
+        let query = sqlx::query(&self.sql.read_all)
+            .bind(kind)
+            .bind(keys)
+            .bind(now_ms());
+        for row in self.fetch_all(query).await? {
+            let id = id_of(kind, &row)?;
+            let value = value_of(kind, &id, &row, 1)?;
+            found.insert(id, Some(value));
+        }
+        Ok(found)
+    }
+
+    async fn search(&self, kind: &str, criteria: &Criteria) -> Result<Vec<(String, Value)>> {
+        // `jsonb` equality finds a superset of JSON equality (1 = 1.0), so the rows are
+        // checked again here. Declared fields name their index's expression (a literal path)
+        // and the type as a literal, so the planner can use the partial index.
+        let mut sql = format!(
+            "SELECT r.id, r.value::text FROM {} AS r WHERE r.kind = {} AND {}",
+            self.sql.table,
+            literal(kind),
+            live("$1")
+        );
+        let mut texts = Vec::new();
+        let mut paths = Vec::new();
+        for (field, value) in criteria.fields() {
+            texts.push(jsonb::to_text(value)?);
+            let n = texts.len() + 1;
+            if self.schema.is_indexed(kind, field) {
+                sql.push_str(&format!(
+                    " AND (r.value #> {}) = ${n}::jsonb",
+                    path_literal(field)
+                ));
+            } else {
+                paths.push((n, field.split('.').map(jsonb::key).collect::<Vec<_>>()));
+            }
+        }
+        // Paths of fields with no index are parameters, after the values.
+        let first_path = texts.len() + 2;
+        for (i, (n, _)) in paths.iter().enumerate() {
+            let p = first_path + i;
+            sql.push_str(&format!(" AND (r.value #> ${p}::text[]) = ${n}::jsonb"));
+        }
+        let mut query = sqlx::query(&sql).bind(now_ms());
+        for text in texts {
+            query = query.bind(text);
+        }
+        for (_, path) in paths {
+            query = query.bind(path);
+        }
+        let mut hits = Vec::new();
+        for row in self.fetch_all(query).await? {
+            let id = id_of(kind, &row)?;
+            let value = value_of(kind, &id, &row, 1)?;
+            if criteria.matches(&value) {
+                hits.push((id, value));
+            }
+        }
+        Ok(hits)
+    }
+
+    async fn incr_by(&self, kind: &str, id: &str, delta: i64) -> Result<i64> {
+        let query = sqlx::query(&self.sql.incr)
+            .bind(kind)
+            .bind(id.as_bytes())
+            .bind(delta)
+            .bind(revision_param(random_revision()))
+            .bind(now_ms());
+        match self.fetch_optional(query).await? {
+            Some(row) => row.try_get::<i64, _>(0).map_err(|e| map_err(DRIVER, e)),
+            None => Err(Error::wrong_type(kind, id, "an integer")),
+        }
+    }
+
+    async fn append(&self, kind: &str, id: &str, item: Value) -> Result<usize> {
+        self.push(&self.sql.append, kind, id, &item).await
+    }
+
+    async fn prepend(&self, kind: &str, id: &str, item: Value) -> Result<usize> {
+        self.push(&self.sql.prepend, kind, id, &item).await
+    }
+
+    async fn remove(&self, kind: &str, id: &str, item: &Value) -> Result<bool> {
+        let query = sqlx::query(&self.sql.remove)
+            .bind(kind)
+            .bind(id.as_bytes())
+            .bind(jsonb::to_text(item)?)
+            .bind(revision_param(random_revision()))
+            .bind(now_ms());
+        if self.execute(query).await? == 1 {
+            return Ok(true);
+        }
+        // Nothing removed: a missing record or item is `false`, a non-array `WrongType`.
+        match self.read(kind, id).await {
+            Ok(found) if !found.value.is_array() => Err(Error::wrong_type(kind, id, "an array")),
+            Ok(_) => Ok(false),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl PostgresBank {
+    async fn push(&self, statement: &str, kind: &str, id: &str, item: &Value) -> Result<usize> {
+        let query = sqlx::query(statement)
+            .bind(kind)
+            .bind(id.as_bytes())
+            .bind(jsonb::to_text(item)?)
+            .bind(revision_param(random_revision()))
+            .bind(now_ms());
+        match self.fetch_optional(query).await? {
+            Some(row) => {
+                let len: i32 = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
+                Ok(len.max(0) as usize)
+            }
+            None => Err(Error::wrong_type(kind, id, "an array")),
+        }
+    }
+}
+
+fn count_of(row: Option<PgRow>) -> Result<u64> {
+    match row {
+        Some(row) => {
+            let n: i64 = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
+            Ok(n.max(0) as u64)
+        }
+        None => Ok(0),
+    }
+}

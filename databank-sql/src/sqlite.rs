@@ -1,0 +1,796 @@
+//! `SqliteBank`: records in one table of exact JSON text, every operation one statement.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::str::FromStr;
+
+use databank_core::driver::{
+    async_trait, patch_by_read_and_write, random_revision, record, timed, Driver, Patch,
+    PatchExpiry, Precondition, RecordStream, RecordsStream, Write,
+};
+use databank_core::validate::MAX_VALUE_BYTES;
+use databank_core::{
+    Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Schema, Value,
+};
+use futures_util::StreamExt;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite};
+
+use crate::common::{
+    connect_err, from_ms, ident, index_name, literal, map_err, now_ms, to_ms, SCAN_PAGE,
+    SCHEMA_VERSION,
+};
+use crate::config::SqlConfig;
+
+const DRIVER: &str = "sqlite";
+
+/// Ids per statement of a `read_all`.
+const READ_ALL_BATCH: usize = 500;
+
+type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+
+/// `live` as SQL, for the table alias `r` and the parameter holding now.
+fn live(now: &str) -> String {
+    format!("(r.expires_at IS NULL OR r.expires_at > {now})")
+}
+
+/// A JSON path to the object key `key`, for SQLite's JSON functions: `$."…"` with the key
+/// JSON-escaped and `"` written `\u0022` (a quoted path label ends at the first `"`).
+fn key_path(key: &str) -> String {
+    format!("$.{}", label(key))
+}
+
+fn label(key: &str) -> String {
+    let escaped = Value::String(key.to_owned()).to_string();
+    let inner = &escaped[1..escaped.len() - 1];
+    format!("\"{}\"", inner.replace("\\\"", "\\u0022"))
+}
+
+/// The path of a dotted field.
+fn field_path(field: &str) -> String {
+    let labels: Vec<String> = field.split('.').map(label).collect();
+    format!("$.{}", labels.join("."))
+}
+
+/// The statements of one table, written once at open.
+#[derive(Debug)]
+struct Statements {
+    table: String,
+    read: String,
+    save: String,
+    create: String,
+    update: String,
+    update_if: String,
+    exists: String,
+    delete: String,
+    touch: String,
+    page: String,
+    purge: String,
+    count: String,
+    count_expired: String,
+    kinds: String,
+    incr: String,
+    append: String,
+    prepend: String,
+    remove: String,
+}
+
+impl Statements {
+    fn new(table: &str) -> Self {
+        let t = format!("{} AS r", ident(table));
+        let insert = format!(
+            "INSERT INTO {t} (kind, id, value, revision, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+        );
+        let replace = "SET value = excluded.value, revision = excluded.revision, expires_at = excluded.expires_at";
+        let key = "r.kind = ?1 AND r.id = ?2";
+        let expired = "r.expires_at <= ?5";
+        let list = |joined: &str| {
+            format!(
+                "INSERT INTO {t} (kind, id, value, revision, expires_at) \
+                 VALUES (?1, ?2, json_array(json(?3)), ?4, NULL) \
+                 ON CONFLICT (kind, id) DO UPDATE SET \
+                 value = CASE WHEN {expired} THEN excluded.value ELSE {joined} END, \
+                 revision = excluded.revision, \
+                 expires_at = CASE WHEN {expired} THEN NULL ELSE r.expires_at END \
+                 WHERE {expired} OR json_type(r.value) = 'array' \
+                 RETURNING json_array_length(value)"
+            )
+        };
+        let table_only = ident(table);
+        Statements {
+            table: ident(table),
+            read: format!(
+                "SELECT r.value, r.revision, r.expires_at FROM {t} WHERE {key} AND {}",
+                live("?3")
+            ),
+            save: format!("{insert} ON CONFLICT (kind, id) DO UPDATE {replace}"),
+            create: format!(
+                "{insert} ON CONFLICT (kind, id) DO UPDATE {replace} WHERE r.expires_at <= ?6"
+            ),
+            update: format!(
+                "UPDATE {t} SET value = ?3, revision = ?4, expires_at = ?5 WHERE {key} AND {}",
+                live("?6")
+            ),
+            update_if: format!(
+                "UPDATE {t} SET value = ?3, revision = ?4, expires_at = ?5 \
+                 WHERE {key} AND {} AND r.revision = ?7",
+                live("?6")
+            ),
+            exists: format!("SELECT 1 FROM {t} WHERE {key} AND {}", live("?3")),
+            delete: format!("DELETE FROM {t} WHERE {key} AND {}", live("?3")),
+            touch: format!(
+                "UPDATE {t} SET expires_at = ?3 WHERE {key} AND {}",
+                live("?4")
+            ),
+            page: format!(
+                "SELECT r.id, r.value, r.revision, r.expires_at FROM {t} \
+                 WHERE r.kind = ?1 AND r.id > ?2 AND {} ORDER BY r.id LIMIT ?4",
+                live("?3")
+            ),
+            purge: format!("DELETE FROM {t} WHERE r.kind = ?1 AND r.expires_at <= ?2"),
+            count: format!("SELECT count(*) FROM {t} WHERE r.kind = ?1 AND {}", live("?2")),
+            count_expired: format!(
+                "SELECT count(*) FROM {t} WHERE r.kind = ?1 AND r.expires_at <= ?2"
+            ),
+            kinds: format!(
+                "WITH RECURSIVE k(kind) AS ( \
+                 SELECT min(kind) FROM {table_only} \
+                 UNION ALL SELECT (SELECT min(kind) FROM {table_only} WHERE kind > k.kind) FROM k WHERE k.kind IS NOT NULL) \
+                 SELECT kind FROM k WHERE kind IS NOT NULL"
+            ),
+            // The value must be an integer written in its plain form, and the sum must fit.
+            incr: format!(
+                "INSERT INTO {t} (kind, id, value, revision, expires_at) \
+                 VALUES (?1, ?2, CAST(?3 AS TEXT), ?4, NULL) \
+                 ON CONFLICT (kind, id) DO UPDATE SET \
+                 value = CASE WHEN {expired} THEN excluded.value \
+                 ELSE CAST(CAST(r.value AS INTEGER) + ?3 AS TEXT) END, \
+                 revision = excluded.revision, \
+                 expires_at = CASE WHEN {expired} THEN NULL ELSE r.expires_at END \
+                 WHERE {expired} OR (r.value = CAST(CAST(r.value AS INTEGER) AS TEXT) \
+                 AND CASE WHEN ?3 >= 0 THEN CAST(r.value AS INTEGER) <= 9223372036854775807 - ?3 \
+                 ELSE CAST(r.value AS INTEGER) >= (-9223372036854775807 - 1) - ?3 END) \
+                 RETURNING CAST(value AS INTEGER)"
+            ),
+            append: list("json_insert(r.value, '$[#]', json(?3))"),
+            prepend: list(
+                "json('[' || json(?3) || CASE WHEN json_array_length(r.value) = 0 THEN ']' \
+                 ELSE ',' || substr(json(r.value), 2) END)",
+            ),
+            remove: format!(
+                "UPDATE {t} SET value = json_remove(r.value, ( \
+                 SELECT e.fullkey FROM json_each(r.value) AS e \
+                 WHERE (r.value -> e.fullkey) = json(?3) ORDER BY e.key LIMIT 1)), revision = ?4 \
+                 WHERE {key} AND {} AND json_type(r.value) = 'array' \
+                 AND EXISTS (SELECT 1 FROM json_each(r.value) AS e WHERE (r.value -> e.fullkey) = json(?3))",
+                live("?5")
+            ),
+        }
+    }
+
+    fn ddl(table: &str) -> String {
+        let t = ident(table);
+        let meta = ident(&format!("{table}_meta"));
+        let expiry = ident(&format!("{table}_expiry"));
+        format!(
+            "CREATE TABLE IF NOT EXISTS {t} ( \
+               kind TEXT NOT NULL, \
+               id BLOB NOT NULL, \
+               value TEXT NOT NULL, \
+               revision INTEGER NOT NULL, \
+               expires_at INTEGER, \
+               PRIMARY KEY (kind, id)); \
+             CREATE INDEX IF NOT EXISTS {expiry} ON {t} (kind, expires_at) WHERE expires_at IS NOT NULL; \
+             CREATE TABLE IF NOT EXISTS {meta} (name TEXT PRIMARY KEY, value TEXT NOT NULL); \
+             INSERT INTO {meta} (name, value) VALUES ('schema_version', '{SCHEMA_VERSION}') ON CONFLICT DO NOTHING;"
+        )
+    }
+}
+
+/// The driver on SQLite: one table (`databank` unless the URL says `table=`) of exact JSON
+/// text, declared fields indexed by expression, the database in WAL mode.
+pub struct SqliteBank {
+    pool: SqlitePool,
+    schema: Schema,
+    config: SqlConfig,
+    sql: Statements,
+}
+
+impl std::fmt::Debug for SqliteBank {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteBank")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl SqliteBank {
+    /// Opens the URL's database file (created when missing) in WAL mode with
+    /// `synchronous=NORMAL` (a crash of the process loses nothing committed; a crash of the
+    /// machine may lose the last commits), then prepares the table as
+    /// [`with_pool`](Self::with_pool) does.
+    pub async fn connect(config: SqlConfig, schema: Schema) -> Result<Self> {
+        config.validate()?;
+        let options = SqliteConnectOptions::from_str(&config.database_url)
+            .map_err(|e| {
+                Error::InvalidInput(format!(
+                    "bad SQLite URL {}: {e}",
+                    databank_core::redact(&config.database_url)
+                ))
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(config.timeout);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(config.timeout)
+            .test_before_acquire(false)
+            .connect_lazy_with(options);
+        Self::with_pool(pool, config, schema).await
+    }
+
+    /// Uses a pool the application already has; `config` gives the table and the call
+    /// timeout. Creates the table, the expiry index and the schema's indices when missing,
+    /// and refuses a table written by a newer schema version.
+    pub async fn with_pool(pool: SqlitePool, config: SqlConfig, schema: Schema) -> Result<Self> {
+        config.validate()?;
+        let bank = SqliteBank {
+            sql: Statements::new(&config.table),
+            pool,
+            schema,
+            config,
+        };
+        bank.timed(bank.prepare())
+            .await
+            .map_err(Error::nothing_applied)?;
+        tracing::debug!(config = ?bank.config, "opened sqlite bank");
+        Ok(bank)
+    }
+
+    /// The pool this bank uses.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// The statements creating the schema's indices (collected first: an iterator over the
+    /// schema held across an await makes the future not provably `Send`).
+    fn index_ddl(&self) -> Vec<String> {
+        let table = &self.config.table;
+        let mut statements = Vec::new();
+        for (kind, fields) in self.schema.types() {
+            for field in fields {
+                statements.push(format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {} (value ->> {}) WHERE kind = {}",
+                    ident(&index_name(table, kind, field)),
+                    self.sql.table,
+                    literal(&field_path(field)),
+                    literal(kind)
+                ));
+            }
+        }
+        statements
+    }
+
+    async fn prepare(&self) -> Result<()> {
+        let table = &self.config.table;
+        // SQLite runs one writer at a time, and every statement is idempotent.
+        let lock = String::new();
+        let tables = format!("{lock}{}", Statements::ddl(table));
+        sqlx::raw_sql(&tables)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| connect_err(DRIVER, e))?;
+        let meta = ident(&format!("{table}_meta"));
+        let version: String = sqlx::query_scalar(&format!(
+            "SELECT value FROM {meta} WHERE name = 'schema_version'"
+        ))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| map_err(DRIVER, e))?;
+        match version.parse::<i64>() {
+            Ok(v) if v <= SCHEMA_VERSION => {}
+            _ => {
+                return Err(Error::InvalidInput(format!(
+                    "table {table} has schema version {version:?}; this databank reads up to {SCHEMA_VERSION}"
+                )))
+            }
+        }
+        let indices = self.index_ddl();
+        if !indices.is_empty() {
+            let script = format!("{lock}{};", indices.join("; "));
+            sqlx::raw_sql(&script)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| map_err(DRIVER, e))?;
+        }
+        Ok(())
+    }
+
+    async fn timed<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
+        timed(DRIVER, self.config.timeout, call).await
+    }
+
+    async fn execute(&self, query: Query<'_>) -> Result<u64> {
+        self.timed(async {
+            query
+                .execute(&self.pool)
+                .await
+                .map(|done| done.rows_affected())
+                .map_err(|e| map_err(DRIVER, e))
+        })
+        .await
+    }
+
+    async fn fetch_optional(&self, query: Query<'_>) -> Result<Option<SqliteRow>> {
+        self.timed(async {
+            query
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| map_err(DRIVER, e))
+        })
+        .await
+    }
+
+    async fn fetch_all(&self, query: Query<'_>) -> Result<Vec<SqliteRow>> {
+        self.timed(async {
+            query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| map_err(DRIVER, e))
+        })
+        .await
+    }
+
+    async fn exists(&self, kind: &str, id: &str) -> Result<bool> {
+        let query = sqlx::query(&self.sql.exists)
+            .bind(kind)
+            .bind(id.as_bytes())
+            .bind(now_ms());
+        Ok(self.fetch_optional(query).await?.is_some())
+    }
+
+    async fn page(&self, kind: &str, after: Vec<u8>) -> Result<Vec<(String, Record)>> {
+        let query = sqlx::query(&self.sql.page)
+            .bind(kind)
+            .bind(after)
+            .bind(now_ms())
+            .bind(SCAN_PAGE);
+        self.fetch_all(query)
+            .await?
+            .iter()
+            .map(|row| {
+                let id = id_of(kind, row)?;
+                let record = record_of(kind, &id, row, 1)?;
+                Ok((id, record))
+            })
+            .collect()
+    }
+
+    async fn push(&self, statement: &str, kind: &str, id: &str, item: &Value) -> Result<usize> {
+        let query = sqlx::query(statement)
+            .bind(kind)
+            .bind(id.as_bytes())
+            .bind(item.to_string())
+            .bind(random_revision().get() as i64)
+            .bind(now_ms());
+        match self.fetch_optional(query).await? {
+            Some(row) => {
+                let len: i64 = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
+                Ok(len.max(0) as usize)
+            }
+            None => Err(Error::wrong_type(kind, id, "an array")),
+        }
+    }
+}
+
+fn id_of(kind: &str, row: &SqliteRow) -> Result<String> {
+    let bytes: Vec<u8> = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
+    String::from_utf8(bytes).map_err(|_| Error::Corrupt {
+        location: format!("{kind} row"),
+        reason: "the id is not UTF-8".into(),
+    })
+}
+
+fn value_of(kind: &str, id: &str, row: &SqliteRow, at: usize) -> Result<Value> {
+    let text: String = row.try_get(at).map_err(|e| map_err(DRIVER, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::Corrupt {
+        location: format!("{kind} {id:?}"),
+        reason: e.to_string(),
+    })
+}
+
+fn record_of(kind: &str, id: &str, row: &SqliteRow, at: usize) -> Result<Record> {
+    let value = value_of(kind, id, row, at)?;
+    let revision: i64 = row.try_get(at + 1).map_err(|e| map_err(DRIVER, e))?;
+    let expires: Option<i64> = row.try_get(at + 2).map_err(|e| map_err(DRIVER, e))?;
+    Ok(record(
+        value,
+        Revision::new(revision as u64),
+        from_ms(expires),
+    ))
+}
+
+/// What a criterion is compared with in SQL (`value ->> path` yields SQL values): `None` for
+/// objects and arrays, checked in Rust only.
+enum Scalar {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+fn scalar(value: &Value) -> Option<Scalar> {
+    Some(match value {
+        Value::Null => Scalar::Null,
+        Value::Bool(b) => Scalar::Int(i64::from(*b)),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Scalar::Int(i),
+            None => Scalar::Real(n.as_f64()?),
+        },
+        Value::String(s) => Scalar::Text(s.clone()),
+        Value::Array(_) | Value::Object(_) => return None,
+    })
+}
+
+#[async_trait]
+impl Driver for SqliteBank {
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::default();
+        caps.native_counters = true;
+        caps.indexed_search = true;
+        caps.native_conditional_update = true;
+        caps.native_lists = true;
+        caps.native_patch = true;
+        caps.persistent = !self.config.database_url.contains(":memory:");
+        caps.multi_process = caps.persistent;
+        caps.lists_kinds = true;
+        caps.counts_expired = true;
+        caps
+    }
+
+    async fn read(&self, kind: &str, id: &str) -> Result<Record> {
+        let query = sqlx::query(&self.sql.read)
+            .bind(kind)
+            .bind(id.as_bytes())
+            .bind(now_ms());
+        match self.fetch_optional(query).await? {
+            Some(row) => record_of(kind, id, &row, 0),
+            None => Err(Error::not_found(kind, id)),
+        }
+    }
+
+    async fn write(&self, write: Write<'_>) -> Result<Revision> {
+        let (kind, id) = (write.kind, write.id);
+        let revision = random_revision();
+        let statement = match write.precondition {
+            Precondition::Any => &self.sql.save,
+            Precondition::Absent => &self.sql.create,
+            Precondition::Exists => &self.sql.update,
+            Precondition::Revision(_) => &self.sql.update_if,
+        };
+        let mut query = sqlx::query(statement)
+            .bind(kind)
+            .bind(id.as_bytes())
+            .bind(write.value.to_string())
+            .bind(revision.get() as i64)
+            .bind(to_ms(write.expires_at));
+        if write.precondition != Precondition::Any {
+            query = query.bind(now_ms());
+        }
+        if let Precondition::Revision(expected) = write.precondition {
+            query = query.bind(expected.get() as i64);
+        }
+        if self.execute(query).await? == 1 {
+            return Ok(revision);
+        }
+        Err(match write.precondition {
+            Precondition::Any | Precondition::Absent => Error::already_exists(kind, id),
+            Precondition::Exists => Error::not_found(kind, id),
+            Precondition::Revision(expected) => {
+                if self.exists(kind, id).await? {
+                    Error::conflict(kind, id, expected)
+                } else {
+                    Error::not_found(kind, id)
+                }
+            }
+        })
+    }
+
+    async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
+        if patch
+            .set
+            .keys()
+            .chain(&patch.remove)
+            .any(|key| key.contains('\0'))
+        {
+            // SQLite's JSON paths lose a key that is NUL alone (`$."\u0000"` sets the key
+            // ""): such a patch is a revision-checked read and write.
+            return patch_by_read_and_write(self, patch).await;
+        }
+        let revision = random_revision();
+        // ?1 kind, ?2 id, ?3 the set keys as an object (a created record), ?4 revision,
+        // ?5 keep the expiry, ?6 the expiry to set, ?7 now, ?8 the size bound, then the paths
+        // to remove and the (path, value) pairs to set.
+        let mut patched = "r.value".to_owned();
+        let mut n = 8;
+        let mut paths = Vec::new();
+        if !patch.remove.is_empty() {
+            let mut call = format!("json_remove({patched}");
+            for key in &patch.remove {
+                n += 1;
+                call.push_str(&format!(", ?{n}"));
+                paths.push((key_path(key), None));
+            }
+            patched = call + ")";
+        }
+        if !patch.set.is_empty() {
+            let mut call = format!("json_set({patched}");
+            for (key, value) in &patch.set {
+                call.push_str(&format!(", ?{}, json(?{})", n + 1, n + 2));
+                n += 2;
+                paths.push((key_path(key), Some(value.to_string())));
+            }
+            patched = call + ")";
+        }
+        let fits =
+            format!("json_type(r.value) = 'object' AND length(CAST({patched} AS BLOB)) <= ?8");
+        let expiry = "CASE WHEN ?5 THEN r.expires_at ELSE ?6 END";
+        let table = &self.sql.table;
+        let sql = if patch.create {
+            format!(
+                "INSERT INTO {table} AS r (kind, id, value, revision, expires_at) VALUES (?1, ?2, ?3, ?4, ?6) \
+                 ON CONFLICT (kind, id) DO UPDATE SET \
+                 value = CASE WHEN r.expires_at <= ?7 THEN excluded.value ELSE {patched} END, \
+                 revision = excluded.revision, \
+                 expires_at = CASE WHEN NOT ?5 THEN excluded.expires_at \
+                 WHEN r.expires_at <= ?7 THEN NULL ELSE r.expires_at END \
+                 WHERE r.expires_at <= ?7 OR ({fits})"
+            )
+        } else {
+            format!(
+                "UPDATE {table} AS r SET value = {patched}, revision = ?4, expires_at = {expiry} \
+                 WHERE r.kind = ?1 AND r.id = ?2 AND {} AND {fits}",
+                live("?7")
+            )
+        };
+        let mut query = sqlx::query(&sql)
+            .bind(patch.kind)
+            .bind(patch.id.as_bytes())
+            .bind(Value::Object(patch.set.clone()).to_string())
+            .bind(revision.get() as i64)
+            .bind(matches!(patch.expiry, PatchExpiry::Keep))
+            .bind(match patch.expiry {
+                PatchExpiry::Keep => None,
+                PatchExpiry::Set(at) => to_ms(at),
+            })
+            .bind(now_ms())
+            .bind(MAX_VALUE_BYTES as i64);
+        for (path, value) in paths {
+            query = query.bind(path);
+            if let Some(value) = value {
+                query = query.bind(value);
+            }
+        }
+        if self.execute(query).await? == 1 {
+            return Ok(revision);
+        }
+        // Missing (and not to be created), not an object, or at the size limit: the read
+        // tells which, and the revision-checked write fails or measures exactly.
+        patch_by_read_and_write(self, patch).await
+    }
+
+    async fn delete(&self, kind: &str, id: &str) -> Result<()> {
+        let query = sqlx::query(&self.sql.delete)
+            .bind(kind)
+            .bind(id.as_bytes())
+            .bind(now_ms());
+        match self.execute(query).await? {
+            0 => Err(Error::not_found(kind, id)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn touch(&self, kind: &str, id: &str, expires_at: Expiry) -> Result<()> {
+        let query = sqlx::query(&self.sql.touch)
+            .bind(kind)
+            .bind(id.as_bytes())
+            .bind(to_ms(expires_at))
+            .bind(now_ms());
+        match self.execute(query).await? {
+            0 => Err(Error::not_found(kind, id)),
+            _ => Ok(()),
+        }
+    }
+
+    fn scan<'a>(&'a self, kind: &'a str) -> RecordStream<'a> {
+        Box::pin(
+            self.scan_records(kind)
+                .map(|item| item.map(|(id, record)| (id, record.value))),
+        )
+    }
+
+    fn scan_records<'a>(&'a self, kind: &'a str) -> RecordsStream<'a> {
+        let pages = futures_util::stream::unfold(Some(Vec::new()), move |after| async move {
+            let after = after?;
+            match self.page(kind, after).await {
+                Ok(rows) => {
+                    let next = match rows.last() {
+                        Some((id, _)) if rows.len() as i64 == SCAN_PAGE => {
+                            Some(id.as_bytes().to_vec())
+                        }
+                        _ => None,
+                    };
+                    let items: Vec<Result<(String, Record)>> = rows.into_iter().map(Ok).collect();
+                    Some((futures_util::stream::iter(items), next))
+                }
+                Err(e) => Some((futures_util::stream::iter(vec![Err(e)]), None)),
+            }
+        });
+        Box::pin(pages.flatten())
+    }
+
+    async fn purge_expired(&self, kind: &str) -> Result<u64> {
+        let query = sqlx::query(&self.sql.purge).bind(kind).bind(now_ms());
+        self.execute(query).await
+    }
+
+    async fn count_expired(&self, kind: &str) -> Result<u64> {
+        let query = sqlx::query(&self.sql.count_expired)
+            .bind(kind)
+            .bind(now_ms());
+        count_of(self.fetch_optional(query).await?)
+    }
+
+    async fn count(&self, kind: &str) -> Result<u64> {
+        let query = sqlx::query(&self.sql.count).bind(kind).bind(now_ms());
+        count_of(self.fetch_optional(query).await?)
+    }
+
+    async fn kinds(&self) -> Result<Vec<String>> {
+        let rows = self.fetch_all(sqlx::query(&self.sql.kinds)).await?;
+        rows.iter()
+            .map(|row| row.try_get::<String, _>(0).map_err(|e| map_err(DRIVER, e)))
+            .collect()
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.pool.close().await;
+        Ok(())
+    }
+
+    async fn read_all(&self, kind: &str, ids: &[&str]) -> Result<HashMap<String, Option<Value>>> {
+        let mut found: HashMap<String, Option<Value>> =
+            ids.iter().map(|id| ((*id).to_owned(), None)).collect();
+        for batch in ids.chunks(READ_ALL_BATCH) {
+            let marks: Vec<String> = (0..batch.len()).map(|i| format!("?{}", i + 3)).collect();
+            let sql = format!(
+                "SELECT r.id, r.value FROM {} AS r WHERE r.kind = ?1 AND {} AND r.id IN ({})",
+                self.sql.table,
+                live("?2"),
+                marks.join(",")
+            );
+            let mut query = sqlx::query(&sql).bind(kind).bind(now_ms());
+            for id in batch {
+                query = query.bind(id.as_bytes());
+            }
+            for row in self.fetch_all(query).await? {
+                let id = id_of(kind, &row)?;
+                let value = value_of(kind, &id, &row, 1)?;
+                found.insert(id, Some(value));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn search(&self, kind: &str, criteria: &Criteria) -> Result<Vec<(String, Value)>> {
+        // `value ->> path` compares as SQL values (1 = 1.0, true = 1): a superset of JSON
+        // equality, so the rows are checked again here. Declared fields name their index's
+        // expression and the type as literals, so the partial index applies.
+        let mut sql = format!(
+            "SELECT r.id, r.value FROM {} AS r WHERE r.kind = {} AND {}",
+            self.sql.table,
+            literal(kind),
+            live("?1")
+        );
+        let mut binds: Vec<Scalar> = Vec::new();
+        for (field, value) in criteria.fields() {
+            let Some(value) = scalar(value) else { continue };
+            let path = if self.schema.is_indexed(kind, field) {
+                literal(&field_path(field))
+            } else {
+                binds.push(Scalar::Text(field_path(field)));
+                format!("?{}", binds.len() + 1)
+            };
+            if let Scalar::Null = value {
+                sql.push_str(&format!(" AND (r.value ->> {path}) IS NULL"));
+            } else {
+                binds.push(value);
+                sql.push_str(&format!(" AND (r.value ->> {path}) = ?{}", binds.len() + 1));
+            }
+        }
+        let mut query = sqlx::query(&sql).bind(now_ms());
+        for bind in binds {
+            query = match bind {
+                Scalar::Null => query,
+                Scalar::Int(i) => query.bind(i),
+                Scalar::Real(f) => query.bind(f),
+                Scalar::Text(s) => query.bind(s),
+            };
+        }
+        let mut hits = Vec::new();
+        for row in self.fetch_all(query).await? {
+            let id = id_of(kind, &row)?;
+            let value = value_of(kind, &id, &row, 1)?;
+            if criteria.matches(&value) {
+                hits.push((id, value));
+            }
+        }
+        Ok(hits)
+    }
+
+    async fn incr_by(&self, kind: &str, id: &str, delta: i64) -> Result<i64> {
+        let query = sqlx::query(&self.sql.incr)
+            .bind(kind)
+            .bind(id.as_bytes())
+            .bind(delta)
+            .bind(random_revision().get() as i64)
+            .bind(now_ms());
+        match self.fetch_optional(query).await? {
+            Some(row) => row.try_get::<i64, _>(0).map_err(|e| map_err(DRIVER, e)),
+            None => Err(Error::wrong_type(kind, id, "an integer")),
+        }
+    }
+
+    async fn append(&self, kind: &str, id: &str, item: Value) -> Result<usize> {
+        self.push(&self.sql.append, kind, id, &item).await
+    }
+
+    async fn prepend(&self, kind: &str, id: &str, item: Value) -> Result<usize> {
+        self.push(&self.sql.prepend, kind, id, &item).await
+    }
+
+    async fn remove(&self, kind: &str, id: &str, item: &Value) -> Result<bool> {
+        let query = sqlx::query(&self.sql.remove)
+            .bind(kind)
+            .bind(id.as_bytes())
+            .bind(item.to_string())
+            .bind(random_revision().get() as i64)
+            .bind(now_ms());
+        if self.execute(query).await? == 1 {
+            return Ok(true);
+        }
+        match self.read(kind, id).await {
+            Ok(found) if !found.value.is_array() => Err(Error::wrong_type(kind, id, "an array")),
+            Ok(_) => Ok(false),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn count_of(row: Option<SqliteRow>) -> Result<u64> {
+    match row {
+        Some(row) => {
+            let n: i64 = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
+            Ok(n.max(0) as u64)
+        }
+        None => Ok(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_quote_every_key() {
+        assert_eq!(key_path("a.b"), "$.\"a.b\"");
+        assert_eq!(key_path("say \"hi\""), "$.\"say \\u0022hi\\u0022\"");
+        assert_eq!(key_path("\0"), "$.\"\\u0000\"");
+        assert_eq!(field_path("name.last"), "$.\"name\".\"last\"");
+    }
+}
