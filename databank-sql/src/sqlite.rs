@@ -208,7 +208,7 @@ impl std::fmt::Debug for SqliteBank {
 }
 
 impl SqliteBank {
-    /// Opens the URL's database file (created when missing) in WAL mode with
+    /// Opens the URL's database file (created when missing, with its directory) in WAL mode with
     /// `synchronous=NORMAL` (a crash of the process loses nothing committed; a crash of the
     /// machine may lose the last commits), then prepares the table as
     /// [`with_pool`](Self::with_pool) does.
@@ -225,6 +225,17 @@ impl SqliteBank {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(config.timeout);
+        let file = options.get_filename();
+        if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !config.database_url.contains(":memory:") {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    Error::InvalidInput(format!(
+                        "cannot create the directory {} of the SQLite database: {e}",
+                        parent.display()
+                    ))
+                })?;
+            }
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.timeout)

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --example actix_app    # sessions on disk under ./data/sessions, on 127.0.0.1:3001
+//! DATABANK_URL=sqlite://data/sessions.db cargo run --example actix_app
 //! ```
 
 use databank_demo::{actix_app, init_tracing, DEFAULT_URL};

@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run --example axum_app                       # sessions on disk under ./data/sessions
 //! DATABANK_URL=redis://127.0.0.1/0 cargo run --example axum_app
+//! DATABANK_URL=postgres://app@127.0.0.1/app cargo run --example axum_app
+//! DATABANK_URL=sqlite://data/sessions.db cargo run --example axum_app
 //! ADDR=127.0.0.1:8080 cargo run --example axum_app
 //! SESSION_IDLE_SECS=600 CLEANUP_SECS=30 cargo run --example axum_app   # expiry and cleanup period
 //! ```

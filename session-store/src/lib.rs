@@ -51,5 +51,7 @@ pub fn register_drivers() -> databank_core::Result<()> {
     databank_mongo::register()?;
     #[cfg(feature = "couchbase")]
     databank_couchbase::register()?;
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    databank_sql::register()?;
     Ok(())
 }
