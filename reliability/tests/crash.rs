@@ -1,6 +1,7 @@
-//! Crash safety of the disk driver: a writer killed with SIGKILL at random moments, 50 times.
-//! After each kill the bank reopens with every acknowledged record at its last acknowledged
-//! version or the one being written, never torn or missing, and no temporary file left.
+//! Crash safety of the embedded drivers (disk, SQLite): a writer killed with SIGKILL at random
+//! moments, 50 times. After each kill the bank reopens with every acknowledged record at its
+//! last acknowledged version or the one being written, never torn or missing (and, on disk, no
+//! temporary file left).
 //!
 //! The model: a record's durable value after round `k` is what the reopened bank holds, once
 //! checked against (acknowledged, in flight). A write in flight when the child died may have
@@ -64,6 +65,37 @@ fn temp_files(dir: &Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_survives_sigkill_at_random_moments() -> TestResult {
     let dir = tempfile::tempdir()?;
+    let path = dir.path().to_path_buf();
+    sigkill_rounds("disk", &path.display().to_string(), || async {
+        let bank = Bank::new(DiskBank::open(&path)?);
+        assert!(
+            temp_files(&path).is_empty(),
+            "temporary files survived a reopen: {:?}",
+            temp_files(&path)
+        );
+        Ok(bank)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_survives_sigkill_at_random_moments() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}/bank.db", dir.path().display());
+    databank_sql::register()?;
+    sigkill_rounds("sqlite", &url, || async {
+        databank_core::open(&url, databank_core::Schema::new()).await
+    })
+    .await
+}
+
+/// Kills a writer into `target` [`KILLS`] times; after each kill, `reopen` opens the bank as a
+/// restarted process would, and every record is checked.
+async fn sigkill_rounds<F, Fut>(name: &str, target: &str, reopen: F) -> TestResult
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = databank_core::Result<Bank>>,
+{
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_nanos() as u64;
@@ -74,11 +106,7 @@ async fn disk_survives_sigkill_at_random_moments() -> TestResult {
     let mut total_acks = 0usize;
     for round in 0..KILLS {
         let mut child = Command::new(env!("CARGO_BIN_EXE_reliability-child"))
-            .args([
-                "write",
-                &dir.path().display().to_string(),
-                &start.to_string(),
-            ])
+            .args(["write", target, &start.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
@@ -114,12 +142,7 @@ async fn disk_survives_sigkill_at_random_moments() -> TestResult {
         let in_flight = last.map_or(start, |n| n + 1);
 
         // Reopen as a restarted process would, and check every record.
-        let bank = Bank::new(DiskBank::open(dir.path())?);
-        assert!(
-            temp_files(dir.path()).is_empty(),
-            "round {round}: temporary files survived a reopen: {:?}",
-            temp_files(dir.path())
-        );
+        let bank = reopen().await?;
         for k in 0..20 {
             let key = format!("r{k}");
             let stored = match bank.read("rec", &key).await {
@@ -144,7 +167,7 @@ async fn disk_survives_sigkill_at_random_moments() -> TestResult {
         bank.close().await?;
         start = in_flight + 1;
     }
-    println!("{KILLS} kills, {total_acks} acknowledged writes, every record intact");
+    println!("{name}: {KILLS} kills, {total_acks} acknowledged writes, every record intact");
     assert!(
         total_acks > KILLS,
         "the writer barely wrote anything ({total_acks} acks)"

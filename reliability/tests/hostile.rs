@@ -211,6 +211,47 @@ async fn disk() -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite() -> TestResult {
+    battery("sqlite").await
+}
+
+/// On a PostgreSQL server of the test's own: the battery, then a declared index whose field
+/// name holds quotes and a backslash (spliced into the index's DDL as a literal), and no table
+/// but the bank's two in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres() -> TestResult {
+    let server = databank_testservers::Server::postgres(false)?;
+    battery(server.url()).await?;
+    let field = "o'k\\\"x\\'); DROP TABLE t; --";
+    let f = open(
+        server.url(),
+        Schema::new().index("thing", [format!("{field}.y")]),
+    )
+    .await;
+    f.bank.save("thing", "a", json!({field: {"y": 5}})).await?;
+    f.bank.save("thing", "b", json!({field: {"y": 6}})).await?;
+    let hits = f
+        .bank
+        .search("thing", &Criteria::new().eq(format!("{field}.y"), 5))
+        .await?;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].0, "a");
+    let pool = sqlx::PgPool::connect(server.url()).await?;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await?;
+    assert_eq!(tables.len(), 4, "tables: {tables:?}");
+    assert!(
+        tables.iter().all(|t| t.starts_with("rel")),
+        "tables: {tables:?}"
+    );
+    pool.close().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mongo() -> TestResult {
     battery("mongo").await
 }

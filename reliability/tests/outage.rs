@@ -23,14 +23,25 @@ const OUTAGE: Duration = Duration::from_secs(5);
 /// slowly.
 const LOADED_MACHINE: Duration = Duration::from_secs(2);
 /// How often the drivers look for a restarted server: the MongoDB driver's heartbeat as we set
-/// it (1 s); Redis reconnects on the next call.
+/// it (1 s); Redis and PostgreSQL reconnect on the next call.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
 async fn load_through_an_outage(
     bank: Bank,
+    server: Server,
+    timeout: Duration,
+    name: &str,
+) -> TestResult {
+    load_through(bank, server, timeout, name, Server::stop).await
+}
+
+/// The outage test with the server stopped by `stop_server`.
+async fn load_through(
+    bank: Bank,
     mut server: Server,
     timeout: Duration,
     name: &str,
+    stop_server: fn(&mut Server),
 ) -> TestResult {
     let stop = Arc::new(AtomicBool::new(false));
     let log = Arc::new(Mutex::new(Log::default()));
@@ -42,7 +53,7 @@ async fn load_through_an_outage(
     );
 
     let server = tokio::task::spawn_blocking(move || {
-        server.stop();
+        stop_server(&mut server);
         std::thread::sleep(OUTAGE);
         server.start().map(|()| server)
     })
@@ -129,4 +140,35 @@ async fn mongo_outage() -> TestResult {
     databank_mongo::register()?;
     let bank = databank_core::open(&url, Schema::new()).await?;
     load_through_an_outage(bank, server, timeout, "mongo").await
+}
+
+/// PostgreSQL's `fsync` and synchronous commit are on ([`Server::postgres`] with
+/// `persistent`): an acknowledged commit is on disk. The pool's connections die with the server
+/// and each fails once (`OutcomeUnknown` or, told by the server, `Unavailable`); new ones are
+/// opened on demand.
+async fn postgres_outage(name: &str, stop_server: fn(&mut Server)) -> TestResult {
+    let server = Server::postgres(true)?;
+    let timeout = Duration::from_millis(1000);
+    let url = format!(
+        "{}?table=outage&timeout_ms={}",
+        server.url(),
+        timeout.as_millis()
+    );
+    databank_sql::register()?;
+    let bank = databank_core::open(&url, Schema::new()).await?;
+    load_through(bank, server, timeout, name, stop_server).await
+}
+
+/// A fast shutdown (`pg_ctl stop -m fast`, SIGINT): sessions are ended, work in flight rolled
+/// back, a checkpoint written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_fast_shutdown_outage() -> TestResult {
+    postgres_outage("postgres (fast shutdown)", Server::stop).await
+}
+
+/// An immediate shutdown (`pg_ctl stop -m immediate`, SIGQUIT): no checkpoint; the restart
+/// recovers from the write-ahead log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_immediate_shutdown_outage() -> TestResult {
+    postgres_outage("postgres (immediate shutdown)", Server::stop_immediately).await
 }

@@ -1,8 +1,9 @@
 //! A child process for the reliability suite.
 //!
-//! - `reliability-child write DIR START`: saves records `r0`..`r19` and a session in a loop into
-//!   the disk bank at DIR, values counting up from START, printing `ack KEY N` after each write
-//!   is acknowledged, until killed.
+//! - `reliability-child write TARGET START`: saves records `r0`..`r19` and a session in a loop
+//!   into the bank at TARGET (a directory: a disk bank; `sqlite://…`: a SQLite bank), values
+//!   counting up from START, printing `ack KEY N` after each write is acknowledged, until
+//!   killed.
 //! - `reliability-child open DIR HOLD_MS`: tries to open the disk bank at DIR, prints `opened`
 //!   or `refused: <error>`, holds it for HOLD_MS and exits.
 
@@ -36,8 +37,13 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn write(dir: &str, start: u64) -> Result<(), Box<dyn std::error::Error>> {
-    let bank = Bank::new(DiskBank::open(dir)?);
+async fn write(target: &str, start: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let bank = if target.starts_with("sqlite:") {
+        databank_sql::register()?;
+        databank_core::open(target, databank_core::Schema::new()).await?
+    } else {
+        Bank::new(DiskBank::open(target)?)
+    };
     let store = DatabankStore::new(bank.clone());
     let mut out = std::io::stdout().lock();
     let padding = "p".repeat(2000);

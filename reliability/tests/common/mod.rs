@@ -46,6 +46,7 @@ pub async fn open(backend: &str, schema: Schema) -> Fixture {
     databank_disk::register().unwrap_or_else(|e| panic!("{e}"));
     databank_redis::register().unwrap_or_else(|e| panic!("{e}"));
     databank_mongo::register().unwrap_or_else(|e| panic!("{e}"));
+    databank_sql::register().unwrap_or_else(|e| panic!("{e}"));
     let (url, dir) = match backend {
         "memory" => ("memory://".to_string(), None),
         "disk" => {
@@ -55,6 +56,15 @@ pub async fn open(backend: &str, schema: Schema) -> Fixture {
         }
         "redis" => (redis_url(""), None),
         "mongo" => (mongo_url(), None),
+        "sqlite" => {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            let bank = dir.path().join(BANK_DIR);
+            (format!("sqlite://{}/bank.db", bank.display()), Some(dir))
+        }
+        // A URL of a PostgreSQL server (the test's own), with a table of this test's.
+        url if url.starts_with("postgres://") => {
+            (format!("{url}?table={}", unique_name("rel")), None)
+        }
         other => panic!("unknown backend {other}"),
     };
     let bank = databank_core::open(&url, schema)
