@@ -28,6 +28,7 @@ struct Env {
     /// A `redis-cluster://` URL (fred's form too).
     redis_cluster: String,
     mongo: String,
+    postgres: String,
     secantus: bool,
 }
 
@@ -41,6 +42,7 @@ fn env() -> Result<Env, Error> {
         redis: var("DATABANK_TEST_REDIS_URL")?,
         redis_cluster: var("DATABANK_TEST_REDIS_CLUSTER_URL")?,
         mongo: var("DATABANK_TEST_MONGO_URL")?,
+        postgres: var("DATABANK_TEST_POSTGRES_URL")?,
         secantus: std::env::var("DATABANK_TEST_MONGO_KIND").is_ok_and(|k| k == "secantus"),
     })
 }
@@ -161,6 +163,72 @@ async fn mongo_anchor(env: &Env, sessions: usize) -> Result<Subject, Error> {
     ))
 }
 
+/// Our store on PostgreSQL, in a table of its own.
+fn postgres_url(env: &Env) -> String {
+    let sep = if env.postgres.contains('?') { '&' } else { '?' };
+    format!("{}{sep}table={}", env.postgres, unique("ours"))
+}
+
+/// A fresh directory under `target/bench/tmp/` for a SQLite database.
+fn sqlite_dir() -> Result<std::path::PathBuf, Error> {
+    let dir = std::env::current_dir()?
+        .join("target")
+        .join("bench")
+        .join("tmp")
+        .join(unique("lite"));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Our store on a SQLite file of its own.
+fn sqlite_url() -> Result<String, Error> {
+    Ok(format!("sqlite://{}/ours.db", sqlite_dir()?.display()))
+}
+
+/// tower-sessions-sqlx-store's PostgresStore on a pool of the size ours opens, in a table of
+/// its own.
+async fn postgres_anchor(env: &Env, sessions: usize) -> Result<Subject, Error> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(databank_sql::DEFAULT_MAX_CONNECTIONS)
+        .connect(&env.postgres)
+        .await?;
+    let store = tower_sessions_sqlx_store::PostgresStore::new(pool)
+        .with_schema_name(unique("anchor"))?
+        .with_table_name("session")?;
+    store.migrate().await?;
+    Ok(subject!(
+        "tower-sessions-sqlx-store 0.15 (PostgresStore)",
+        tower_sessions_core_14,
+        create,
+        store,
+        sessions
+    ))
+}
+
+/// tower-sessions-sqlx-store's SqliteStore with the settings ours opens with (WAL,
+/// synchronous=NORMAL, the same pool size).
+async fn sqlite_anchor(sessions: usize) -> Result<Subject, Error> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    let options = SqliteConnectOptions::new()
+        .filename(sqlite_dir()?.join("anchor.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(databank_sql::DEFAULT_MAX_CONNECTIONS)
+        .connect_with(options)
+        .await?;
+    let store = tower_sessions_sqlx_store::SqliteStore::new(pool);
+    store.migrate().await?;
+    Ok(subject!(
+        "tower-sessions-sqlx-store 0.15 (SqliteStore)",
+        tower_sessions_core_14,
+        create,
+        store,
+        sessions
+    ))
+}
+
 async fn memory_store(sessions: usize) -> Result<Subject, Error> {
     let store = tower_sessions_memory_store::MemoryStore::default();
     Ok(subject!(
@@ -196,7 +264,9 @@ async fn per_request(mode: Mode, env: &Env, backends: &[String]) -> Result<Secti
          tower-sessions 0.15 adapter, with optimistic concurrency on (the anchors have none). \
          Same server, alternately measured ({} repetitions, medians); ratio = ours ÷ anchor. \
          redis-cluster: a local Redis Cluster of 3 masters and 3 replicas on this machine, fred \
-         in cluster mode as the anchor.",
+         in cluster mode as the anchor. postgres: the PostgreSQL `cargo xtask bench` starts \
+         (fsync off), each store in a table of its own, pools of 16; sqlite: each store on a \
+         file of its own in WAL mode with synchronous=NORMAL, pools of 16.",
         mode.reps()
     ));
     let slow_mongo = env.secantus;
@@ -206,7 +276,7 @@ async fn per_request(mode: Mode, env: &Env, backends: &[String]) -> Result<Secti
     let memory_url = "memory://".to_string();
     let mongo_url = format!("{}/{}?timeout_ms=120000", mongo_server(env), unique("ours"));
     let cluster_url = format!("{}&prefix={}", env.redis_cluster, unique("ours"));
-    let cases: [(&str, String, usize); 4] = [
+    let cases: [(&str, String, usize); 6] = [
         ("memory", memory_url, mode.pick(50_000, 500)),
         ("redis", redis_url(env), mode.pick(10_000, 300)),
         ("redis-cluster", cluster_url, mode.pick(10_000, 300)),
@@ -219,6 +289,8 @@ async fn per_request(mode: Mode, env: &Env, backends: &[String]) -> Result<Secti
                 mode.pick(10_000, 200)
             },
         ),
+        ("postgres", postgres_url(env), mode.pick(10_000, 200)),
+        ("sqlite", sqlite_url()?, mode.pick(10_000, 200)),
     ];
     for (backend, url, ops) in cases {
         if !backends.is_empty() && !backends.iter().any(|b| b == backend) {
@@ -235,6 +307,8 @@ async fn per_request(mode: Mode, env: &Env, backends: &[String]) -> Result<Secti
             ],
             "redis" => vec![(fred(&env.redis, sessions).await?, 1.0)],
             "redis-cluster" => vec![(fred(&env.redis_cluster, sessions).await?, 1.0)],
+            "postgres" => vec![(postgres_anchor(env, sessions).await?, 1.0)],
+            "sqlite" => vec![(sqlite_anchor(sessions).await?, 1.0)],
             _ => vec![(mongo_anchor(env, sessions).await?, 1.0)],
         };
         if backend == "redis" {
@@ -315,6 +389,12 @@ async fn contention(mode: Mode, env: &Env) -> Result<Section, Error> {
             ours(&redis_url(env), 1).await?,
             fred(&env.redis, 1).await?,
         ),
+        (
+            "postgres",
+            ours(&postgres_url(env), 1).await?,
+            postgres_anchor(env, 1).await?,
+        ),
+        ("sqlite", ours(&sqlite_url()?, 1).await?, sqlite_anchor(1).await?),
     ];
     for (backend, ours, anchor) in subjects {
         let mut measured = Vec::new();

@@ -11,6 +11,8 @@ pub struct Env {
     /// A `redis-cluster://` URL, when a cluster was started (`cargo xtask bench` starts one).
     pub redis_cluster: Option<String>,
     pub mongo: String,
+    /// A `postgres://` URL of a server `cargo xtask bench` started (or the user's).
+    pub postgres: String,
     /// True when MongoDB is SecantusDB (about 1k writes/s): sizes are scaled down and say so.
     pub secantus: bool,
     /// True when xtask started the servers for this run, so they may be flushed.
@@ -28,6 +30,7 @@ impl Env {
             redis: var("DATABANK_TEST_REDIS_URL")?,
             redis_cluster: std::env::var("DATABANK_TEST_REDIS_CLUSTER_URL").ok(),
             mongo: var("DATABANK_TEST_MONGO_URL")?,
+            postgres: var("DATABANK_TEST_POSTGRES_URL")?,
             secantus: std::env::var("DATABANK_TEST_MONGO_KIND").is_ok_and(|k| k == "secantus"),
             disposable: std::env::var("DATABANK_BENCH_DISPOSABLE").is_ok_and(|v| v == "1"),
         })
@@ -35,7 +38,7 @@ impl Env {
 }
 
 /// The backends every section covers.
-pub const ALL: [&str; 4] = ["memory", "disk", "redis", "mongo"];
+pub const ALL: [&str; 6] = ["memory", "disk", "redis", "mongo", "postgres", "sqlite"];
 
 /// A fresh namespace on one backend: its URL, and what to remove afterwards.
 #[derive(Debug)]
@@ -43,6 +46,8 @@ pub struct Namespace {
     pub url: String,
     dir: Option<PathBuf>,
     mongo_db: Option<(String, String)>,
+    /// (server URL, table) of a PostgreSQL namespace.
+    pg_table: Option<(String, String)>,
 }
 
 impl Namespace {
@@ -52,19 +57,29 @@ impl Namespace {
             url: String::new(),
             dir: None,
             mongo_db: None,
+            pg_table: None,
         };
         ns.url = match backend {
             "memory" => "memory://".into(),
-            "disk" => {
+            "disk" | "sqlite" => {
                 let dir = std::env::current_dir()?
                     .join("target")
                     .join("bench")
                     .join("tmp")
                     .join(&name);
                 std::fs::create_dir_all(&dir)?;
-                let url = format!("disk://{}", dir.display());
+                let url = if backend == "disk" {
+                    format!("disk://{}", dir.display())
+                } else {
+                    format!("sqlite://{}/bank.db", dir.display())
+                };
                 ns.dir = Some(dir);
                 url
+            }
+            "postgres" => {
+                ns.pg_table = Some((env.postgres.clone(), name.clone()));
+                let sep = if env.postgres.contains('?') { '&' } else { '?' };
+                format!("{}{sep}table={name}&timeout_ms=120000", env.postgres)
             }
             "redis" => {
                 let sep = if env.redis.contains('?') { '&' } else { '?' };
@@ -94,11 +109,21 @@ impl Namespace {
         Ok(ns)
     }
 
-    /// Removes what the namespace holds (the directory, the MongoDB database). Redis keys are
+    /// Removes what the namespace holds (the directory, the MongoDB database, the PostgreSQL
+    /// tables). Redis keys are
     /// flushed by [`flush_redis`] when the server is disposable.
     pub async fn remove(self) {
         if let Some(dir) = self.dir {
             let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+        }
+        if let Some((server, table)) = self.pg_table {
+            if let Ok(pool) = sqlx::PgPool::connect(&server).await {
+                let drop = format!(
+                    "DROP TABLE IF EXISTS \"{table}\"; DROP TABLE IF EXISTS \"{table}_meta\""
+                );
+                let _ = sqlx::raw_sql(&drop).execute(&pool).await;
+                pool.close().await;
+            }
         }
         if let Some((server, db)) = self.mongo_db {
             if let Ok(client) = mongodb::Client::with_uri_str(&server).await {

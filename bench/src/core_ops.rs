@@ -29,6 +29,7 @@ fn sizes(mode: Mode, backend: &str, env: &Env) -> Sizes {
     let ops = match backend {
         "memory" => mode.pick(100_000, 500),
         "disk" => mode.pick(5_000, 100),
+        "postgres" | "sqlite" => mode.pick(10_000, 200),
         "redis" => mode.pick(20_000, 500),
         _ if slow_mongo => mode.pick(1_000, 100),
         _ => mode.pick(10_000, 200),

@@ -51,6 +51,7 @@ async fn run() -> Result<(), Error> {
     databank_disk::register()?;
     databank_redis::register()?;
     databank_mongo::register()?;
+    databank_sql::register()?;
     let mut report = Report {
         mode: mode.name().into(),
         ..Report::default()

@@ -31,7 +31,9 @@ pub async fn run(mode: Mode, env: &Env, backends: &[String]) -> Result<Vec<Secti
          GET/SET on a `ConnectionManager`; redis-cluster: the same on a local cluster of 3 masters \
          and 3 replicas, raw GET/SET through the `redis` crate's cluster client. MongoDB: raw `find_one`/`replace_one(upsert)` on \
          `{{_id, v}}`. Disk: our durable save against a hand-written write-temp + fsync + \
-         rename + fsync-dir loop in `std::fs` (each in `spawn_blocking`, as ours).",
+         rename + fsync-dir loop in `std::fs` (each in `spawn_blocking`, as ours). PostgreSQL and \
+         SQLite: raw sqlx on a table `(id PRIMARY KEY, v)` (`jsonb` / `TEXT`), `SELECT v` by id \
+         and `INSERT … ON CONFLICT (id) DO UPDATE`, on a pool of the size ours opens (16).",
         mode.reps()
     ));
     if want("redis") {
@@ -42,6 +44,12 @@ pub async fn run(mode: Mode, env: &Env, backends: &[String]) -> Result<Vec<Secti
     }
     if want("disk") {
         disk_pair(mode, env, &mut section).await?;
+    }
+    if want("postgres") {
+        postgres_pairs(mode, env, &mut section).await?;
+    }
+    if want("sqlite") {
+        sqlite_pairs(mode, env, &mut section).await?;
     }
     let mut ceiling = Section::new(
         "2b. redis-benchmark on the same server (the server's ceiling here)",
@@ -358,4 +366,156 @@ fn url_host_port(url: &str) -> (String, u16) {
         Some((host, port)) => (host.to_owned(), port.parse().unwrap_or(6379)),
         None => (authority.to_owned(), 6379),
     }
+}
+
+/// Measures our read and save against `raw(op, i)` on the same server, and adds the rows.
+async fn sql_pairs<F, Fut>(
+    mode: Mode,
+    backend: &str,
+    bank: &Arc<Bank>,
+    section: &mut Section,
+    raw: F,
+) -> Result<(), Error>
+where
+    F: Fn(&'static str, usize) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = Result<(), Error>> + Send + 'static,
+{
+    let ops = mode.pick(10_000, 200);
+    for op in ["read", "save"] {
+        for c in [1, 32] {
+            let pair = side_by_side(
+                mode.reps(),
+                || ours(bank, op, c, ops),
+                || {
+                    let raw = raw.clone();
+                    measure(c, ops, move |i| raw(op, i))
+                },
+            )
+            .await?;
+            let anchor = if op == "read" {
+                "raw SELECT"
+            } else {
+                "raw upsert"
+            };
+            pair_row(section, backend, op, c, pair, anchor);
+        }
+    }
+    Ok(())
+}
+
+async fn postgres_pairs(mode: Mode, env: &Env, section: &mut Section) -> Result<(), Error> {
+    let (bank, ns) = open("postgres", env).await?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(databank_sql::DEFAULT_MAX_CONNECTIONS)
+        .connect(&env.postgres)
+        .await?;
+    let table = databank_bench::unique("raw");
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE \"{table}\" (id text PRIMARY KEY, v jsonb NOT NULL)"
+    ))
+    .execute(&pool)
+    .await?;
+    let read = Arc::new(format!("SELECT v::text FROM \"{table}\" WHERE id = $1"));
+    let save = Arc::new(format!(
+        "INSERT INTO \"{table}\" (id, v) VALUES ($1, $2::jsonb) \
+         ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v"
+    ));
+    for i in 0..IDS {
+        sqlx::query(&save)
+            .bind(format!("k{i}"))
+            .bind(value(i).to_string())
+            .execute(&pool)
+            .await?;
+    }
+    let raw = {
+        let pool = pool.clone();
+        move |op: &'static str, i: usize| {
+            let (pool, read, save) = (pool.clone(), read.clone(), save.clone());
+            async move {
+                let id = format!("k{}", i % IDS);
+                if op == "read" {
+                    let text: String = sqlx::query_scalar(&read).bind(id).fetch_one(&pool).await?;
+                    serde_json::from_str::<serde_json::Value>(&text)?;
+                } else {
+                    sqlx::query(&save)
+                        .bind(id)
+                        .bind(value(i % IDS).to_string())
+                        .execute(&pool)
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+    };
+    sql_pairs(mode, "postgres", &bank, section, raw).await?;
+    let _ = sqlx::raw_sql(&format!("DROP TABLE \"{table}\""))
+        .execute(&pool)
+        .await;
+    pool.close().await;
+    bank.close().await?;
+    ns.remove().await;
+    Ok(())
+}
+
+async fn sqlite_pairs(mode: Mode, env: &Env, section: &mut Section) -> Result<(), Error> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    let (bank, ns) = open("sqlite", env).await?;
+    let dir = std::env::current_dir()?
+        .join("target")
+        .join("bench")
+        .join("tmp")
+        .join(databank_bench::unique("rawlite"));
+    std::fs::create_dir_all(&dir)?;
+    // The settings ours opens with: WAL, synchronous=NORMAL, the same pool size.
+    let options = SqliteConnectOptions::new()
+        .filename(dir.join("raw.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(databank_sql::DEFAULT_MAX_CONNECTIONS)
+        .connect_with(options)
+        .await?;
+    sqlx::raw_sql("CREATE TABLE raw (id TEXT PRIMARY KEY, v TEXT NOT NULL)")
+        .execute(&pool)
+        .await?;
+    for i in 0..IDS {
+        sqlx::query("INSERT INTO raw (id, v) VALUES (?1, ?2)")
+            .bind(format!("k{i}"))
+            .bind(value(i).to_string())
+            .execute(&pool)
+            .await?;
+    }
+    let raw = {
+        let pool = pool.clone();
+        move |op: &'static str, i: usize| {
+            let pool = pool.clone();
+            async move {
+                let id = format!("k{}", i % IDS);
+                if op == "read" {
+                    let text: String = sqlx::query_scalar("SELECT v FROM raw WHERE id = ?1")
+                        .bind(id)
+                        .fetch_one(&pool)
+                        .await?;
+                    serde_json::from_str::<serde_json::Value>(&text)?;
+                } else {
+                    sqlx::query(
+                        "INSERT INTO raw (id, v) VALUES (?1, ?2) \
+                         ON CONFLICT (id) DO UPDATE SET v = excluded.v",
+                    )
+                    .bind(id)
+                    .bind(value(i % IDS).to_string())
+                    .execute(&pool)
+                    .await?;
+                }
+                Ok(())
+            }
+        }
+    };
+    sql_pairs(mode, "sqlite", &bank, section, raw).await?;
+    pool.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    bank.close().await?;
+    ns.remove().await;
+    Ok(())
 }

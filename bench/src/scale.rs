@@ -107,7 +107,8 @@ pub async fn run(mode: Mode, env: &Env) -> Result<Section, Error> {
          expiry, cleanup cost follows the expired count, not the total — at 1,000 expired, 1M \
          sessions cost at most 2× what 100k cost. `removed` can be below the expired count on \
          Redis and MongoDB, whose servers expire records themselves (those are not counted \
-         twice). bytes/session: growth of this process's RSS over loading 1M sessions into the \
+         twice). PostgreSQL and SQLite purge with one `DELETE` over the partial index on \
+         `(kind, expires_at)`. bytes/session: growth of this process's RSS over loading 1M sessions into the \
          memory driver (an estimate: the allocator may reuse memory freed earlier in the run).",
     );
     if env.secantus && mode == Mode::Full {
@@ -117,7 +118,7 @@ pub async fn run(mode: Mode, env: &Env) -> Result<Section, Error> {
              (DATABANK_TEST_MONGO_URL or Docker) gets 10k, 100k and 1M.",
         );
     }
-    for backend in ["memory", "redis", "mongo", "disk"] {
+    for backend in ["memory", "redis", "mongo", "disk", "postgres", "sqlite"] {
         let mut at_100k: Option<f64> = None;
         for n in totals(mode, backend, env) {
             let ns = Namespace::new(backend, env)?;

@@ -25,11 +25,12 @@ use crate::jsonb;
 
 const DRIVER: &str = "postgres";
 
-/// A patch is one statement while the patched record's `jsonb` text stays under this many
-/// bytes. That text can be shorter than the compact JSON the size limit counts (NUL is 6
-/// bytes there and 4 here), never by half, so under the bound the limit holds; past it the
-/// patch is a revision-checked read and write that measures exactly.
-const PATCH_IN_PLACE_MAX: i64 = (MAX_VALUE_BYTES / 2) as i64;
+/// A patch is one statement while the patched record's `jsonb` takes at most this many bytes
+/// (`pg_column_size`, read from the datum's header, with no serialization). Compact JSON can
+/// be up to six times that (a control character is 1 byte there and `\u0001` in JSON), never
+/// more, so under the bound the size limit holds; past it the patch is a revision-checked read
+/// and write that measures exactly.
+const PATCH_IN_PLACE_MAX: i64 = (MAX_VALUE_BYTES / 6) as i64;
 
 /// `live` as SQL, for the table alias `r` and the parameter holding now.
 fn live(now: &str) -> String {
@@ -165,13 +166,13 @@ impl Statements {
                  expires_at = CASE WHEN NOT $6 THEN EXCLUDED.expires_at \
                  WHEN r.expires_at <= $8 THEN NULL ELSE r.expires_at END \
                  WHERE r.expires_at <= $8 OR (jsonb_typeof(r.value) = 'object' \
-                 AND octet_length(({patched})::text) <= $9)"
+                 AND pg_column_size({patched}) <= $9)"
             ),
             patch_existing: format!(
                 "UPDATE {t} SET value = {patched}, revision = $5, \
                  expires_at = CASE WHEN $6 THEN r.expires_at ELSE $7 END \
                  WHERE {key} AND {} AND jsonb_typeof(r.value) = 'object' \
-                 AND octet_length(({patched})::text) <= $9",
+                 AND pg_column_size({patched}) <= $9",
                 live("$8")
             ),
         }
