@@ -32,6 +32,25 @@ const DRIVER: &str = "postgres";
 /// and write that measures exactly.
 const PATCH_IN_PLACE_MAX: i64 = (MAX_VALUE_BYTES / 6) as i64;
 
+/// The minute an expiry falls in, rounded up (`NULL` for never), as SQL: what the expiry index
+/// holds, so that a save moving an expiry within its minute leaves the index alone and the row
+/// can be updated in place (a HOT update).
+fn minute_of(ms: &str) -> String {
+    format!("ceil({ms}::numeric / 60000)::bigint")
+}
+
+/// The expiry-index column for `$5`, the expiry of most writes.
+const MINUTE_OF_5: &str = "ceil($5::numeric / 60000)::bigint";
+
+/// Expired as SQL for the parameter holding now: through the expiry index (every expired row
+/// is in a minute up to now's), then exactly.
+fn expired_by(now: &str) -> String {
+    format!(
+        "r.expiry_minute <= {} AND r.expires_at <= {now}",
+        minute_of(now)
+    )
+}
+
 /// `live` as SQL, for the table alias `r` and the parameter holding now.
 fn live(now: &str) -> String {
     format!("(r.expires_at IS NULL OR r.expires_at > {now})")
@@ -59,7 +78,6 @@ struct Statements {
     append: String,
     prepend: String,
     remove: String,
-    patch_create: String,
     patch_existing: String,
 }
 
@@ -67,9 +85,11 @@ impl Statements {
     fn new(table: &str) -> Self {
         let t = format!("{} AS r", ident(table));
         let insert = format!(
-            "INSERT INTO {t} (kind, id, value, revision, expires_at) VALUES ($1, $2, $3::jsonb, $4, $5)"
+            "INSERT INTO {t} (kind, id, value, revision, expires_at, expiry_minute) \
+             VALUES ($1, $2, $3::jsonb, $4, $5, {MINUTE_OF_5})"
         );
-        let replace = "SET value = EXCLUDED.value, revision = EXCLUDED.revision, expires_at = EXCLUDED.expires_at";
+        let replace = "SET value = EXCLUDED.value, revision = EXCLUDED.revision, \
+                       expires_at = EXCLUDED.expires_at, expiry_minute = EXCLUDED.expiry_minute";
         let key = "r.kind = $1 AND r.id = $2";
         let expired = "r.expires_at <= $5";
         let list = |joined: &str| {
@@ -79,7 +99,8 @@ impl Statements {
                  ON CONFLICT (kind, id) DO UPDATE SET \
                  value = CASE WHEN {expired} THEN EXCLUDED.value ELSE {joined} END, \
                  revision = EXCLUDED.revision, \
-                 expires_at = CASE WHEN {expired} THEN NULL ELSE r.expires_at END \
+                 expires_at = CASE WHEN {expired} THEN NULL ELSE r.expires_at END, \
+                 expiry_minute = CASE WHEN {expired} THEN NULL ELSE r.expiry_minute END \
                  WHERE {expired} OR jsonb_typeof(r.value) = 'array' \
                  RETURNING jsonb_array_length(r.value)"
             )
@@ -96,18 +117,20 @@ impl Statements {
                 "{insert} ON CONFLICT (kind, id) DO UPDATE {replace} WHERE r.expires_at <= $6"
             ),
             update: format!(
-                "UPDATE {t} SET value = $3::jsonb, revision = $4, expires_at = $5 WHERE {key} AND {}",
+                "UPDATE {t} SET value = $3::jsonb, revision = $4, expires_at = $5, \
+                 expiry_minute = {MINUTE_OF_5} WHERE {key} AND {}",
                 live("$6")
             ),
             update_if: format!(
-                "UPDATE {t} SET value = $3::jsonb, revision = $4, expires_at = $5 \
-                 WHERE {key} AND {} AND r.revision = $7",
+                "UPDATE {t} SET value = $3::jsonb, revision = $4, expires_at = $5, \
+                 expiry_minute = {MINUTE_OF_5} WHERE {key} AND {} AND r.revision = $7",
                 live("$6")
             ),
             exists: format!("SELECT 1 FROM {t} WHERE {key} AND {}", live("$3")),
             delete: format!("DELETE FROM {t} WHERE {key} AND {}", live("$3")),
             touch: format!(
-                "UPDATE {t} SET expires_at = $3 WHERE {key} AND {}",
+                "UPDATE {t} SET expires_at = $3, expiry_minute = {} WHERE {key} AND {}",
+                minute_of("$3"),
                 live("$4")
             ),
             page: format!(
@@ -115,10 +138,11 @@ impl Statements {
                  WHERE r.kind = $1 AND r.id > $2 AND {} ORDER BY r.id LIMIT $4",
                 live("$3")
             ),
-            purge: format!("DELETE FROM {t} WHERE r.kind = $1 AND r.expires_at <= $2"),
+            purge: format!("DELETE FROM {t} WHERE r.kind = $1 AND {}", expired_by("$2")),
             count: format!("SELECT count(*) FROM {t} WHERE r.kind = $1 AND {}", live("$2")),
             count_expired: format!(
-                "SELECT count(*) FROM {t} WHERE r.kind = $1 AND r.expires_at <= $2"
+                "SELECT count(*) FROM {t} WHERE r.kind = $1 AND {}",
+                expired_by("$2")
             ),
             // A skip scan of the primary key: one index probe per type, not a read of every row.
             kinds: format!(
@@ -139,7 +163,8 @@ impl Statements {
                  value = CASE WHEN {expired} THEN EXCLUDED.value \
                  ELSE to_jsonb((r.value #>> '{{}}')::numeric + $3) END, \
                  revision = EXCLUDED.revision, \
-                 expires_at = CASE WHEN {expired} THEN NULL ELSE r.expires_at END \
+                 expires_at = CASE WHEN {expired} THEN NULL ELSE r.expires_at END, \
+                 expiry_minute = CASE WHEN {expired} THEN NULL ELSE r.expiry_minute END \
                  WHERE CASE WHEN {expired} THEN true \
                  WHEN jsonb_typeof(r.value) = 'number' AND (r.value #>> '{{}}') ~ '^-?[0-9]+$' \
                  THEN (r.value #>> '{{}}')::numeric + $3 BETWEEN -9223372036854775808 AND 9223372036854775807 \
@@ -157,22 +182,14 @@ impl Statements {
                 live("$5")
             ),
             // $3 set (an object), $4 keys to remove, $5 revision, $6 keep the expiry,
-            // $7 the expiry to set (or of a created record), $8 now, $9 the size bound.
-            patch_create: format!(
-                "INSERT INTO {t} (kind, id, value, revision, expires_at) VALUES ($1, $2, $3::jsonb, $5, $7) \
-                 ON CONFLICT (kind, id) DO UPDATE SET \
-                 value = CASE WHEN r.expires_at <= $8 THEN EXCLUDED.value ELSE {patched} END, \
-                 revision = EXCLUDED.revision, \
-                 expires_at = CASE WHEN NOT $6 THEN EXCLUDED.expires_at \
-                 WHEN r.expires_at <= $8 THEN NULL ELSE r.expires_at END \
-                 WHERE r.expires_at <= $8 OR (jsonb_typeof(r.value) = 'object' \
-                 AND pg_column_size({patched}) <= $9)"
-            ),
+            // $7 the expiry to set, $8 now, $9 the size bound.
             patch_existing: format!(
                 "UPDATE {t} SET value = {patched}, revision = $5, \
-                 expires_at = CASE WHEN $6 THEN r.expires_at ELSE $7 END \
+                 expires_at = CASE WHEN $6 THEN r.expires_at ELSE $7 END, \
+                 expiry_minute = CASE WHEN $6 THEN r.expiry_minute ELSE {} END \
                  WHERE {key} AND {} AND jsonb_typeof(r.value) = 'object' \
                  AND pg_column_size({patched}) <= $9",
+                minute_of("$7"),
                 live("$8")
             ),
         }
@@ -190,8 +207,9 @@ impl Statements {
                value jsonb NOT NULL, \
                revision bigint NOT NULL, \
                expires_at bigint, \
-               PRIMARY KEY (kind, id)); \
-             CREATE INDEX IF NOT EXISTS {expiry} ON {t} (kind, expires_at) WHERE expires_at IS NOT NULL; \
+               expiry_minute bigint, \
+               PRIMARY KEY (kind, id)) WITH (fillfactor = 80); \
+             CREATE INDEX IF NOT EXISTS {expiry} ON {t} (kind, expiry_minute) WHERE expiry_minute IS NOT NULL; \
              CREATE TABLE IF NOT EXISTS {meta} (name text PRIMARY KEY, value text NOT NULL); \
              INSERT INTO {meta} (name, value) VALUES ('schema_version', '{SCHEMA_VERSION}') ON CONFLICT DO NOTHING;"
         )
@@ -518,12 +536,7 @@ impl Driver for PostgresBank {
             PatchExpiry::Keep => (true, None),
             PatchExpiry::Set(at) => (false, to_ms(at)),
         };
-        let statement = if patch.create {
-            &self.sql.patch_create
-        } else {
-            &self.sql.patch_existing
-        };
-        let query = sqlx::query(statement)
+        let query = sqlx::query(&self.sql.patch_existing)
             .bind(patch.kind)
             .bind(patch.id.as_bytes())
             .bind(set)
@@ -535,6 +548,21 @@ impl Driver for PostgresBank {
             .bind(PATCH_IN_PLACE_MAX);
         if self.execute(query).await? == 1 {
             return Ok(revision);
+        }
+        if patch.create {
+            // No live record (or one the update may not touch): create it from the set keys,
+            // unless a live one holds the id.
+            let created = Write::new(
+                patch.kind,
+                patch.id,
+                Value::Object(patch.set.clone()),
+                Precondition::Absent,
+            )
+            .expires_at(patch.expiry.resolve(None));
+            match self.write(created).await {
+                Err(Error::AlreadyExists { .. }) => {}
+                other => return other,
+            }
         }
         // Missing (and not to be created), not an object, or large: the read tells which,
         // and the revision-checked write fails or measures exactly.

@@ -32,6 +32,25 @@ const READ_ALL_BATCH: usize = 500;
 
 type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
 
+/// The minute an expiry falls in (`NULL` for never), as SQL: what the expiry index holds, so
+/// that a save moving an expiry within its minute leaves the index alone. Any mapping that
+/// never decreases as the expiry grows will do; this one rounds up (toward zero below 1970).
+fn minute_of(ms: &str) -> String {
+    format!("(({ms} + 59999) / 60000)")
+}
+
+/// The expiry-index column for `?5`, the expiry of most writes.
+const MINUTE_OF_5: &str = "((?5 + 59999) / 60000)";
+
+/// Expired as SQL for the parameter holding now: through the expiry index (every expired row
+/// is in a minute up to now's), then exactly.
+fn expired_by(now: &str) -> String {
+    format!(
+        "r.expiry_minute <= {} AND r.expires_at <= {now}",
+        minute_of(now)
+    )
+}
+
 /// `live` as SQL, for the table alias `r` and the parameter holding now.
 fn live(now: &str) -> String {
     format!("(r.expires_at IS NULL OR r.expires_at > {now})")
@@ -82,9 +101,11 @@ impl Statements {
     fn new(table: &str) -> Self {
         let t = format!("{} AS r", ident(table));
         let insert = format!(
-            "INSERT INTO {t} (kind, id, value, revision, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+            "INSERT INTO {t} (kind, id, value, revision, expires_at, expiry_minute) \
+             VALUES (?1, ?2, ?3, ?4, ?5, {MINUTE_OF_5})"
         );
-        let replace = "SET value = excluded.value, revision = excluded.revision, expires_at = excluded.expires_at";
+        let replace = "SET value = excluded.value, revision = excluded.revision, \
+                       expires_at = excluded.expires_at, expiry_minute = excluded.expiry_minute";
         let key = "r.kind = ?1 AND r.id = ?2";
         let expired = "r.expires_at <= ?5";
         let list = |joined: &str| {
@@ -94,7 +115,8 @@ impl Statements {
                  ON CONFLICT (kind, id) DO UPDATE SET \
                  value = CASE WHEN {expired} THEN excluded.value ELSE {joined} END, \
                  revision = excluded.revision, \
-                 expires_at = CASE WHEN {expired} THEN NULL ELSE r.expires_at END \
+                 expires_at = CASE WHEN {expired} THEN NULL ELSE r.expires_at END, \
+                 expiry_minute = CASE WHEN {expired} THEN NULL ELSE r.expiry_minute END \
                  WHERE {expired} OR json_type(r.value) = 'array' \
                  RETURNING json_array_length(value)"
             )
@@ -111,18 +133,20 @@ impl Statements {
                 "{insert} ON CONFLICT (kind, id) DO UPDATE {replace} WHERE r.expires_at <= ?6"
             ),
             update: format!(
-                "UPDATE {t} SET value = ?3, revision = ?4, expires_at = ?5 WHERE {key} AND {}",
+                "UPDATE {t} SET value = ?3, revision = ?4, expires_at = ?5, \
+                 expiry_minute = {MINUTE_OF_5} WHERE {key} AND {}",
                 live("?6")
             ),
             update_if: format!(
-                "UPDATE {t} SET value = ?3, revision = ?4, expires_at = ?5 \
-                 WHERE {key} AND {} AND r.revision = ?7",
+                "UPDATE {t} SET value = ?3, revision = ?4, expires_at = ?5, \
+                 expiry_minute = {MINUTE_OF_5} WHERE {key} AND {} AND r.revision = ?7",
                 live("?6")
             ),
             exists: format!("SELECT 1 FROM {t} WHERE {key} AND {}", live("?3")),
             delete: format!("DELETE FROM {t} WHERE {key} AND {}", live("?3")),
             touch: format!(
-                "UPDATE {t} SET expires_at = ?3 WHERE {key} AND {}",
+                "UPDATE {t} SET expires_at = ?3, expiry_minute = {} WHERE {key} AND {}",
+                minute_of("?3"),
                 live("?4")
             ),
             page: format!(
@@ -130,10 +154,11 @@ impl Statements {
                  WHERE r.kind = ?1 AND r.id > ?2 AND {} ORDER BY r.id LIMIT ?4",
                 live("?3")
             ),
-            purge: format!("DELETE FROM {t} WHERE r.kind = ?1 AND r.expires_at <= ?2"),
+            purge: format!("DELETE FROM {t} WHERE r.kind = ?1 AND {}", expired_by("?2")),
             count: format!("SELECT count(*) FROM {t} WHERE r.kind = ?1 AND {}", live("?2")),
             count_expired: format!(
-                "SELECT count(*) FROM {t} WHERE r.kind = ?1 AND r.expires_at <= ?2"
+                "SELECT count(*) FROM {t} WHERE r.kind = ?1 AND {}",
+                expired_by("?2")
             ),
             kinds: format!(
                 "WITH RECURSIVE k(kind) AS ( \
@@ -149,7 +174,8 @@ impl Statements {
                  value = CASE WHEN {expired} THEN excluded.value \
                  ELSE CAST(CAST(r.value AS INTEGER) + ?3 AS TEXT) END, \
                  revision = excluded.revision, \
-                 expires_at = CASE WHEN {expired} THEN NULL ELSE r.expires_at END \
+                 expires_at = CASE WHEN {expired} THEN NULL ELSE r.expires_at END, \
+                 expiry_minute = CASE WHEN {expired} THEN NULL ELSE r.expiry_minute END \
                  WHERE {expired} OR (r.value = CAST(CAST(r.value AS INTEGER) AS TEXT) \
                  AND CASE WHEN ?3 >= 0 THEN CAST(r.value AS INTEGER) <= 9223372036854775807 - ?3 \
                  ELSE CAST(r.value AS INTEGER) >= (-9223372036854775807 - 1) - ?3 END) \
@@ -182,8 +208,9 @@ impl Statements {
                value TEXT NOT NULL, \
                revision INTEGER NOT NULL, \
                expires_at INTEGER, \
+               expiry_minute INTEGER, \
                PRIMARY KEY (kind, id)); \
-             CREATE INDEX IF NOT EXISTS {expiry} ON {t} (kind, expires_at) WHERE expires_at IS NOT NULL; \
+             CREATE INDEX IF NOT EXISTS {expiry} ON {t} (kind, expiry_minute) WHERE expiry_minute IS NOT NULL; \
              CREATE TABLE IF NOT EXISTS {meta} (name TEXT PRIMARY KEY, value TEXT NOT NULL); \
              INSERT INTO {meta} (name, value) VALUES ('schema_version', '{SCHEMA_VERSION}') ON CONFLICT DO NOTHING;"
         )
@@ -523,11 +550,11 @@ impl Driver for SqliteBank {
             return patch_by_read_and_write(self, patch).await;
         }
         let revision = random_revision();
-        // ?1 kind, ?2 id, ?3 the set keys as an object (a created record), ?4 revision,
-        // ?5 keep the expiry, ?6 the expiry to set, ?7 now, ?8 the size bound, then the paths
-        // to remove and the (path, value) pairs to set.
+        // ?1 kind, ?2 id, ?3 revision, ?4 keep the expiry, ?5 the expiry to set, ?6 now, ?7
+        // the largest stored size the patch may start from, then the paths to remove and the
+        // (path, value) pairs to set.
         let mut patched = "r.value".to_owned();
-        let mut n = 8;
+        let mut n = 7;
         let mut paths = Vec::new();
         if !patch.remove.is_empty() {
             let mut call = format!("json_remove({patched}");
@@ -538,56 +565,82 @@ impl Driver for SqliteBank {
             }
             patched = call + ")";
         }
+        // What the set keys can add at most: each entry's label and value, a colon and a comma.
+        let mut growth = 0usize;
         if !patch.set.is_empty() {
             let mut call = format!("json_set({patched}");
             for (key, value) in &patch.set {
                 call.push_str(&format!(", ?{}, json(?{})", n + 1, n + 2));
                 n += 2;
-                paths.push((key_path(key), Some(value.to_string())));
+                let (path, text) = (key_path(key), value.to_string());
+                growth += path.len() + text.len() + 2;
+                paths.push((path, Some(text)));
             }
             patched = call + ")";
         }
-        let fits =
-            format!("json_type(r.value) = 'object' AND length(CAST({patched} AS BLOB)) <= ?8");
-        let expiry = "CASE WHEN ?5 THEN r.expires_at ELSE ?6 END";
-        let table = &self.sql.table;
-        let sql = if patch.create {
-            format!(
-                "INSERT INTO {table} AS r (kind, id, value, revision, expires_at) VALUES (?1, ?2, ?3, ?4, ?6) \
-                 ON CONFLICT (kind, id) DO UPDATE SET \
-                 value = CASE WHEN r.expires_at <= ?7 THEN excluded.value ELSE {patched} END, \
-                 revision = excluded.revision, \
-                 expires_at = CASE WHEN NOT ?5 THEN excluded.expires_at \
-                 WHEN r.expires_at <= ?7 THEN NULL ELSE r.expires_at END \
-                 WHERE r.expires_at <= ?7 OR ({fits})"
-            )
-        } else {
-            format!(
-                "UPDATE {table} AS r SET value = {patched}, revision = ?4, expires_at = {expiry} \
-                 WHERE r.kind = ?1 AND r.id = ?2 AND {} AND {fits}",
-                live("?7")
-            )
+        // A live object (stored JSON is compact: an object starts with `{`) small enough that
+        // the patched one stays under the size limit, checked without parsing it. A new expiry
+        // in the minute the record's is in leaves the expiry index alone; only when the minute
+        // changes does a second statement set it too.
+        let keep = matches!(patch.expiry, PatchExpiry::Keep);
+        let at = match patch.expiry {
+            PatchExpiry::Keep => None,
+            PatchExpiry::Set(at) => to_ms(at),
         };
-        let mut query = sqlx::query(&sql)
-            .bind(patch.kind)
-            .bind(patch.id.as_bytes())
-            .bind(Value::Object(patch.set.clone()).to_string())
-            .bind(revision.get() as i64)
-            .bind(matches!(patch.expiry, PatchExpiry::Keep))
-            .bind(match patch.expiry {
-                PatchExpiry::Keep => None,
-                PatchExpiry::Set(at) => to_ms(at),
-            })
-            .bind(now_ms())
-            .bind(MAX_VALUE_BYTES as i64);
-        for (path, value) in paths {
-            query = query.bind(path);
-            if let Some(value) = value {
-                query = query.bind(value);
+        let variants: &[(&str, &str)] = if keep {
+            &[("", "")]
+        } else {
+            &[
+                (
+                    ", expires_at = ?5",
+                    " AND r.expiry_minute IS ((?5 + 59999) / 60000)",
+                ),
+                (
+                    ", expires_at = ?5, expiry_minute = ((?5 + 59999) / 60000)",
+                    "",
+                ),
+            ]
+        };
+        for (set_expiry, same_minute) in variants {
+            let sql = format!(
+                "UPDATE {} AS r SET value = {patched}, revision = ?3{set_expiry} \
+                 WHERE r.kind = ?1 AND r.id = ?2 AND {} \
+                 AND substr(r.value, 1, 1) = '{{' AND octet_length(r.value) <= ?7{same_minute}",
+                self.sql.table,
+                live("?6")
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(patch.kind)
+                .bind(patch.id.as_bytes())
+                .bind(revision.get() as i64)
+                .bind(keep)
+                .bind(at)
+                .bind(now_ms())
+                .bind(MAX_VALUE_BYTES as i64 - growth as i64);
+            for (path, value) in &paths {
+                query = query.bind(path.as_str());
+                if let Some(value) = value {
+                    query = query.bind(value.as_str());
+                }
+            }
+            if self.execute(query).await? == 1 {
+                return Ok(revision);
             }
         }
-        if self.execute(query).await? == 1 {
-            return Ok(revision);
+        if patch.create {
+            // No live record (or one the update may not touch): create it from the set keys,
+            // unless a live one holds the id.
+            let created = Write::new(
+                patch.kind,
+                patch.id,
+                Value::Object(patch.set.clone()),
+                Precondition::Absent,
+            )
+            .expires_at(patch.expiry.resolve(None));
+            match self.write(created).await {
+                Err(Error::AlreadyExists { .. }) => {}
+                other => return other,
+            }
         }
         // Missing (and not to be created), not an object, or at the size limit: the read
         // tells which, and the revision-checked write fails or measures exactly.

@@ -152,7 +152,7 @@ mod postgres {
         .await?;
         assert_eq!(indices.len(), 3, "{indices:?}");
         assert!(
-            indices.iter().any(|d| d.contains("(kind, expires_at)")),
+            indices.iter().any(|d| d.contains("(kind, expiry_minute)")),
             "{indices:?}"
         );
         assert!(
