@@ -68,7 +68,7 @@ fn spread(i: usize, n: usize) -> usize {
     (i.wrapping_mul(7919) + 13) % n.max(1)
 }
 
-pub async fn run(mode: Mode, env: &Env) -> Result<Section, Error> {
+pub async fn run(mode: Mode, env: &Env, backends: &[String]) -> Result<Section, Error> {
     let mut section = Section::new(
         "1. Core operations per driver",
         &[
@@ -100,6 +100,9 @@ pub async fn run(mode: Mode, env: &Env) -> Result<Section, Error> {
         "Disk has no index: a search there reads every file, so it runs only a few searches.",
     );
     for backend in ALL {
+        if !backends.is_empty() && !backends.iter().any(|b| b == backend) {
+            continue;
+        }
         let size = sizes(mode, backend, env);
         let ns = Namespace::new(backend, env)?;
         let schema = Schema::new().index(KIND, ["tag"]);

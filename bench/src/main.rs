@@ -62,14 +62,17 @@ async fn run() -> Result<(), Error> {
         .map(|list| list.split(',').map(str::to_owned).collect())
         .unwrap_or_default();
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
-    // `--backend redis,mongo,disk` narrows section 2 (for profiling one pair).
+    // `--backend redis,mongo,disk` narrows sections 1, 2 and 5 (for profiling one backend; the
+    // report is then partial).
     let backends: Vec<String> = std::env::args()
         .skip_while(|a| a != "--backend")
         .nth(1)
         .map(|list| list.split(',').map(str::to_owned).collect())
         .unwrap_or_default();
     if wanted("core") {
-        report.sections.push(core_ops::run(mode, &env).await?);
+        report
+            .sections
+            .push(core_ops::run(mode, &env, &backends).await?);
     }
     if wanted("overhead") {
         report
@@ -77,7 +80,9 @@ async fn run() -> Result<(), Error> {
             .extend(overhead::run(mode, &env, &backends).await?);
     }
     if wanted("scale") {
-        report.sections.push(scale::run(mode, &env).await?);
+        report
+            .sections
+            .push(scale::run(mode, &env, &backends).await?);
     }
     if wanted("migrate") {
         report.sections.push(migrate::run(mode, &env).await?);

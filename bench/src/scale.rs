@@ -84,7 +84,7 @@ async fn fixed_rounds(store: &DatabankStore, reps: usize) -> Result<f64, Error> 
     Ok(times[times.len() / 2])
 }
 
-pub async fn run(mode: Mode, env: &Env) -> Result<Section, Error> {
+pub async fn run(mode: Mode, env: &Env, backends: &[String]) -> Result<Section, Error> {
     let mut section = Section::new(
         "5. Session cleanup at scale",
         &[
@@ -119,6 +119,9 @@ pub async fn run(mode: Mode, env: &Env) -> Result<Section, Error> {
         );
     }
     for backend in ["memory", "redis", "mongo", "disk", "postgres", "sqlite"] {
+        if !backends.is_empty() && !backends.iter().any(|b| b == backend) {
+            continue;
+        }
         let mut at_100k: Option<f64> = None;
         for n in totals(mode, backend, env) {
             let ns = Namespace::new(backend, env)?;

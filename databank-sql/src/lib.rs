@@ -41,6 +41,8 @@ mod config;
 mod jsonb;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod shared;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 

@@ -22,6 +22,7 @@ use crate::common::{
 };
 use crate::config::SqlConfig;
 use crate::jsonb;
+use crate::shared::sql_driver;
 
 const DRIVER: &str = "postgres";
 
@@ -102,7 +103,7 @@ impl Statements {
                  expires_at = CASE WHEN {expired} THEN NULL ELSE r.expires_at END, \
                  expiry_minute = CASE WHEN {expired} THEN NULL ELSE r.expiry_minute END \
                  WHERE {expired} OR jsonb_typeof(r.value) = 'array' \
-                 RETURNING jsonb_array_length(r.value)"
+                 RETURNING jsonb_array_length(r.value)::bigint"
             )
         };
         let patched = "(r.value - $4::text[]) || $3::jsonb";
@@ -225,6 +226,22 @@ fn path_literal(field: &str) -> String {
     format!("ARRAY[{}]::text[]", parts.join(","))
 }
 
+/// A value as stored: `jsonb` text.
+fn encode(value: &Value) -> Result<String> {
+    jsonb::to_text(value)
+}
+
+/// A value as read (`value::text`).
+fn decode(location: impl FnOnce() -> String, text: &str) -> Result<Value> {
+    jsonb::from_text(location, text)
+}
+
+/// Run first in each set-up script (one script is one transaction): processes opening at once
+/// take turns rather than race on `CREATE … IF NOT EXISTS`.
+fn setup_lock(table: &str) -> String {
+    format!("SELECT pg_advisory_xact_lock({});", lock_key(table))
+}
+
 /// The advisory lock key of a table's set-up.
 fn lock_key(table: &str) -> i64 {
     let hash = index_name("lock", "", table);
@@ -323,148 +340,9 @@ impl PostgresBank {
         }
         statements
     }
-
-    async fn prepare(&self) -> Result<()> {
-        let table = &self.config.table;
-        // One script is one transaction; the advisory lock keeps processes opening at once
-        // from racing on `CREATE … IF NOT EXISTS`.
-        let lock = format!("SELECT pg_advisory_xact_lock({});", lock_key(table));
-        let tables = format!("{lock}{}", Statements::ddl(table));
-        sqlx::raw_sql(&tables)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| connect_err(DRIVER, e))?;
-        let meta = ident(&format!("{table}_meta"));
-        let version: String = sqlx::query_scalar(&format!(
-            "SELECT value FROM {meta} WHERE name = 'schema_version'"
-        ))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| map_err(DRIVER, e))?;
-        match version.parse::<i64>() {
-            Ok(v) if v <= SCHEMA_VERSION => {}
-            _ => {
-                return Err(Error::InvalidInput(format!(
-                    "table {table} has schema version {version:?}; this databank reads up to {SCHEMA_VERSION}"
-                )))
-            }
-        }
-        let indices = self.index_ddl();
-        if !indices.is_empty() {
-            let script = format!("{lock}{};", indices.join("; "));
-            sqlx::raw_sql(&script)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| map_err(DRIVER, e))?;
-        }
-        Ok(())
-    }
-
-    /// Bounds a call by the configured timeout.
-    async fn timed<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
-        timed(DRIVER, self.config.timeout, call).await
-    }
-
-    async fn execute(
-        &self,
-        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> Result<u64> {
-        self.timed(async {
-            query
-                .execute(&self.pool)
-                .await
-                .map(|done| done.rows_affected())
-                .map_err(|e| map_err(DRIVER, e))
-        })
-        .await
-    }
-
-    async fn fetch_optional(
-        &self,
-        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> Result<Option<PgRow>> {
-        self.timed(async {
-            query
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| map_err(DRIVER, e))
-        })
-        .await
-    }
-
-    async fn fetch_all(
-        &self,
-        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> Result<Vec<PgRow>> {
-        self.timed(async {
-            query
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| map_err(DRIVER, e))
-        })
-        .await
-    }
-
-    /// True when a live record holds the id.
-    async fn exists(&self, kind: &str, id: &str) -> Result<bool> {
-        let query = sqlx::query(&self.sql.exists)
-            .bind(kind)
-            .bind(id.as_bytes())
-            .bind(now_ms());
-        Ok(self.fetch_optional(query).await?.is_some())
-    }
-
-    async fn page(&self, kind: &str, after: Vec<u8>) -> Result<Vec<(String, Record)>> {
-        let query = sqlx::query(&self.sql.page)
-            .bind(kind)
-            .bind(after)
-            .bind(now_ms())
-            .bind(SCAN_PAGE);
-        self.fetch_all(query)
-            .await?
-            .iter()
-            .map(|row| {
-                let id = id_of(kind, row)?;
-                let record = record_of(kind, &id, row, 1)?;
-                Ok((id, record))
-            })
-            .collect()
-    }
 }
 
-/// The id in column 0 of a row.
-fn id_of(kind: &str, row: &PgRow) -> Result<String> {
-    let bytes: Vec<u8> = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
-    String::from_utf8(bytes).map_err(|_| Error::Corrupt {
-        location: format!("{kind} row"),
-        reason: "the id is not UTF-8".into(),
-    })
-}
-
-/// The value in column `at` of a row.
-fn value_of(kind: &str, id: &str, row: &PgRow, at: usize) -> Result<Value> {
-    let text: String = row.try_get(at).map_err(|e| map_err(DRIVER, e))?;
-    jsonb::from_text(|| format!("{kind} {id:?}"), &text)
-}
-
-/// The value, revision and expiry in columns `at`.. of a row.
-fn record_of(kind: &str, id: &str, row: &PgRow, at: usize) -> Result<Record> {
-    let value = value_of(kind, id, row, at)?;
-    let revision: i64 = row.try_get(at + 1).map_err(|e| map_err(DRIVER, e))?;
-    let expires: Option<i64> = row.try_get(at + 2).map_err(|e| map_err(DRIVER, e))?;
-    Ok(record(
-        value,
-        Revision::new(revision as u64),
-        from_ms(expires),
-    ))
-}
-
-fn revision_param(revision: Revision) -> i64 {
-    revision.get() as i64
-}
-
-#[async_trait]
-impl Driver for PostgresBank {
+sql_driver!(PostgresBank, sqlx::Postgres, PgRow, {
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::default();
         caps.native_counters = true;
@@ -477,55 +355,6 @@ impl Driver for PostgresBank {
         caps.lists_kinds = true;
         caps.counts_expired = true;
         caps
-    }
-
-    async fn read(&self, kind: &str, id: &str) -> Result<Record> {
-        let query = sqlx::query(&self.sql.read)
-            .bind(kind)
-            .bind(id.as_bytes())
-            .bind(now_ms());
-        match self.fetch_optional(query).await? {
-            Some(row) => record_of(kind, id, &row, 0),
-            None => Err(Error::not_found(kind, id)),
-        }
-    }
-
-    async fn write(&self, write: Write<'_>) -> Result<Revision> {
-        let (kind, id) = (write.kind, write.id);
-        let revision = random_revision();
-        let text = jsonb::to_text(&write.value)?;
-        let statement = match write.precondition {
-            Precondition::Any => &self.sql.save,
-            Precondition::Absent => &self.sql.create,
-            Precondition::Exists => &self.sql.update,
-            Precondition::Revision(_) => &self.sql.update_if,
-        };
-        let mut query = sqlx::query(statement)
-            .bind(kind)
-            .bind(id.as_bytes())
-            .bind(text)
-            .bind(revision_param(revision))
-            .bind(to_ms(write.expires_at));
-        if write.precondition != Precondition::Any {
-            query = query.bind(now_ms());
-        }
-        if let Precondition::Revision(expected) = write.precondition {
-            query = query.bind(revision_param(expected));
-        }
-        if self.execute(query).await? == 1 {
-            return Ok(revision);
-        }
-        Err(match write.precondition {
-            Precondition::Any | Precondition::Absent => Error::already_exists(kind, id),
-            Precondition::Exists => Error::not_found(kind, id),
-            Precondition::Revision(expected) => {
-                if self.exists(kind, id).await? {
-                    Error::conflict(kind, id, expected)
-                } else {
-                    Error::not_found(kind, id)
-                }
-            }
-        })
     }
 
     async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
@@ -541,7 +370,7 @@ impl Driver for PostgresBank {
             .bind(patch.id.as_bytes())
             .bind(set)
             .bind(remove)
-            .bind(revision_param(revision))
+            .bind(revision.get() as i64)
             .bind(keep)
             .bind(at)
             .bind(now_ms())
@@ -567,87 +396,6 @@ impl Driver for PostgresBank {
         // Missing (and not to be created), not an object, or large: the read tells which,
         // and the revision-checked write fails or measures exactly.
         patch_by_read_and_write(self, patch).await
-    }
-
-    async fn delete(&self, kind: &str, id: &str) -> Result<()> {
-        let query = sqlx::query(&self.sql.delete)
-            .bind(kind)
-            .bind(id.as_bytes())
-            .bind(now_ms());
-        match self.execute(query).await? {
-            0 => Err(Error::not_found(kind, id)),
-            _ => Ok(()),
-        }
-    }
-
-    async fn touch(&self, kind: &str, id: &str, expires_at: Expiry) -> Result<()> {
-        let query = sqlx::query(&self.sql.touch)
-            .bind(kind)
-            .bind(id.as_bytes())
-            .bind(to_ms(expires_at))
-            .bind(now_ms());
-        match self.execute(query).await? {
-            0 => Err(Error::not_found(kind, id)),
-            _ => Ok(()),
-        }
-    }
-
-    fn scan<'a>(&'a self, kind: &'a str) -> RecordStream<'a> {
-        Box::pin(
-            self.scan_records(kind)
-                .map(|item| item.map(|(id, record)| (id, record.value))),
-        )
-    }
-
-    fn scan_records<'a>(&'a self, kind: &'a str) -> RecordsStream<'a> {
-        // Pages in id order, each after the last id of the one before: a record present for
-        // the whole scan is seen exactly once.
-        let pages = futures_util::stream::unfold(Some(Vec::new()), move |after| async move {
-            let after = after?;
-            match self.page(kind, after).await {
-                Ok(rows) => {
-                    let next = match rows.last() {
-                        Some((id, _)) if rows.len() as i64 == SCAN_PAGE => {
-                            Some(id.as_bytes().to_vec())
-                        }
-                        _ => None,
-                    };
-                    let items: Vec<Result<(String, Record)>> = rows.into_iter().map(Ok).collect();
-                    Some((futures_util::stream::iter(items), next))
-                }
-                Err(e) => Some((futures_util::stream::iter(vec![Err(e)]), None)),
-            }
-        });
-        Box::pin(pages.flatten())
-    }
-
-    async fn purge_expired(&self, kind: &str) -> Result<u64> {
-        let query = sqlx::query(&self.sql.purge).bind(kind).bind(now_ms());
-        self.execute(query).await
-    }
-
-    async fn count_expired(&self, kind: &str) -> Result<u64> {
-        let query = sqlx::query(&self.sql.count_expired)
-            .bind(kind)
-            .bind(now_ms());
-        count_of(self.fetch_optional(query).await?)
-    }
-
-    async fn count(&self, kind: &str) -> Result<u64> {
-        let query = sqlx::query(&self.sql.count).bind(kind).bind(now_ms());
-        count_of(self.fetch_optional(query).await?)
-    }
-
-    async fn kinds(&self) -> Result<Vec<String>> {
-        let rows = self.fetch_all(sqlx::query(&self.sql.kinds)).await?;
-        rows.iter()
-            .map(|row| row.try_get::<String, _>(0).map_err(|e| map_err(DRIVER, e)))
-            .collect()
-    }
-
-    async fn close(&self) -> Result<()> {
-        self.pool.close().await;
-        Ok(())
     }
 
     async fn read_all(&self, kind: &str, ids: &[&str]) -> Result<HashMap<String, Option<Value>>> {
@@ -716,72 +464,4 @@ impl Driver for PostgresBank {
         }
         Ok(hits)
     }
-
-    async fn incr_by(&self, kind: &str, id: &str, delta: i64) -> Result<i64> {
-        let query = sqlx::query(&self.sql.incr)
-            .bind(kind)
-            .bind(id.as_bytes())
-            .bind(delta)
-            .bind(revision_param(random_revision()))
-            .bind(now_ms());
-        match self.fetch_optional(query).await? {
-            Some(row) => row.try_get::<i64, _>(0).map_err(|e| map_err(DRIVER, e)),
-            None => Err(Error::wrong_type(kind, id, "an integer")),
-        }
-    }
-
-    async fn append(&self, kind: &str, id: &str, item: Value) -> Result<usize> {
-        self.push(&self.sql.append, kind, id, &item).await
-    }
-
-    async fn prepend(&self, kind: &str, id: &str, item: Value) -> Result<usize> {
-        self.push(&self.sql.prepend, kind, id, &item).await
-    }
-
-    async fn remove(&self, kind: &str, id: &str, item: &Value) -> Result<bool> {
-        let query = sqlx::query(&self.sql.remove)
-            .bind(kind)
-            .bind(id.as_bytes())
-            .bind(jsonb::to_text(item)?)
-            .bind(revision_param(random_revision()))
-            .bind(now_ms());
-        if self.execute(query).await? == 1 {
-            return Ok(true);
-        }
-        // Nothing removed: a missing record or item is `false`, a non-array `WrongType`.
-        match self.read(kind, id).await {
-            Ok(found) if !found.value.is_array() => Err(Error::wrong_type(kind, id, "an array")),
-            Ok(_) => Ok(false),
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-impl PostgresBank {
-    async fn push(&self, statement: &str, kind: &str, id: &str, item: &Value) -> Result<usize> {
-        let query = sqlx::query(statement)
-            .bind(kind)
-            .bind(id.as_bytes())
-            .bind(jsonb::to_text(item)?)
-            .bind(revision_param(random_revision()))
-            .bind(now_ms());
-        match self.fetch_optional(query).await? {
-            Some(row) => {
-                let len: i32 = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
-                Ok(len.max(0) as usize)
-            }
-            None => Err(Error::wrong_type(kind, id, "an array")),
-        }
-    }
-}
-
-fn count_of(row: Option<PgRow>) -> Result<u64> {
-    match row {
-        Some(row) => {
-            let n: i64 = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
-            Ok(n.max(0) as u64)
-        }
-        None => Ok(0),
-    }
-}
+});

@@ -14,23 +14,22 @@ use databank_core::{
 };
 use futures_util::StreamExt;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite};
+use sqlx::Row;
 
 use crate::common::{
     connect_err, from_ms, ident, index_name, literal, map_err, now_ms, to_ms, SCAN_PAGE,
     SCHEMA_VERSION,
 };
 use crate::config::SqlConfig;
+use crate::shared::sql_driver;
 
 const DRIVER: &str = "sqlite";
 
 /// Ids per statement of a `read_all`.
 const READ_ALL_BATCH: usize = 500;
-
-type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
 
 /// The minute an expiry falls in (`NULL` for never), as SQL: what the expiry index holds, so
 /// that a save moving an expiry within its minute leaves the index alone. Any mapping that
@@ -49,6 +48,24 @@ fn expired_by(now: &str) -> String {
         "r.expiry_minute <= {} AND r.expires_at <= {now}",
         minute_of(now)
     )
+}
+
+/// A value as stored: its compact JSON, exactly.
+fn encode(value: &Value) -> Result<String> {
+    Ok(value.to_string())
+}
+
+/// A value as read.
+fn decode(location: impl FnOnce() -> String, text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| Error::Corrupt {
+        location: location(),
+        reason: e.to_string(),
+    })
+}
+
+/// Nothing: SQLite runs one writer at a time, and every set-up statement is idempotent.
+fn setup_lock(_table: &str) -> String {
+    String::new()
 }
 
 /// `live` as SQL, for the table alias `r` and the parameter holding now.
@@ -312,144 +329,6 @@ impl SqliteBank {
         }
         statements
     }
-
-    async fn prepare(&self) -> Result<()> {
-        let table = &self.config.table;
-        // SQLite runs one writer at a time, and every statement is idempotent.
-        let lock = String::new();
-        let tables = format!("{lock}{}", Statements::ddl(table));
-        sqlx::raw_sql(&tables)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| connect_err(DRIVER, e))?;
-        let meta = ident(&format!("{table}_meta"));
-        let version: String = sqlx::query_scalar(&format!(
-            "SELECT value FROM {meta} WHERE name = 'schema_version'"
-        ))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| map_err(DRIVER, e))?;
-        match version.parse::<i64>() {
-            Ok(v) if v <= SCHEMA_VERSION => {}
-            _ => {
-                return Err(Error::InvalidInput(format!(
-                    "table {table} has schema version {version:?}; this databank reads up to {SCHEMA_VERSION}"
-                )))
-            }
-        }
-        let indices = self.index_ddl();
-        if !indices.is_empty() {
-            let script = format!("{lock}{};", indices.join("; "));
-            sqlx::raw_sql(&script)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| map_err(DRIVER, e))?;
-        }
-        Ok(())
-    }
-
-    async fn timed<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
-        timed(DRIVER, self.config.timeout, call).await
-    }
-
-    async fn execute(&self, query: Query<'_>) -> Result<u64> {
-        self.timed(async {
-            query
-                .execute(&self.pool)
-                .await
-                .map(|done| done.rows_affected())
-                .map_err(|e| map_err(DRIVER, e))
-        })
-        .await
-    }
-
-    async fn fetch_optional(&self, query: Query<'_>) -> Result<Option<SqliteRow>> {
-        self.timed(async {
-            query
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| map_err(DRIVER, e))
-        })
-        .await
-    }
-
-    async fn fetch_all(&self, query: Query<'_>) -> Result<Vec<SqliteRow>> {
-        self.timed(async {
-            query
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| map_err(DRIVER, e))
-        })
-        .await
-    }
-
-    async fn exists(&self, kind: &str, id: &str) -> Result<bool> {
-        let query = sqlx::query(&self.sql.exists)
-            .bind(kind)
-            .bind(id.as_bytes())
-            .bind(now_ms());
-        Ok(self.fetch_optional(query).await?.is_some())
-    }
-
-    async fn page(&self, kind: &str, after: Vec<u8>) -> Result<Vec<(String, Record)>> {
-        let query = sqlx::query(&self.sql.page)
-            .bind(kind)
-            .bind(after)
-            .bind(now_ms())
-            .bind(SCAN_PAGE);
-        self.fetch_all(query)
-            .await?
-            .iter()
-            .map(|row| {
-                let id = id_of(kind, row)?;
-                let record = record_of(kind, &id, row, 1)?;
-                Ok((id, record))
-            })
-            .collect()
-    }
-
-    async fn push(&self, statement: &str, kind: &str, id: &str, item: &Value) -> Result<usize> {
-        let query = sqlx::query(statement)
-            .bind(kind)
-            .bind(id.as_bytes())
-            .bind(item.to_string())
-            .bind(random_revision().get() as i64)
-            .bind(now_ms());
-        match self.fetch_optional(query).await? {
-            Some(row) => {
-                let len: i64 = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
-                Ok(len.max(0) as usize)
-            }
-            None => Err(Error::wrong_type(kind, id, "an array")),
-        }
-    }
-}
-
-fn id_of(kind: &str, row: &SqliteRow) -> Result<String> {
-    let bytes: Vec<u8> = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
-    String::from_utf8(bytes).map_err(|_| Error::Corrupt {
-        location: format!("{kind} row"),
-        reason: "the id is not UTF-8".into(),
-    })
-}
-
-fn value_of(kind: &str, id: &str, row: &SqliteRow, at: usize) -> Result<Value> {
-    let text: String = row.try_get(at).map_err(|e| map_err(DRIVER, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::Corrupt {
-        location: format!("{kind} {id:?}"),
-        reason: e.to_string(),
-    })
-}
-
-fn record_of(kind: &str, id: &str, row: &SqliteRow, at: usize) -> Result<Record> {
-    let value = value_of(kind, id, row, at)?;
-    let revision: i64 = row.try_get(at + 1).map_err(|e| map_err(DRIVER, e))?;
-    let expires: Option<i64> = row.try_get(at + 2).map_err(|e| map_err(DRIVER, e))?;
-    Ok(record(
-        value,
-        Revision::new(revision as u64),
-        from_ms(expires),
-    ))
 }
 
 /// What a criterion is compared with in SQL (`value ->> path` yields SQL values): `None` for
@@ -474,8 +353,7 @@ fn scalar(value: &Value) -> Option<Scalar> {
     })
 }
 
-#[async_trait]
-impl Driver for SqliteBank {
+sql_driver!(SqliteBank, sqlx::Sqlite, SqliteRow, {
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::default();
         caps.native_counters = true;
@@ -488,54 +366,6 @@ impl Driver for SqliteBank {
         caps.lists_kinds = true;
         caps.counts_expired = true;
         caps
-    }
-
-    async fn read(&self, kind: &str, id: &str) -> Result<Record> {
-        let query = sqlx::query(&self.sql.read)
-            .bind(kind)
-            .bind(id.as_bytes())
-            .bind(now_ms());
-        match self.fetch_optional(query).await? {
-            Some(row) => record_of(kind, id, &row, 0),
-            None => Err(Error::not_found(kind, id)),
-        }
-    }
-
-    async fn write(&self, write: Write<'_>) -> Result<Revision> {
-        let (kind, id) = (write.kind, write.id);
-        let revision = random_revision();
-        let statement = match write.precondition {
-            Precondition::Any => &self.sql.save,
-            Precondition::Absent => &self.sql.create,
-            Precondition::Exists => &self.sql.update,
-            Precondition::Revision(_) => &self.sql.update_if,
-        };
-        let mut query = sqlx::query(statement)
-            .bind(kind)
-            .bind(id.as_bytes())
-            .bind(write.value.to_string())
-            .bind(revision.get() as i64)
-            .bind(to_ms(write.expires_at));
-        if write.precondition != Precondition::Any {
-            query = query.bind(now_ms());
-        }
-        if let Precondition::Revision(expected) = write.precondition {
-            query = query.bind(expected.get() as i64);
-        }
-        if self.execute(query).await? == 1 {
-            return Ok(revision);
-        }
-        Err(match write.precondition {
-            Precondition::Any | Precondition::Absent => Error::already_exists(kind, id),
-            Precondition::Exists => Error::not_found(kind, id),
-            Precondition::Revision(expected) => {
-                if self.exists(kind, id).await? {
-                    Error::conflict(kind, id, expected)
-                } else {
-                    Error::not_found(kind, id)
-                }
-            }
-        })
     }
 
     async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
@@ -647,85 +477,6 @@ impl Driver for SqliteBank {
         patch_by_read_and_write(self, patch).await
     }
 
-    async fn delete(&self, kind: &str, id: &str) -> Result<()> {
-        let query = sqlx::query(&self.sql.delete)
-            .bind(kind)
-            .bind(id.as_bytes())
-            .bind(now_ms());
-        match self.execute(query).await? {
-            0 => Err(Error::not_found(kind, id)),
-            _ => Ok(()),
-        }
-    }
-
-    async fn touch(&self, kind: &str, id: &str, expires_at: Expiry) -> Result<()> {
-        let query = sqlx::query(&self.sql.touch)
-            .bind(kind)
-            .bind(id.as_bytes())
-            .bind(to_ms(expires_at))
-            .bind(now_ms());
-        match self.execute(query).await? {
-            0 => Err(Error::not_found(kind, id)),
-            _ => Ok(()),
-        }
-    }
-
-    fn scan<'a>(&'a self, kind: &'a str) -> RecordStream<'a> {
-        Box::pin(
-            self.scan_records(kind)
-                .map(|item| item.map(|(id, record)| (id, record.value))),
-        )
-    }
-
-    fn scan_records<'a>(&'a self, kind: &'a str) -> RecordsStream<'a> {
-        let pages = futures_util::stream::unfold(Some(Vec::new()), move |after| async move {
-            let after = after?;
-            match self.page(kind, after).await {
-                Ok(rows) => {
-                    let next = match rows.last() {
-                        Some((id, _)) if rows.len() as i64 == SCAN_PAGE => {
-                            Some(id.as_bytes().to_vec())
-                        }
-                        _ => None,
-                    };
-                    let items: Vec<Result<(String, Record)>> = rows.into_iter().map(Ok).collect();
-                    Some((futures_util::stream::iter(items), next))
-                }
-                Err(e) => Some((futures_util::stream::iter(vec![Err(e)]), None)),
-            }
-        });
-        Box::pin(pages.flatten())
-    }
-
-    async fn purge_expired(&self, kind: &str) -> Result<u64> {
-        let query = sqlx::query(&self.sql.purge).bind(kind).bind(now_ms());
-        self.execute(query).await
-    }
-
-    async fn count_expired(&self, kind: &str) -> Result<u64> {
-        let query = sqlx::query(&self.sql.count_expired)
-            .bind(kind)
-            .bind(now_ms());
-        count_of(self.fetch_optional(query).await?)
-    }
-
-    async fn count(&self, kind: &str) -> Result<u64> {
-        let query = sqlx::query(&self.sql.count).bind(kind).bind(now_ms());
-        count_of(self.fetch_optional(query).await?)
-    }
-
-    async fn kinds(&self) -> Result<Vec<String>> {
-        let rows = self.fetch_all(sqlx::query(&self.sql.kinds)).await?;
-        rows.iter()
-            .map(|row| row.try_get::<String, _>(0).map_err(|e| map_err(DRIVER, e)))
-            .collect()
-    }
-
-    async fn close(&self) -> Result<()> {
-        self.pool.close().await;
-        Ok(())
-    }
-
     async fn read_all(&self, kind: &str, ids: &[&str]) -> Result<HashMap<String, Option<Value>>> {
         let mut found: HashMap<String, Option<Value>> =
             ids.iter().map(|id| ((*id).to_owned(), None)).collect();
@@ -795,56 +546,7 @@ impl Driver for SqliteBank {
         }
         Ok(hits)
     }
-
-    async fn incr_by(&self, kind: &str, id: &str, delta: i64) -> Result<i64> {
-        let query = sqlx::query(&self.sql.incr)
-            .bind(kind)
-            .bind(id.as_bytes())
-            .bind(delta)
-            .bind(random_revision().get() as i64)
-            .bind(now_ms());
-        match self.fetch_optional(query).await? {
-            Some(row) => row.try_get::<i64, _>(0).map_err(|e| map_err(DRIVER, e)),
-            None => Err(Error::wrong_type(kind, id, "an integer")),
-        }
-    }
-
-    async fn append(&self, kind: &str, id: &str, item: Value) -> Result<usize> {
-        self.push(&self.sql.append, kind, id, &item).await
-    }
-
-    async fn prepend(&self, kind: &str, id: &str, item: Value) -> Result<usize> {
-        self.push(&self.sql.prepend, kind, id, &item).await
-    }
-
-    async fn remove(&self, kind: &str, id: &str, item: &Value) -> Result<bool> {
-        let query = sqlx::query(&self.sql.remove)
-            .bind(kind)
-            .bind(id.as_bytes())
-            .bind(item.to_string())
-            .bind(random_revision().get() as i64)
-            .bind(now_ms());
-        if self.execute(query).await? == 1 {
-            return Ok(true);
-        }
-        match self.read(kind, id).await {
-            Ok(found) if !found.value.is_array() => Err(Error::wrong_type(kind, id, "an array")),
-            Ok(_) => Ok(false),
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-fn count_of(row: Option<SqliteRow>) -> Result<u64> {
-    match row {
-        Some(row) => {
-            let n: i64 = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
-            Ok(n.max(0) as u64)
-        }
-        None => Ok(0),
-    }
-}
+});
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,359 @@
+//! The code both drivers run alike, written once: [`sql_driver!`] expands it for one driver.
+//!
+//! sqlx's query, row and pool types differ per database, so the shared code is a macro rather
+//! than generic functions. The module that invokes it provides:
+//! - `DRIVER` (the driver's name), `Statements` (the same fields in both: `read`, `save`,
+//!   `create`, `update`, `update_if`, `exists`, `delete`, `touch`, `page`, `purge`, `count`,
+//!   `count_expired`, `kinds`, `incr`, `append`, `prepend`, `remove`), and `Statements::ddl`;
+//! - `encode(&Value) -> Result<String>` (the stored text of a value or item) and
+//!   `decode(location, &str) -> Result<Value>`;
+//! - `setup_lock(table) -> String`, SQL run first in each set-up script (empty for none);
+//! - `Driver` methods of its own: `capabilities`, `patch`, `read_all`, `search`.
+//!
+//! Every statement's parameters start with the type (`1`), the id (`2`) as bytes, and go on as
+//! each statement's comment says.
+
+/// Expands the shared helpers and `Driver` methods for `$bank`, a struct with the fields
+/// `pool`, `schema`, `config` and `sql`; `$db` is the sqlx database and `$row` its row type.
+/// `$own` are the driver's own `Driver` methods.
+macro_rules! sql_driver {
+    ($bank:ty, $db:ty, $row:ty, { $($own:tt)* }) => {
+        type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
+
+        impl $bank {
+            /// Creates the tables and the expiry index when missing, refuses a newer schema
+            /// version, and creates the declared fields' indices.
+            async fn prepare(&self) -> Result<()> {
+                let table = &self.config.table;
+                let lock = setup_lock(table);
+                let tables = format!("{lock}{}", Statements::ddl(table));
+                sqlx::raw_sql(&tables)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| connect_err(DRIVER, e))?;
+                let meta = ident(&format!("{table}_meta"));
+                let version: String = sqlx::query_scalar(&format!(
+                    "SELECT value FROM {meta} WHERE name = 'schema_version'"
+                ))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| map_err(DRIVER, e))?;
+                match version.parse::<i64>() {
+                    Ok(v) if v <= SCHEMA_VERSION => {}
+                    _ => {
+                        return Err(Error::InvalidInput(format!(
+                            "table {table} has schema version {version:?}; this databank reads up to {SCHEMA_VERSION}"
+                        )))
+                    }
+                }
+                let indices = self.index_ddl();
+                if !indices.is_empty() {
+                    let script = format!("{lock}{};", indices.join("; "));
+                    sqlx::raw_sql(&script)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| map_err(DRIVER, e))?;
+                }
+                Ok(())
+            }
+
+            /// Bounds a call by the configured timeout.
+            async fn timed<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
+                timed(DRIVER, self.config.timeout, call).await
+            }
+
+            /// Runs a statement; the rows it changed.
+            async fn execute(&self, query: Query<'_>) -> Result<u64> {
+                self.timed(async {
+                    query
+                        .execute(&self.pool)
+                        .await
+                        .map(|done| done.rows_affected())
+                        .map_err(|e| map_err(DRIVER, e))
+                })
+                .await
+            }
+
+            async fn fetch_optional(&self, query: Query<'_>) -> Result<Option<$row>> {
+                self.timed(async {
+                    query
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(|e| map_err(DRIVER, e))
+                })
+                .await
+            }
+
+            async fn fetch_all(&self, query: Query<'_>) -> Result<Vec<$row>> {
+                self.timed(async {
+                    query
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(|e| map_err(DRIVER, e))
+                })
+                .await
+            }
+
+            /// True when a live record holds the id.
+            async fn exists(&self, kind: &str, id: &str) -> Result<bool> {
+                let query = sqlx::query(&self.sql.exists)
+                    .bind(kind)
+                    .bind(id.as_bytes())
+                    .bind(now_ms());
+                Ok(self.fetch_optional(query).await?.is_some())
+            }
+
+            /// The live records of a type after the id `after`, in id order.
+            async fn page(&self, kind: &str, after: Vec<u8>) -> Result<Vec<(String, Record)>> {
+                let query = sqlx::query(&self.sql.page)
+                    .bind(kind)
+                    .bind(after)
+                    .bind(now_ms())
+                    .bind(SCAN_PAGE);
+                self.fetch_all(query)
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        let id = id_of(kind, row)?;
+                        let record = record_of(kind, &id, row, 1)?;
+                        Ok((id, record))
+                    })
+                    .collect()
+            }
+
+            /// Appends or prepends (per `statement`) an item; the new length.
+            async fn push(&self, statement: &str, kind: &str, id: &str, item: &Value) -> Result<usize> {
+                let query = sqlx::query(statement)
+                    .bind(kind)
+                    .bind(id.as_bytes())
+                    .bind(encode(item)?)
+                    .bind(random_revision().get() as i64)
+                    .bind(now_ms());
+                match self.fetch_optional(query).await? {
+                    Some(row) => {
+                        let len: i64 = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
+                        Ok(len.max(0) as usize)
+                    }
+                    None => Err(Error::wrong_type(kind, id, "an array")),
+                }
+            }
+        }
+
+        /// The id in column 0 of a row.
+        fn id_of(kind: &str, row: &$row) -> Result<String> {
+            let bytes: Vec<u8> = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
+            String::from_utf8(bytes).map_err(|_| Error::Corrupt {
+                location: format!("{kind} row"),
+                reason: "the id is not UTF-8".into(),
+            })
+        }
+
+        /// The value in column `at` of a row.
+        fn value_of(kind: &str, id: &str, row: &$row, at: usize) -> Result<Value> {
+            let text: String = row.try_get(at).map_err(|e| map_err(DRIVER, e))?;
+            decode(|| format!("{kind} {id:?}"), &text)
+        }
+
+        /// The value, revision and expiry in columns `at`.. of a row.
+        fn record_of(kind: &str, id: &str, row: &$row, at: usize) -> Result<Record> {
+            let value = value_of(kind, id, row, at)?;
+            let revision: i64 = row.try_get(at + 1).map_err(|e| map_err(DRIVER, e))?;
+            let expires: Option<i64> = row.try_get(at + 2).map_err(|e| map_err(DRIVER, e))?;
+            Ok(record(value, Revision::new(revision as u64), from_ms(expires)))
+        }
+
+        /// The count in column 0 of a row.
+        fn count_of(row: Option<$row>) -> Result<u64> {
+            match row {
+                Some(row) => {
+                    let n: i64 = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
+                    Ok(n.max(0) as u64)
+                }
+                None => Ok(0),
+            }
+        }
+
+        #[async_trait]
+        impl Driver for $bank {
+            $($own)*
+
+            async fn read(&self, kind: &str, id: &str) -> Result<Record> {
+                let query = sqlx::query(&self.sql.read)
+                    .bind(kind)
+                    .bind(id.as_bytes())
+                    .bind(now_ms());
+                match self.fetch_optional(query).await? {
+                    Some(row) => record_of(kind, id, &row, 0),
+                    None => Err(Error::not_found(kind, id)),
+                }
+            }
+
+            async fn write(&self, write: Write<'_>) -> Result<Revision> {
+                let (kind, id) = (write.kind, write.id);
+                let revision = random_revision();
+                let statement = match write.precondition {
+                    Precondition::Any => &self.sql.save,
+                    Precondition::Absent => &self.sql.create,
+                    Precondition::Exists => &self.sql.update,
+                    Precondition::Revision(_) => &self.sql.update_if,
+                };
+                // 3 value, 4 revision, 5 expiry, then 6 now and 7 the expected revision.
+                let mut query = sqlx::query(statement)
+                    .bind(kind)
+                    .bind(id.as_bytes())
+                    .bind(encode(&write.value)?)
+                    .bind(revision.get() as i64)
+                    .bind(to_ms(write.expires_at));
+                if write.precondition != Precondition::Any {
+                    query = query.bind(now_ms());
+                }
+                if let Precondition::Revision(expected) = write.precondition {
+                    query = query.bind(expected.get() as i64);
+                }
+                if self.execute(query).await? == 1 {
+                    return Ok(revision);
+                }
+                Err(match write.precondition {
+                    Precondition::Any | Precondition::Absent => Error::already_exists(kind, id),
+                    Precondition::Exists => Error::not_found(kind, id),
+                    Precondition::Revision(expected) => {
+                        if self.exists(kind, id).await? {
+                            Error::conflict(kind, id, expected)
+                        } else {
+                            Error::not_found(kind, id)
+                        }
+                    }
+                })
+            }
+
+            async fn delete(&self, kind: &str, id: &str) -> Result<()> {
+                let query = sqlx::query(&self.sql.delete)
+                    .bind(kind)
+                    .bind(id.as_bytes())
+                    .bind(now_ms());
+                match self.execute(query).await? {
+                    0 => Err(Error::not_found(kind, id)),
+                    _ => Ok(()),
+                }
+            }
+
+            async fn touch(&self, kind: &str, id: &str, expires_at: Expiry) -> Result<()> {
+                let query = sqlx::query(&self.sql.touch)
+                    .bind(kind)
+                    .bind(id.as_bytes())
+                    .bind(to_ms(expires_at))
+                    .bind(now_ms());
+                match self.execute(query).await? {
+                    0 => Err(Error::not_found(kind, id)),
+                    _ => Ok(()),
+                }
+            }
+
+            fn scan<'a>(&'a self, kind: &'a str) -> RecordStream<'a> {
+                Box::pin(
+                    self.scan_records(kind)
+                        .map(|item| item.map(|(id, record)| (id, record.value))),
+                )
+            }
+
+            fn scan_records<'a>(&'a self, kind: &'a str) -> RecordsStream<'a> {
+                // Pages in id order, each after the last id of the one before: a record
+                // present for the whole scan is seen exactly once.
+                let pages = futures_util::stream::unfold(Some(Vec::new()), move |after| async move {
+                    let after = after?;
+                    match self.page(kind, after).await {
+                        Ok(rows) => {
+                            let next = match rows.last() {
+                                Some((id, _)) if rows.len() as i64 == SCAN_PAGE => {
+                                    Some(id.as_bytes().to_vec())
+                                }
+                                _ => None,
+                            };
+                            let items: Vec<Result<(String, Record)>> =
+                                rows.into_iter().map(Ok).collect();
+                            Some((futures_util::stream::iter(items), next))
+                        }
+                        Err(e) => Some((futures_util::stream::iter(vec![Err(e)]), None)),
+                    }
+                });
+                Box::pin(pages.flatten())
+            }
+
+            async fn purge_expired(&self, kind: &str) -> Result<u64> {
+                let query = sqlx::query(&self.sql.purge).bind(kind).bind(now_ms());
+                self.execute(query).await
+            }
+
+            async fn count_expired(&self, kind: &str) -> Result<u64> {
+                let query = sqlx::query(&self.sql.count_expired)
+                    .bind(kind)
+                    .bind(now_ms());
+                count_of(self.fetch_optional(query).await?)
+            }
+
+            async fn count(&self, kind: &str) -> Result<u64> {
+                let query = sqlx::query(&self.sql.count).bind(kind).bind(now_ms());
+                count_of(self.fetch_optional(query).await?)
+            }
+
+            async fn kinds(&self) -> Result<Vec<String>> {
+                let rows = self.fetch_all(sqlx::query(&self.sql.kinds)).await?;
+                rows.iter()
+                    .map(|row| row.try_get::<String, _>(0).map_err(|e| map_err(DRIVER, e)))
+                    .collect()
+            }
+
+            async fn close(&self) -> Result<()> {
+                self.pool.close().await;
+                Ok(())
+            }
+
+            async fn incr_by(&self, kind: &str, id: &str, delta: i64) -> Result<i64> {
+                // 3 delta, 4 revision, 5 now.
+                let query = sqlx::query(&self.sql.incr)
+                    .bind(kind)
+                    .bind(id.as_bytes())
+                    .bind(delta)
+                    .bind(random_revision().get() as i64)
+                    .bind(now_ms());
+                match self.fetch_optional(query).await? {
+                    Some(row) => row.try_get::<i64, _>(0).map_err(|e| map_err(DRIVER, e)),
+                    None => Err(Error::wrong_type(kind, id, "an integer")),
+                }
+            }
+
+            async fn append(&self, kind: &str, id: &str, item: Value) -> Result<usize> {
+                self.push(&self.sql.append, kind, id, &item).await
+            }
+
+            async fn prepend(&self, kind: &str, id: &str, item: Value) -> Result<usize> {
+                self.push(&self.sql.prepend, kind, id, &item).await
+            }
+
+            async fn remove(&self, kind: &str, id: &str, item: &Value) -> Result<bool> {
+                // 3 item, 4 revision, 5 now.
+                let query = sqlx::query(&self.sql.remove)
+                    .bind(kind)
+                    .bind(id.as_bytes())
+                    .bind(encode(item)?)
+                    .bind(random_revision().get() as i64)
+                    .bind(now_ms());
+                if self.execute(query).await? == 1 {
+                    return Ok(true);
+                }
+                // Nothing removed: a missing record or item is `false`, a non-array
+                // `WrongType`.
+                match self.read(kind, id).await {
+                    Ok(found) if !found.value.is_array() => {
+                        Err(Error::wrong_type(kind, id, "an array"))
+                    }
+                    Ok(_) => Ok(false),
+                    Err(e) if e.is_not_found() => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use sql_driver;
