@@ -35,6 +35,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+compile_error!("databank-sql needs its `postgres` feature, its `sqlite` feature, or both");
+
 mod common;
 mod config;
 #[cfg(feature = "postgres")]
