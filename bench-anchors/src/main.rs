@@ -394,7 +394,11 @@ async fn contention(mode: Mode, env: &Env) -> Result<Section, Error> {
             ours(&postgres_url(env), 1).await?,
             postgres_anchor(env, 1).await?,
         ),
-        ("sqlite", ours(&sqlite_url()?, 1).await?, sqlite_anchor(1).await?),
+        (
+            "sqlite",
+            ours(&sqlite_url()?, 1).await?,
+            sqlite_anchor(1).await?,
+        ),
     ];
     for (backend, ours, anchor) in subjects {
         let mut measured = Vec::new();
