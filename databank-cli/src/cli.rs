@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// Look into any databank by URL, read and write its records, export and import them.
 ///
 /// A bank is named by the URL its application uses: `disk:///var/lib/app/bank`,
-/// `redis://:secret@cache:6379/0?prefix=app`, `mongodb://db/app`, `couchbase://user@cb/bucket`.
+/// `redis://:secret@cache:6379/0?prefix=app`, `mongodb://db/app`, `postgres://app@db/app`,
+/// `sqlite://data/app.db`, `couchbase://user@cb/bucket`.
 /// Passwords never appear in what this tool prints.
 #[derive(Debug, Parser)]
 #[command(

@@ -114,6 +114,31 @@ fn mongo_bank(name: &str) -> String {
     url.to_string()
 }
 
+/// Disk to SQLite and back out, with NUL, newlines, odd ids and expiries: the embedded pair,
+/// no server needed.
+#[test]
+fn records_travel_disk_sqlite_jsonl_with_nothing_lost() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let dir = dir.path();
+    for i in 0..30 {
+        let value = format!(r#"{{"n":{i},"text":"é\n\u0000 {i}","k\u0000":[{i}]}}"#);
+        let id = format!("id {i}/ü'\"");
+        let mut args = vec!["put", "disk:from", "item", &id, &value];
+        if i % 2 == 0 {
+            args.extend(["--expires-in", "7200"]);
+        }
+        ok(dir, &args);
+    }
+    let first = records(&ok(dir, &["export", "disk:from"]));
+    assert_eq!(first.len(), 30);
+    ok(
+        dir,
+        &["copy", "disk:from", "sqlite://lite/bank.db", "--verify"],
+    );
+    let through_sqlite = records(&ok(dir, &["export", "sqlite://lite/bank.db"]));
+    assert_eq!(through_sqlite, first, "SQLite kept every record and expiry");
+}
+
 #[test]
 fn records_travel_disk_redis_mongo_jsonl_disk_memory_with_nothing_lost() {
     let redis = std::env::var("DATABANK_TEST_REDIS_URL")
