@@ -226,6 +226,11 @@ fn path_literal(field: &str) -> String {
     format!("ARRAY[{}]::text[]", parts.join(","))
 }
 
+/// The expression a declared field's index is on.
+fn index_expression(field: &str) -> String {
+    format!("(value #> {})", path_literal(field))
+}
+
 /// A value as stored: `jsonb` text.
 fn encode(value: &Value) -> Result<String> {
     jsonb::to_text(value)
@@ -303,42 +308,12 @@ impl PostgresBank {
     /// advisory lock so that processes opening at once do not race, and refuses a table
     /// written by a newer schema version.
     pub async fn with_pool(pool: PgPool, config: SqlConfig, schema: Schema) -> Result<Self> {
-        config.validate()?;
-        let bank = PostgresBank {
-            sql: Statements::new(&config.table),
-            pool,
-            schema,
-            config,
-        };
-        bank.timed(bank.prepare())
-            .await
-            .map_err(Error::nothing_applied)?;
-        tracing::debug!(config = ?bank.config, "opened postgres bank");
-        Ok(bank)
+        Self::opened(pool, config, schema).await
     }
 
     /// The pool this bank uses (to share with the rest of the application).
     pub fn pool(&self) -> &PgPool {
         &self.pool
-    }
-
-    /// The statements creating the schema's indices (collected first: an iterator over the
-    /// schema held across an await makes the future not provably `Send`).
-    fn index_ddl(&self) -> Vec<String> {
-        let table = &self.config.table;
-        let mut statements = Vec::new();
-        for (kind, fields) in self.schema.types() {
-            for field in fields {
-                statements.push(format!(
-                    "CREATE INDEX IF NOT EXISTS {} ON {} ((value #> {})) WHERE kind = {}",
-                    ident(&index_name(table, kind, field)),
-                    self.sql.table,
-                    path_literal(field),
-                    literal(kind)
-                ));
-            }
-        }
-        statements
     }
 }
 

@@ -8,6 +8,7 @@
 //! - `encode(&Value) -> Result<String>` (the stored text of a value or item) and
 //!   `decode(location, &str) -> Result<Value>`;
 //! - `setup_lock(table) -> String`, SQL run first in each set-up script (empty for none);
+//! - `index_expression(field) -> String`, what a declared field's index is on;
 //! - `Driver` methods of its own: `capabilities`, `patch`, `read_all`, `search`.
 //!
 //! Every statement's parameters start with the type (`1`), the id (`2`) as bytes, and go on as
@@ -21,6 +22,45 @@ macro_rules! sql_driver {
         type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
 
         impl $bank {
+            /// The bank over `pool`, its table prepared.
+            async fn opened(
+                pool: sqlx::Pool<$db>,
+                config: SqlConfig,
+                schema: Schema,
+            ) -> Result<Self> {
+                config.validate()?;
+                let bank = Self {
+                    sql: Statements::new(&config.table),
+                    pool,
+                    schema,
+                    config,
+                };
+                bank.timed(bank.prepare())
+                    .await
+                    .map_err(Error::nothing_applied)?;
+                tracing::debug!(driver = DRIVER, config = ?bank.config, "opened bank");
+                Ok(bank)
+            }
+
+            /// The statements creating the schema's indices (collected first: an iterator
+            /// over the schema held across an await makes the future not provably `Send`).
+            fn index_ddl(&self) -> Vec<String> {
+                let table = &self.config.table;
+                let mut statements = Vec::new();
+                for (kind, fields) in self.schema.types() {
+                    for field in fields {
+                        statements.push(format!(
+                            "CREATE INDEX IF NOT EXISTS {} ON {} ({}) WHERE kind = {}",
+                            ident(&index_name(table, kind, field)),
+                            self.sql.table,
+                            index_expression(field),
+                            literal(kind)
+                        ));
+                    }
+                }
+                statements
+            }
+
             /// Creates the tables and the expiry index when missing, refuses a newer schema
             /// version, and creates the declared fields' indices.
             async fn prepare(&self) -> Result<()> {

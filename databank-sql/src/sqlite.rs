@@ -50,6 +50,11 @@ fn expired_by(now: &str) -> String {
     )
 }
 
+/// The expression a declared field's index is on.
+fn index_expression(field: &str) -> String {
+    format!("value ->> {}", literal(&field_path(field)))
+}
+
 /// A value as stored: its compact JSON, exactly.
 fn encode(value: &Value) -> Result<String> {
     Ok(value.to_string())
@@ -292,42 +297,12 @@ impl SqliteBank {
     /// timeout. Creates the table, the expiry index and the schema's indices when missing,
     /// and refuses a table written by a newer schema version.
     pub async fn with_pool(pool: SqlitePool, config: SqlConfig, schema: Schema) -> Result<Self> {
-        config.validate()?;
-        let bank = SqliteBank {
-            sql: Statements::new(&config.table),
-            pool,
-            schema,
-            config,
-        };
-        bank.timed(bank.prepare())
-            .await
-            .map_err(Error::nothing_applied)?;
-        tracing::debug!(config = ?bank.config, "opened sqlite bank");
-        Ok(bank)
+        Self::opened(pool, config, schema).await
     }
 
     /// The pool this bank uses.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
-    }
-
-    /// The statements creating the schema's indices (collected first: an iterator over the
-    /// schema held across an await makes the future not provably `Send`).
-    fn index_ddl(&self) -> Vec<String> {
-        let table = &self.config.table;
-        let mut statements = Vec::new();
-        for (kind, fields) in self.schema.types() {
-            for field in fields {
-                statements.push(format!(
-                    "CREATE INDEX IF NOT EXISTS {} ON {} (value ->> {}) WHERE kind = {}",
-                    ident(&index_name(table, kind, field)),
-                    self.sql.table,
-                    literal(&field_path(field)),
-                    literal(kind)
-                ));
-            }
-        }
-        statements
     }
 }
 
