@@ -110,9 +110,16 @@ where
     FB: Future<Output = Result<Stats, Error>>,
 {
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..reps.max(1) {
-        a.push(ours().await?);
-        b.push(anchor().await?);
+    // Each goes first in every other repetition (ABBA...), so neither always runs on a
+    // colder or a more crowded machine than the other.
+    for rep in 0..reps.max(1) {
+        if rep % 2 == 0 {
+            a.push(ours().await?);
+            b.push(anchor().await?);
+        } else {
+            b.push(anchor().await?);
+            a.push(ours().await?);
+        }
     }
     Ok((median(a), median(b)))
 }

@@ -1,5 +1,7 @@
 //! Real database servers for tests, started as child processes on free loopback ports in a
-//! private temporary directory, stopped (and the directory removed) on drop.
+//! private directory (under [`SERVERS_DIR_ENV`] when set, as `cargo xtask` sets it to
+//! `target/servers`; else the system's temporary directory), stopped (and the directory
+//! removed) on drop.
 //!
 //! Used by `cargo xtask` to provide the servers a test run needs, and by driver tests that must
 //! stop and restart a server mid-run. Servers never touch the standard ports or a user's data.
@@ -31,6 +33,10 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The variable naming the directory servers keep their files under (one private directory
+/// each). `cargo xtask` sets it to `target/servers`; unset, the system's temporary directory.
+pub const SERVERS_DIR_ENV: &str = "DATABANK_TEST_SERVERS_DIR";
 
 /// How long a server may take to accept connections.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -445,8 +451,19 @@ pub fn free_port() -> Result<u16, String> {
     Err("no free port this process had not handed out already".into())
 }
 
+/// The directory private directories are made in.
+fn servers_dir() -> PathBuf {
+    std::env::var_os(SERVERS_DIR_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+}
+
 fn private_dir(name: &str) -> Result<PathBuf, String> {
-    let base = std::env::temp_dir().join(format!(
+    private_dir_in(&servers_dir(), name)
+}
+
+fn private_dir_in(parent: &Path, name: &str) -> Result<PathBuf, String> {
+    let base = parent.join(format!(
         "databank-{name}-{}-{}",
         std::process::id(),
         std::time::SystemTime::now()

@@ -1,11 +1,12 @@
-//! A PostgreSQL cluster of our own: `initdb` into the private directory, `postgres` on a free
-//! loopback port (never the machine's own server on 5432), run as the `postgres` user when
-//! we are root (the server refuses to run as root).
+//! A PostgreSQL cluster of our own: `initdb` into the private directory (under
+//! `target/servers` in a `cargo xtask` run), `postgres` on a free loopback port (never the
+//! machine's own server on 5432) with no Unix socket, run as the `postgres` user when we are
+//! root (the server refuses to run as root).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{free_port, private_dir, which, Server};
+use crate::{free_port, private_dir, private_dir_in, servers_dir, which, Server};
 
 /// The role the tests connect as (trust authentication on loopback only).
 pub const POSTGRES_USER: &str = "databank";
@@ -49,6 +50,15 @@ pub fn postgres_bin_dir() -> Result<PathBuf, String> {
         })
 }
 
+/// True when every existing ancestor of `dir` (and `dir` itself, if it exists) lets other
+/// users through, so the `postgres` user can reach a directory made inside it.
+fn others_can_enter(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    dir.ancestors()
+        .filter_map(|a| std::fs::metadata(a).ok())
+        .all(|m| m.permissions().mode() & 0o001 != 0)
+}
+
 /// True when this process runs as root.
 fn is_root() -> bool {
     Command::new("id")
@@ -84,7 +94,13 @@ impl Server {
     pub fn postgres(persistent: bool) -> Result<Server, String> {
         let bin = postgres_bin_dir()?;
         let port = free_port()?;
-        let dir = private_dir("postgres")?;
+        let dir = if is_root() && !others_can_enter(&servers_dir()) {
+            // The `postgres` user could not reach a directory under this one (a checkout in
+            // /root, say): the system's temporary directory it can.
+            private_dir_in(&std::env::temp_dir(), "postgres")?
+        } else {
+            private_dir("postgres")?
+        };
         let data = dir.join("data");
         if is_root() {
             let status = Command::new("chown")
@@ -133,8 +149,10 @@ impl Server {
             data.display().to_string(),
             "-p".into(),
             port.to_string(),
+            // No Unix socket: the tests connect over TCP, and a socket path under a deep
+            // checkout could pass the 107-byte limit.
             "-k".into(),
-            dir.display().to_string(),
+            String::new(),
             "-c".into(),
             "listen_addresses=127.0.0.1".into(),
             "-c".into(),

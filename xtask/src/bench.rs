@@ -66,9 +66,7 @@ pub fn command(args: &[String]) -> Result<(), Error> {
             .args(profile)
             .args(["--package", "databank-cli"]),
     )?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let target = crate::target_dir();
     let cli = target
         .join(if quick { "debug" } else { "release" })
         .join("databank");

@@ -19,6 +19,14 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The servers this run starts (and those its tests start) keep their files under
+    // `target/servers`, never in a user's directories.
+    if std::env::var_os(databank_testservers::SERVERS_DIR_ENV).is_none() {
+        std::env::set_var(
+            databank_testservers::SERVERS_DIR_ENV,
+            target_dir().join("servers"),
+        );
+    }
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
         Some("services") => services::command(&args[1..]),
@@ -69,6 +77,13 @@ pub fn cargo() -> String {
 pub fn root() -> std::path::PathBuf {
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR`, else `target/` in the workspace.
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
 }
 
 /// A boxed error with a message, for everything xtask reports.

@@ -258,10 +258,9 @@ pub fn couchbase_test_server_bin() -> Result<PathBuf, String> {
             crate::couchbase::UNAVAILABLE
         ));
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::root().join("target"));
-    Ok(target.join("debug").join("databank-couchbase-testserver"))
+    Ok(crate::target_dir()
+        .join("debug")
+        .join("databank-couchbase-testserver"))
 }
 
 /// The variable naming that binary for the tests that start it themselves (fault tests).
