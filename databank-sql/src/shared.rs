@@ -161,6 +161,27 @@ macro_rules! sql_driver {
                     .collect()
             }
 
+            /// After a patch's `UPDATE` changed nothing: a patch that may create its record
+            /// creates it from the set keys, unless a live record holds the id. The new
+            /// revision when it was created; `None` when the patch must go on to a read.
+            async fn create_patched(&self, patch: &Patch<'_>) -> Result<Option<Revision>> {
+                if !patch.create {
+                    return Ok(None);
+                }
+                let created = Write::new(
+                    patch.kind,
+                    patch.id,
+                    Value::Object(patch.set.clone()),
+                    Precondition::Absent,
+                )
+                .expires_at(patch.expiry.resolve(None));
+                match self.write(created).await {
+                    Ok(revision) => Ok(Some(revision)),
+                    Err(Error::AlreadyExists { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+
             /// Appends or prepends (per `statement`) an item; the new length.
             async fn push(&self, statement: &str, kind: &str, id: &str, item: &Value) -> Result<usize> {
                 let query = sqlx::query(statement)

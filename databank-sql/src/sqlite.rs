@@ -432,20 +432,8 @@ sql_driver!(SqliteBank, sqlx::Sqlite, SqliteRow, {
                 return Ok(revision);
             }
         }
-        if patch.create {
-            // No live record (or one the update may not touch): create it from the set keys,
-            // unless a live one holds the id.
-            let created = Write::new(
-                patch.kind,
-                patch.id,
-                Value::Object(patch.set.clone()),
-                Precondition::Absent,
-            )
-            .expires_at(patch.expiry.resolve(None));
-            match self.write(created).await {
-                Err(Error::AlreadyExists { .. }) => {}
-                other => return other,
-            }
+        if let Some(created) = self.create_patched(&patch).await? {
+            return Ok(created);
         }
         // Missing (and not to be created), not an object, or at the size limit: the read
         // tells which, and the revision-checked write fails or measures exactly.
