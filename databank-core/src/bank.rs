@@ -15,7 +15,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::driver::{Driver, Precondition, RecordStream, Write};
-use crate::{validate, Capabilities, Criteria, Error, Expiry, PatchCall, Record, Result, Revision};
+use crate::{
+    validate, Capabilities, Criteria, Error, Expiry, IfChanged, PatchCall, Record, Result, Revision,
+};
 
 /// A cheap-to-clone handle on a bank, whatever its driver. Every operation is a method here, so
 /// `use databank_core::Bank;` is all a caller imports.
@@ -197,6 +199,30 @@ impl Bank {
     /// Reads a live record: value, revision, expiry. `NotFound` if there is none.
     pub async fn read(&self, kind: &str, id: &str) -> Result<Record> {
         self.key(kind, id)?.read(kind, id).await
+    }
+
+    /// Reads a live record unless it is still at revision `known`: then only its expiry comes
+    /// back, and the value (which the caller already has) is neither sent nor decoded. Use it
+    /// to keep a copy fresh without paying for the whole value each time. `NotFound` if there
+    /// is no live record.
+    ///
+    /// ```
+    /// # use databank_core::{Bank, Error};
+    /// # async fn demo(bank: Bank) -> Result<(), Error> {
+    /// use databank_core::IfChanged;
+    /// let revision = bank.create("doc", "d", serde_json::json!({"a": 1})).await?;
+    /// assert!(matches!(bank.read_if_changed("doc", "d", revision).await?, IfChanged::Unchanged { .. }));
+    /// bank.patch("doc", "d").set("b", 2).await?;
+    /// assert!(matches!(bank.read_if_changed("doc", "d", revision).await?, IfChanged::Changed(_)));
+    /// # Ok(()) }
+    /// ```
+    pub async fn read_if_changed(
+        &self,
+        kind: &str,
+        id: &str,
+        known: Revision,
+    ) -> Result<IfChanged> {
+        self.key(kind, id)?.read_if_changed(kind, id, known).await
     }
 
     /// Reads a record and deserializes its value; a value of another shape is `InvalidInput`.

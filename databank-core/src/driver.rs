@@ -67,7 +67,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use crate::{Capabilities, Criteria, Error, Expiry, Record, Result, Revision};
+use crate::{Applied, Capabilities, Criteria, Error, Expiry, IfChanged, Record, Result, Revision};
 
 pub use crate::patch::{Patch, PatchExpiry};
 pub use crate::registry::{register, OpenFuture, Registration};
@@ -454,6 +454,24 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
     /// set [`Capabilities::native_patch`].
     async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
         patch_by_read_and_write(self, patch).await
+    }
+
+    /// [`patch`](Driver::patch), also saying whether the record stood at revision `base` just
+    /// before the patch (`Applied::on_base`): then a caller that knows the value at `base`
+    /// knows the patched value without reading it. `true` must be certain; `false` means "not
+    /// known", and is what the default (a plain `patch`) answers. A record the patch creates
+    /// was not at `base`.
+    async fn patch_on(&self, patch: Patch<'_>, base: Revision) -> Result<Applied> {
+        let _ = base;
+        Ok(Applied::new(self.patch(patch).await?, false))
+    }
+
+    /// Reads a live record unless it is still at revision `known` (see
+    /// [`Bank::read_if_changed`](crate::Bank::read_if_changed)); `NotFound` as for `read`.
+    /// The default reads the whole record and compares; override it where the backend can
+    /// leave the value out when the revision matches.
+    async fn read_if_changed(&self, kind: &str, id: &str, known: Revision) -> Result<IfChanged> {
+        Ok(IfChanged::of(self.read(kind, id).await?, known))
     }
 
     /// Adds `delta` to an integer record atomically and returns the new value. A missing record

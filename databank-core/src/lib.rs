@@ -45,8 +45,8 @@ pub use bank::{Bank, WriteCall};
 pub use capability::Capabilities;
 pub use criteria::Criteria;
 pub use error::{Error, Result};
-pub use patch::PatchCall;
-pub use record::{Expiry, Record, Revision};
+pub use patch::{Applied, PatchCall};
+pub use record::{Expiry, IfChanged, Record, Revision};
 pub use registry::{open, redact, schemes};
 pub use schema::Schema;
 

@@ -188,6 +188,25 @@ impl<'a> Patch<'a> {
     }
 }
 
+/// What [`PatchCall::applied_on`] did: the new revision, and whether the record stood at the
+/// base revision just before the patch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// The record's revision after the patch.
+    pub revision: Revision,
+    /// True only when the patch certainly applied to the record at the base revision, so the
+    /// value the caller knew there, patched, is the stored value now. False when another write
+    /// came between, the patch created the record, or the driver cannot tell.
+    pub on_base: bool,
+}
+
+impl Applied {
+    /// What a driver's [`patch_on`](crate::driver::Driver::patch_on) returns.
+    pub fn new(revision: Revision, on_base: bool) -> Self {
+        Applied { revision, on_base }
+    }
+}
+
 /// A patch not yet sent, from [`Bank::patch`]: add keys to set and remove, choose the expiry,
 /// then await it. Resolves to the record's new [`Revision`].
 ///
@@ -261,6 +280,29 @@ impl<'a> PatchCall<'a> {
     pub fn must_exist(mut self) -> Self {
         self.patch.create = false;
         self
+    }
+
+    /// Sends the patch, saying also whether it applied to the record at revision `base`: a
+    /// caller that keeps the value it read at `base` can then apply the same patch to its copy
+    /// and know it holds the stored value, without reading it again.
+    ///
+    /// ```
+    /// # use databank_core::{Bank, Error, json};
+    /// # async fn demo(bank: Bank) -> Result<(), Error> {
+    /// let base = bank.create("doc", "d", json!({"a": 1})).await?;
+    /// let applied = bank.patch("doc", "d").set("b", 2).applied_on(base).await?;
+    /// if applied.on_base {
+    ///     // {"a": 1} patched is what is stored at `applied.revision`.
+    ///     assert_eq!(bank.read("doc", "d").await?.value, json!({"a": 1, "b": 2}));
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn applied_on(self, base: Revision) -> Result<Applied> {
+        if let Some(e) = self.expiry_error {
+            return Err(e);
+        }
+        self.patch.validate()?;
+        self.bank.live()?.patch_on(self.patch, base).await
     }
 
     async fn send(self) -> Result<Revision> {

@@ -53,3 +53,37 @@ impl Record {
         crate::driver::is_expired(self.expires_at, now)
     }
 }
+
+/// What [`Bank::read_if_changed`](crate::Bank::read_if_changed) found: a live record is either
+/// still at the revision the caller knows, or was written since.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IfChanged {
+    /// Still at the known revision, so its value is the one the caller has; this is the expiry
+    /// it has now (a [`touch`](crate::Bank::touch) moves it without a new revision).
+    Unchanged {
+        /// When the record stops being visible, if ever.
+        expires_at: Expiry,
+    },
+    /// Written since: the whole record as it is now.
+    Changed(Record),
+}
+
+impl IfChanged {
+    /// What a full read found, against the revision the caller knows.
+    ///
+    /// ```
+    /// use databank_core::{driver::record, IfChanged, Revision};
+    /// let read = record(serde_json::json!({"a": 1}), Revision::new(7), None);
+    /// assert_eq!(IfChanged::of(read.clone(), Revision::new(7)), IfChanged::Unchanged { expires_at: None });
+    /// assert_eq!(IfChanged::of(read.clone(), Revision::new(8)), IfChanged::Changed(read));
+    /// ```
+    pub fn of(record: Record, known: Revision) -> Self {
+        if record.revision == known {
+            IfChanged::Unchanged {
+                expires_at: record.expires_at,
+            }
+        } else {
+            IfChanged::Changed(record)
+        }
+    }
+}

@@ -20,6 +20,13 @@ pub fn from_ms(ms: Option<i64>) -> Expiry {
     ms.and_then(DateTime::<Utc>::from_timestamp_millis)
 }
 
+/// A fresh revision with its lowest bit clear. A patch stores it when the record stood at the
+/// base revision and it plus one otherwise (`revision = $r + (old IS DISTINCT FROM base)`), so
+/// the revision the statement returns tells which, with no second statement.
+pub fn even_revision() -> i64 {
+    (databank_core::driver::random_revision().get() & !1).max(2) as i64
+}
+
 /// Now, as stored.
 pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()

@@ -10,15 +10,16 @@ use databank_core::driver::{
 };
 use databank_core::validate::MAX_VALUE_BYTES;
 use databank_core::{
-    Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Schema, Value,
+    Applied, Capabilities, Criteria, Error, Expiry, IfChanged, Record, Result, Revision, Schema,
+    Value,
 };
 use futures_util::StreamExt;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
 
 use crate::common::{
-    connect_err, from_ms, ident, index_name, literal, map_err, now_ms, to_ms, SCAN_PAGE,
-    SCHEMA_VERSION,
+    connect_err, even_revision, from_ms, ident, index_name, literal, map_err, now_ms, to_ms,
+    SCAN_PAGE, SCHEMA_VERSION,
 };
 use crate::config::SqlConfig;
 use crate::jsonb;
@@ -62,6 +63,7 @@ fn live(now: &str) -> String {
 struct Statements {
     table: String,
     read: String,
+    read_known: String,
     save: String,
     create: String,
     update: String,
@@ -111,6 +113,12 @@ impl Statements {
             table: ident(table),
             read: format!(
                 "SELECT r.value::text, r.revision, r.expires_at FROM {t} WHERE {key} AND {}",
+                live("$3")
+            ),
+            // $4 the revision the caller knows: then the value is left out.
+            read_known: format!(
+                "SELECT CASE WHEN r.revision = $4 THEN NULL ELSE r.value::text END, r.revision, \
+                 r.expires_at FROM {t} WHERE {key} AND {}",
                 live("$3")
             ),
             save: format!("{insert} ON CONFLICT (kind, id) DO UPDATE {replace}"),
@@ -182,14 +190,16 @@ impl Statements {
                  AND EXISTS (SELECT 1 FROM jsonb_array_elements(r.value) AS e(x) WHERE e.x::text = $3::jsonb::text)",
                 live("$5")
             ),
-            // $3 set (an object), $4 keys to remove, $5 revision, $6 keep the expiry,
-            // $7 the expiry to set, $8 now, $9 the size bound.
+            // $3 set (an object), $4 keys to remove, $5 revision (even: one more when the
+            // record was not at the base), $6 keep the expiry, $7 the expiry to set, $8 now,
+            // $9 the size bound, $10 the base revision (or NULL).
             patch_existing: format!(
-                "UPDATE {t} SET value = {patched}, revision = $5, \
+                "UPDATE {t} SET value = {patched}, \
+                 revision = $5 + (r.revision IS DISTINCT FROM $10)::int, \
                  expires_at = CASE WHEN $6 THEN r.expires_at ELSE $7 END, \
                  expiry_minute = CASE WHEN $6 THEN r.expiry_minute ELSE {} END \
                  WHERE {key} AND {} AND jsonb_typeof(r.value) = 'object' \
-                 AND pg_column_size({patched}) <= $9",
+                 AND pg_column_size({patched}) <= $9 RETURNING revision",
                 minute_of("$7"),
                 live("$8")
             ),
@@ -333,32 +343,11 @@ sql_driver!(PostgresBank, sqlx::Postgres, PgRow, {
     }
 
     async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
-        let revision = random_revision();
-        let set = jsonb::to_text(&Value::Object(patch.set.clone()))?;
-        let remove: Vec<String> = patch.remove.iter().map(|k| jsonb::key(k)).collect();
-        let (keep, at) = match patch.expiry {
-            PatchExpiry::Keep => (true, None),
-            PatchExpiry::Set(at) => (false, to_ms(at)),
-        };
-        let query = sqlx::query(&self.sql.patch_existing)
-            .bind(patch.kind)
-            .bind(patch.id.as_bytes())
-            .bind(set)
-            .bind(remove)
-            .bind(revision.get() as i64)
-            .bind(keep)
-            .bind(at)
-            .bind(now_ms())
-            .bind(PATCH_IN_PLACE_MAX);
-        if self.execute(query).await? == 1 {
-            return Ok(revision);
-        }
-        if let Some(created) = self.create_patched(&patch).await? {
-            return Ok(created);
-        }
-        // Missing (and not to be created), not an object, or large: the read tells which,
-        // and the revision-checked write fails or measures exactly.
-        patch_by_read_and_write(self, patch).await
+        Ok(self.patch_from(patch, None).await?.revision)
+    }
+
+    async fn patch_on(&self, patch: Patch<'_>, base: Revision) -> Result<Applied> {
+        self.patch_from(patch, Some(base)).await
     }
 
     async fn read_all(&self, kind: &str, ids: &[&str]) -> Result<HashMap<String, Option<Value>>> {
@@ -428,3 +417,40 @@ sql_driver!(PostgresBank, sqlx::Postgres, PgRow, {
         Ok(hits)
     }
 });
+
+impl PostgresBank {
+    /// A patch, in one statement where it can be; whether the record stood at `base` before.
+    async fn patch_from(&self, patch: Patch<'_>, base: Option<Revision>) -> Result<Applied> {
+        let even = even_revision();
+        let set = jsonb::to_text(&Value::Object(patch.set.clone()))?;
+        let remove: Vec<String> = patch.remove.iter().map(|k| jsonb::key(k)).collect();
+        let (keep, at) = match patch.expiry {
+            PatchExpiry::Keep => (true, None),
+            PatchExpiry::Set(at) => (false, to_ms(at)),
+        };
+        let query = sqlx::query(&self.sql.patch_existing)
+            .bind(patch.kind)
+            .bind(patch.id.as_bytes())
+            .bind(set)
+            .bind(remove)
+            .bind(even)
+            .bind(keep)
+            .bind(at)
+            .bind(now_ms())
+            .bind(PATCH_IN_PLACE_MAX)
+            .bind(base.map(|base| base.get() as i64));
+        if let Some(row) = self.fetch_optional(query).await? {
+            let stored: i64 = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
+            return Ok(Applied::new(Revision::new(stored as u64), stored == even));
+        }
+        if let Some(created) = self.create_patched(&patch).await? {
+            return Ok(Applied::new(created, false));
+        }
+        // Missing (and not to be created), not an object, or large: the read tells which,
+        // and the revision-checked write fails or measures exactly.
+        Ok(Applied::new(
+            patch_by_read_and_write(self, patch).await?,
+            false,
+        ))
+    }
+}

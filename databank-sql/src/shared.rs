@@ -249,6 +249,34 @@ macro_rules! sql_driver {
                 }
             }
 
+            async fn read_if_changed(
+                &self,
+                kind: &str,
+                id: &str,
+                known: Revision,
+            ) -> Result<IfChanged> {
+                // 3 now, 4 the known revision: the value column is NULL at it.
+                let query = sqlx::query(&self.sql.read_known)
+                    .bind(kind)
+                    .bind(id.as_bytes())
+                    .bind(now_ms())
+                    .bind(known.get() as i64);
+                let Some(row) = self.fetch_optional(query).await? else {
+                    return Err(Error::not_found(kind, id));
+                };
+                let text: Option<String> = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
+                let revision: i64 = row.try_get(1).map_err(|e| map_err(DRIVER, e))?;
+                let expires_at = from_ms(row.try_get(2).map_err(|e| map_err(DRIVER, e))?);
+                match text {
+                    None if revision as u64 == known.get() => Ok(IfChanged::Unchanged { expires_at }),
+                    None => Err(Error::backend(DRIVER, "a live record without a value")),
+                    Some(text) => {
+                        let value = decode(|| format!("{kind} {id:?}"), &text)?;
+                        Ok(IfChanged::Changed(record(value, Revision::new(revision as u64), expires_at)))
+                    }
+                }
+            }
+
             async fn write(&self, write: Write<'_>) -> Result<Revision> {
                 let (kind, id) = (write.kind, write.id);
                 let revision = random_revision();

@@ -10,7 +10,8 @@ use databank_core::driver::{
 };
 use databank_core::validate::MAX_VALUE_BYTES;
 use databank_core::{
-    Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Schema, Value,
+    Applied, Capabilities, Criteria, Error, Expiry, IfChanged, Record, Result, Revision, Schema,
+    Value,
 };
 use futures_util::StreamExt;
 use sqlx::sqlite::{
@@ -20,8 +21,8 @@ use sqlx::sqlite::{
 use sqlx::Row;
 
 use crate::common::{
-    connect_err, from_ms, ident, index_name, literal, map_err, now_ms, to_ms, SCAN_PAGE,
-    SCHEMA_VERSION,
+    connect_err, even_revision, from_ms, ident, index_name, literal, map_err, now_ms, to_ms,
+    SCAN_PAGE, SCHEMA_VERSION,
 };
 use crate::config::SqlConfig;
 use crate::shared::sql_driver;
@@ -101,6 +102,7 @@ fn field_path(field: &str) -> String {
 struct Statements {
     table: String,
     read: String,
+    read_known: String,
     save: String,
     create: String,
     update: String,
@@ -148,6 +150,12 @@ impl Statements {
             table: ident(table),
             read: format!(
                 "SELECT r.value, r.revision, r.expires_at FROM {t} WHERE {key} AND {}",
+                live("?3")
+            ),
+            // ?4 the revision the caller knows: then the value is left out.
+            read_known: format!(
+                "SELECT CASE WHEN r.revision = ?4 THEN NULL ELSE r.value END, r.revision, \
+                 r.expires_at FROM {t} WHERE {key} AND {}",
                 live("?3")
             ),
             save: format!("{insert} ON CONFLICT (kind, id) DO UPDATE {replace}"),
@@ -344,100 +352,11 @@ sql_driver!(SqliteBank, sqlx::Sqlite, SqliteRow, {
     }
 
     async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
-        if patch
-            .set
-            .keys()
-            .chain(&patch.remove)
-            .any(|key| key.contains('\0'))
-        {
-            // SQLite's JSON paths lose a key that is NUL alone (`$."\u0000"` sets the key
-            // ""): such a patch is a revision-checked read and write.
-            return patch_by_read_and_write(self, patch).await;
-        }
-        let revision = random_revision();
-        // ?1 kind, ?2 id, ?3 revision, ?4 keep the expiry, ?5 the expiry to set, ?6 now, ?7
-        // the largest stored size the patch may start from, then the paths to remove and the
-        // (path, value) pairs to set.
-        let mut patched = "r.value".to_owned();
-        let mut n = 7;
-        let mut paths = Vec::new();
-        if !patch.remove.is_empty() {
-            let mut call = format!("json_remove({patched}");
-            for key in &patch.remove {
-                n += 1;
-                call.push_str(&format!(", ?{n}"));
-                paths.push((key_path(key), None));
-            }
-            patched = call + ")";
-        }
-        // What the set keys can add at most: each entry's label and value, a colon and a comma.
-        let mut growth = 0usize;
-        if !patch.set.is_empty() {
-            let mut call = format!("json_set({patched}");
-            for (key, value) in &patch.set {
-                call.push_str(&format!(", ?{}, json(?{})", n + 1, n + 2));
-                n += 2;
-                let (path, text) = (key_path(key), value.to_string());
-                growth += path.len() + text.len() + 2;
-                paths.push((path, Some(text)));
-            }
-            patched = call + ")";
-        }
-        // A live object (stored JSON is compact: an object starts with `{`) small enough that
-        // the patched one stays under the size limit, checked without parsing it. A new expiry
-        // in the minute the record's is in leaves the expiry index alone; only when the minute
-        // changes does a second statement set it too.
-        let keep = matches!(patch.expiry, PatchExpiry::Keep);
-        let at = match patch.expiry {
-            PatchExpiry::Keep => None,
-            PatchExpiry::Set(at) => to_ms(at),
-        };
-        let variants: &[(&str, &str)] = if keep {
-            &[("", "")]
-        } else {
-            &[
-                (
-                    ", expires_at = ?5",
-                    " AND r.expiry_minute IS ((?5 + 59999) / 60000)",
-                ),
-                (
-                    ", expires_at = ?5, expiry_minute = ((?5 + 59999) / 60000)",
-                    "",
-                ),
-            ]
-        };
-        for (set_expiry, same_minute) in variants {
-            let sql = format!(
-                "UPDATE {} AS r SET value = {patched}, revision = ?3{set_expiry} \
-                 WHERE r.kind = ?1 AND r.id = ?2 AND {} \
-                 AND substr(r.value, 1, 1) = '{{' AND octet_length(r.value) <= ?7{same_minute}",
-                self.sql.table,
-                live("?6")
-            );
-            let mut query = sqlx::query(&sql)
-                .bind(patch.kind)
-                .bind(patch.id.as_bytes())
-                .bind(revision.get() as i64)
-                .bind(keep)
-                .bind(at)
-                .bind(now_ms())
-                .bind(MAX_VALUE_BYTES as i64 - growth as i64);
-            for (path, value) in &paths {
-                query = query.bind(path.as_str());
-                if let Some(value) = value {
-                    query = query.bind(value.as_str());
-                }
-            }
-            if self.execute(query).await? == 1 {
-                return Ok(revision);
-            }
-        }
-        if let Some(created) = self.create_patched(&patch).await? {
-            return Ok(created);
-        }
-        // Missing (and not to be created), not an object, or at the size limit: the read
-        // tells which, and the revision-checked write fails or measures exactly.
-        patch_by_read_and_write(self, patch).await
+        Ok(self.patch_from(patch, None).await?.revision)
+    }
+
+    async fn patch_on(&self, patch: Patch<'_>, base: Revision) -> Result<Applied> {
+        self.patch_from(patch, Some(base)).await
     }
 
     async fn read_all(&self, kind: &str, ids: &[&str]) -> Result<HashMap<String, Option<Value>>> {
@@ -510,6 +429,117 @@ sql_driver!(SqliteBank, sqlx::Sqlite, SqliteRow, {
         Ok(hits)
     }
 });
+
+impl SqliteBank {
+    /// A patch, in one statement where it can be; whether the record stood at `base` before.
+    async fn patch_from(&self, patch: Patch<'_>, base: Option<Revision>) -> Result<Applied> {
+        if patch
+            .set
+            .keys()
+            .chain(&patch.remove)
+            .any(|key| key.contains('\0'))
+        {
+            // SQLite's JSON paths lose a key that is NUL alone (`$."\u0000"` sets the key
+            // ""): such a patch is a revision-checked read and write.
+            return Ok(Applied::new(
+                patch_by_read_and_write(self, patch).await?,
+                false,
+            ));
+        }
+        let even = even_revision();
+        // ?1 kind, ?2 id, ?3 revision (even: one more when the record was not at the base),
+        // ?4 keep the expiry, ?5 the expiry to set, ?6 now, ?7 the largest stored size the
+        // patch may start from, ?8 the base revision (or NULL), then the paths to remove and
+        // the (path, value) pairs to set.
+        let mut patched = "r.value".to_owned();
+        let mut n = 8;
+        let mut paths = Vec::new();
+        if !patch.remove.is_empty() {
+            let mut call = format!("json_remove({patched}");
+            for key in &patch.remove {
+                n += 1;
+                call.push_str(&format!(", ?{n}"));
+                paths.push((key_path(key), None));
+            }
+            patched = call + ")";
+        }
+        // What the set keys can add at most: each entry's label and value, a colon and a comma.
+        let mut growth = 0usize;
+        if !patch.set.is_empty() {
+            let mut call = format!("json_set({patched}");
+            for (key, value) in &patch.set {
+                call.push_str(&format!(", ?{}, json(?{})", n + 1, n + 2));
+                n += 2;
+                let (path, text) = (key_path(key), value.to_string());
+                growth += path.len() + text.len() + 2;
+                paths.push((path, Some(text)));
+            }
+            patched = call + ")";
+        }
+        // A live object (stored JSON is compact: an object starts with `{`) small enough that
+        // the patched one stays under the size limit, checked without parsing it. A new expiry
+        // in the minute the record's is in leaves the expiry index alone; only when the minute
+        // changes does a second statement set it too.
+        let keep = matches!(patch.expiry, PatchExpiry::Keep);
+        let at = match patch.expiry {
+            PatchExpiry::Keep => None,
+            PatchExpiry::Set(at) => to_ms(at),
+        };
+        let variants: &[(&str, &str)] = if keep {
+            &[("", "")]
+        } else {
+            &[
+                (
+                    ", expires_at = ?5",
+                    " AND r.expiry_minute IS ((?5 + 59999) / 60000)",
+                ),
+                (
+                    ", expires_at = ?5, expiry_minute = ((?5 + 59999) / 60000)",
+                    "",
+                ),
+            ]
+        };
+        for (set_expiry, same_minute) in variants {
+            let sql = format!(
+                "UPDATE {} AS r SET value = {patched}, \
+                 revision = ?3 + (r.revision IS NOT ?8){set_expiry} \
+                 WHERE r.kind = ?1 AND r.id = ?2 AND {} \
+                 AND substr(r.value, 1, 1) = '{{' AND octet_length(r.value) <= ?7{same_minute} \
+                 RETURNING revision",
+                self.sql.table,
+                live("?6")
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(patch.kind)
+                .bind(patch.id.as_bytes())
+                .bind(even)
+                .bind(keep)
+                .bind(at)
+                .bind(now_ms())
+                .bind(MAX_VALUE_BYTES as i64 - growth as i64)
+                .bind(base.map(|base| base.get() as i64));
+            for (path, value) in &paths {
+                query = query.bind(path.as_str());
+                if let Some(value) = value {
+                    query = query.bind(value.as_str());
+                }
+            }
+            if let Some(row) = self.fetch_optional(query).await? {
+                let stored: i64 = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
+                return Ok(Applied::new(Revision::new(stored as u64), stored == even));
+            }
+        }
+        if let Some(created) = self.create_patched(&patch).await? {
+            return Ok(Applied::new(created, false));
+        }
+        // Missing (and not to be created), not an object, or at the size limit: the read
+        // tells which, and the revision-checked write fails or measures exactly.
+        Ok(Applied::new(
+            patch_by_read_and_write(self, patch).await?,
+            false,
+        ))
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -44,6 +44,50 @@ async fn tricky_values_round_trip(bank: &Bank) -> TestResult {
     Ok(())
 }
 
+/// Both drivers know when a patch landed on the caller's base revision (one statement tells),
+/// and leave the value out of a read at the caller's revision.
+async fn patches_report_their_base(bank: &Bank) -> TestResult {
+    let base = bank.create("doc", "d", json!({"a": 1})).await?;
+    let applied = bank
+        .patch("doc", "d")
+        .set("b", 2)
+        .expires_in(std::time::Duration::from_secs(3600))
+        .applied_on(base)
+        .await?;
+    assert!(
+        applied.on_base,
+        "a patch on the live revision did not say so"
+    );
+    let again = bank
+        .patch("doc", "d")
+        .remove("a")
+        .applied_on(applied.revision)
+        .await?;
+    assert!(again.on_base);
+    let stale = bank
+        .patch("doc", "d")
+        .set("c", 3)
+        .applied_on(applied.revision)
+        .await?;
+    assert!(!stale.on_base);
+    let read = bank.read("doc", "d").await?;
+    assert_eq!(read.value, json!({"b": 2, "c": 3}));
+    assert_eq!(read.revision, stale.revision);
+    assert_eq!(
+        bank.read_if_changed("doc", "d", stale.revision).await?,
+        databank_core::IfChanged::Unchanged {
+            expires_at: read.expires_at
+        }
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn sqlite_patches_report_their_base() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    patches_report_their_base(&sqlite_bank(dir.path(), "t").await?).await
+}
+
 fn schema() -> Schema {
     Schema::new().index("person", ["email"])
 }
@@ -133,6 +177,15 @@ mod postgres {
     async fn tricky_values_round_trip_through_jsonb() -> TestResult {
         let table = unique_name("sql");
         let outcome = tricky_values_round_trip(&open(&table).await?).await;
+        let pool = sqlx::PgPool::connect(&base()).await?;
+        drop_tables(&pool, &table).await;
+        outcome
+    }
+
+    #[tokio::test]
+    async fn patches_report_their_base_in_one_statement() -> TestResult {
+        let table = unique_name("sql");
+        let outcome = patches_report_their_base(&open(&table).await?).await;
         let pool = sqlx::PgPool::connect(&base()).await?;
         drop_tables(&pool, &table).await;
         outcome

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use databank_core::{Bank, Error, Revision};
+use databank_core::{Bank, Error, IfChanged, Revision};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 use crate::id::{new_id, tag};
 use crate::origins::Origins;
+use crate::recent::Recent;
 use crate::session::{
     changes, decode, decode_versioned, encode, encode_data, Fingerprints, Origin,
 };
@@ -43,10 +44,15 @@ pub struct StoreOptions {
     pub max_session_bytes: usize,
     /// What to do on a concurrent change.
     pub conflicts: ConflictPolicy,
+    /// About how many bytes (encoded) of the sessions this process saved or loaded lately it
+    /// keeps, to load them again by revision: an unchanged session is then not sent by the
+    /// bank nor decoded here, and a changed one is read as usual. 0 keeps none.
+    pub recent_bytes: usize,
 }
 
 impl StoreOptions {
-    /// The defaults: type `session`, 64 KiB sessions, [`ConflictPolicy::Merge`].
+    /// The defaults: type `session`, 64 KiB sessions, [`ConflictPolicy::Merge`], 8 MiB of
+    /// recent sessions.
     ///
     /// ```
     /// use databank_session_store::{ConflictPolicy, StoreOptions};
@@ -77,6 +83,12 @@ impl StoreOptions {
         self.conflicts = policy;
         self
     }
+
+    /// Sets how many bytes of recently saved or loaded sessions are kept (0: none).
+    pub fn recent_bytes(mut self, bytes: usize) -> Self {
+        self.recent_bytes = bytes;
+        self
+    }
 }
 
 impl Default for StoreOptions {
@@ -85,6 +97,7 @@ impl Default for StoreOptions {
             kind: "session".into(),
             max_session_bytes: 64 * 1024,
             conflicts: ConflictPolicy::Merge,
+            recent_bytes: 8 << 20,
         }
     }
 }
@@ -117,6 +130,7 @@ struct Inner {
     owns_bank: bool,
     closed: watch::Sender<bool>,
     origins: Origins,
+    recent: Recent,
 }
 
 impl DatabankStore {
@@ -134,6 +148,7 @@ impl DatabankStore {
         DatabankStore {
             inner: Arc::new(Inner {
                 bank,
+                recent: Recent::new(options.recent_bytes),
                 options,
                 owns_bank,
                 closed: watch::channel(false).0,
@@ -190,19 +205,41 @@ impl DatabankStore {
         C: FromIterator<(String, Value)>,
         for<'c> &'c C: IntoIterator<Item = (&'c String, &'c Value)>,
     {
-        let record = match self.inner.bank.read(self.kind(), sid).await {
-            Ok(record) => record,
-            Err(Error::NotFound { .. } | Error::InvalidInput(_)) => {
+        let (bank, recent) = (&self.inner.bank, &self.inner.recent);
+        let known = recent.get(sid);
+        let found = match &known {
+            Some(known) => {
+                bank.read_if_changed(self.kind(), sid, known.origin.revision)
+                    .await
+            }
+            None => bank.read(self.kind(), sid).await.map(IfChanged::Changed),
+        };
+        let record = match (found, known) {
+            (Ok(IfChanged::Changed(record)), _) => record,
+            (Ok(IfChanged::Unchanged { expires_at }), Some(known)) => {
+                tracing::debug!(sid = %tag(sid), "loaded session (unchanged since this process knew it)");
+                return Ok(Some((known.data(), known.origin.clone(), expires_at)));
+            }
+            (Ok(IfChanged::Unchanged { .. }), None) => {
+                return Err(SessionError::Databank(Error::backend(
+                    "session-store",
+                    "the bank reported a session unchanged that was read whole",
+                )))
+            }
+            (Err(Error::NotFound { .. } | Error::InvalidInput(_)), _) => {
+                recent.forget(sid);
                 tracing::debug!(sid = %tag(sid), "no session");
                 return Ok(None);
             }
-            Err(e) => return Err(e.into()),
+            (Err(e), _) => return Err(e.into()),
         };
         let (data, version) = decode_versioned::<C>(record.value)?;
         tracing::debug!(sid = %tag(sid), "loaded session");
         let mut origin = Origin::of(record.revision, &data)?;
         origin.rewrite = version < crate::session::VERSION;
-        Ok(Some((data, Arc::new(origin), record.expires_at)))
+        let origin = Arc::new(origin);
+        recent.put(sid, origin.clone(), &data);
+        Ok(Some((data, origin, record.expires_at)))
     }
 
     /// Saves a session under `sid`, with its expiry as the record's.
@@ -250,30 +287,33 @@ impl DatabankStore {
         let started = Instant::now();
         let (bank, kind) = (&self.inner.bank, self.kind());
         let policy = self.inner.options.conflicts;
+        // A whole save stores `data` as it is; a patch does only when it applied to the
+        // revision the origin knew.
         let outcome = match base {
-            Base::New => {
-                bank.save(kind, sid, encode_data(data))
-                    .expires_at(expires_at)
-                    .await
-            }
+            Base::New => bank
+                .save(kind, sid, encode_data(data.clone()))
+                .expires_at(expires_at)
+                .await
+                .map(|revision| (revision, true)),
             Base::Unknown => {
                 tracing::debug!(sid = %tag(sid), "no known origin; replacing the whole session");
-                bank.update(kind, sid, encode_data(data))
+                bank.update(kind, sid, encode_data(data.clone()))
                     .expires_at(expires_at)
                     .await
+                    .map(|revision| (revision, true))
             }
-            Base::Loaded(origin) if origin.rewrite => {
-                bank.update(kind, sid, encode_data(data))
-                    .expires_at(expires_at)
-                    .await
-            }
-            Base::Loaded(origin) if policy == ConflictPolicy::Reject => {
-                bank.update_if(kind, sid, encode_data(data), origin.revision)
-                    .expires_at(expires_at)
-                    .await
-            }
+            Base::Loaded(origin) if origin.rewrite => bank
+                .update(kind, sid, encode_data(data.clone()))
+                .expires_at(expires_at)
+                .await
+                .map(|revision| (revision, true)),
+            Base::Loaded(origin) if policy == ConflictPolicy::Reject => bank
+                .update_if(kind, sid, encode_data(data.clone()), origin.revision)
+                .expires_at(expires_at)
+                .await
+                .map(|revision| (revision, true)),
             Base::Loaded(origin) => {
-                let (set, remove) = changes(&origin.fingerprints, &now, data);
+                let (set, remove) = changes(&origin.fingerprints, &now, data.clone());
                 let mut patch = bank.patch(kind, sid).expires_at(expires_at).must_exist();
                 for (key, value) in set {
                     patch = patch.set(key, value.clone());
@@ -281,13 +321,25 @@ impl DatabankStore {
                 for key in remove {
                     patch = patch.remove(key);
                 }
-                patch.await
+                patch
+                    .applied_on(origin.revision)
+                    .await
+                    .map(|applied| (applied.revision, applied.on_base))
             }
         };
+        if outcome.is_err() {
+            self.inner.recent.forget(sid);
+        }
         match outcome {
-            Ok(revision) => {
+            Ok((revision, stored_as_is)) => {
                 tracing::debug!(sid = %tag(sid), elapsed_us = started.elapsed().as_micros() as u64, "saved session");
-                Ok(Arc::new(Origin::with(revision, now)))
+                let saved = Arc::new(Origin::with(revision, now));
+                if stored_as_is {
+                    self.inner.recent.put(sid, saved.clone(), data);
+                } else {
+                    self.inner.recent.forget(sid);
+                }
+                Ok(saved)
             }
             Err(Error::Conflict { .. }) => {
                 tracing::info!(sid = %tag(sid), "session changed concurrently; rejected");
@@ -340,7 +392,9 @@ impl DatabankStore {
             .await
         {
             Ok(revision) => {
-                session.origin = Some(Arc::new(Origin::with(revision, prints)));
+                let origin = Arc::new(Origin::with(revision, prints));
+                self.inner.recent.put(sid, origin.clone(), &session.data);
+                session.origin = Some(origin);
                 tracing::debug!(sid = %tag(sid), "created session");
                 Ok(true)
             }
@@ -361,6 +415,7 @@ impl DatabankStore {
 
     /// Deletes a session; succeeds whether or not it existed.
     pub async fn destroy(&self, sid: &str) -> Result<()> {
+        self.inner.recent.forget(sid);
         match self.inner.bank.delete(self.kind(), sid).await {
             Ok(()) | Err(Error::NotFound { .. } | Error::InvalidInput(_)) => {
                 tracing::debug!(sid = %tag(sid), "destroyed session");

@@ -362,6 +362,43 @@ async fn a_session_destroyed_meanwhile_stays_gone(f: Fixture) -> TestResult {
     Ok(())
 }
 
+/// A store loads the sessions it saved lately by revision; whatever another process (here a
+/// second store over the same bank, with its own memory) or a direct write does meanwhile is
+/// what the next load sees: changes, expiry moves and destruction.
+async fn changes_made_elsewhere_are_seen(f: Fixture) -> TestResult {
+    let elsewhere = DatabankStore::new(f.store.bank().clone());
+    let mut mine = session(&[("user", json!("ada"))], in_secs(3600));
+    f.store.set("x", &mut mine).await?;
+    f.store
+        .set("y", &mut session(&[("n", json!(1))], in_secs(3600)))
+        .await?;
+    let loaded = f.store.get("x").await?.unwrap_or_default();
+    assert_eq!(loaded.get("user"), Some(&json!("ada")));
+    assert_eq!(f.store.get("x").await?, Some(loaded.clone()));
+    // Another process changes x, moves its expiry, and destroys y.
+    let mut theirs = elsewhere.get("x").await?.unwrap_or_default();
+    theirs.insert("cart", 3);
+    elsewhere.set("x", &mut theirs).await?;
+    let later = in_secs(7200);
+    assert!(elsewhere.touch("x", later).await?);
+    elsewhere.destroy("y").await?;
+    let seen = f.store.get("x").await?.unwrap_or_default();
+    assert_eq!(seen.get("cart"), Some(&json!(3)));
+    assert_eq!(seen.get("user"), Some(&json!("ada")));
+    let stored = f.store.bank().read("session", "x").await?;
+    assert_eq!(seen.expires_at, stored.expires_at);
+    assert_eq!(f.store.get("y").await?, None);
+    // A direct write of the record is seen too, and so is its deletion.
+    let mut value = stored.value;
+    value["d:user"] = json!("grace");
+    f.store.bank().update("session", "x", value).await?;
+    let seen = f.store.get("x").await?.unwrap_or_default();
+    assert_eq!(seen.get("user"), Some(&json!("grace")));
+    f.store.bank().delete("session", "x").await?;
+    assert_eq!(f.store.get("x").await?, None);
+    Ok(())
+}
+
 async fn a_version_1_session_is_read_and_rewritten(f: Fixture) -> TestResult {
     let v1 = json!({"format": "databank-session", "version": 1, "data": {"user": "ada"}});
     f.store
@@ -551,6 +588,7 @@ macro_rules! on_backend {
                 o
             });
             case!(a_version_1_session_is_read_and_rewritten);
+            case!(changes_made_elsewhere_are_seen);
             case!(oversized_sessions_are_refused_and_the_old_kept);
             case!(bad_session_ids_are_just_no_session);
             case!(unreadable_records_are_corrupt_and_skipped);

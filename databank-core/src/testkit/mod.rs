@@ -239,6 +239,8 @@ macro_rules! conformance_tests {
             concurrent_patches_of_distinct_keys_lose_nothing,
             patch_racing_a_delete_never_revives_the_record,
             patch_updates_what_search_finds,
+            read_if_changed_leaves_out_only_what_the_caller_has,
+            patch_on_base_is_only_claimed_when_certain,
             expired_record_is_invisible_to_read,
             expiry_takes_effect_at_its_instant,
             expired_records_are_invisible_to_search_scan_and_count,

@@ -3,6 +3,7 @@
 mod crud;
 mod expiry;
 mod input;
+mod known;
 mod lists;
 mod patch;
 mod search;
@@ -10,6 +11,7 @@ mod search;
 pub use crud::*;
 pub use expiry::*;
 pub use input::*;
+pub use known::*;
 pub use lists::*;
 pub use patch::*;
 pub use search::*;

@@ -1,0 +1,180 @@
+//! The sessions this process saved or loaded lately: with each, the revision it is stored at.
+//!
+//! A load of a session known here asks the bank for it only if it changed since
+//! ([`Bank::read_if_changed`](databank_core::Bank::read_if_changed)): an unchanged session
+//! costs the server no value to send and this process no JSON to decode, and the bank still
+//! decides (a session changed, destroyed or expired elsewhere is read, or gone, as without
+//! this). An entry is only ever what the bank stored at its revision: a whole save, a load,
+//! or a patch the bank says applied to the revision this process knew the value of.
+//!
+//! Memory is bounded by the sessions' encoded size: two generations of at most half the
+//! budget each; a session over half the budget is not kept.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use crate::session::Origin;
+
+/// A session as stored at `origin.revision`.
+#[derive(Debug)]
+pub(crate) struct Known {
+    pub origin: Arc<Origin>,
+    /// The session's keys and values (without the reserved key).
+    pub data: Vec<(String, Value)>,
+}
+
+impl Known {
+    /// The data into any map type.
+    pub fn data<C: FromIterator<(String, Value)>>(&self) -> C {
+        self.data.iter().cloned().collect()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Generations {
+    current: HashMap<String, Arc<Known>>,
+    previous: HashMap<String, Arc<Known>>,
+    /// Encoded bytes added to `current` since it began.
+    bytes: usize,
+}
+
+/// Recently stored sessions by id, bounded by bytes.
+#[derive(Debug)]
+pub(crate) struct Recent {
+    generations: Mutex<Generations>,
+    budget: usize,
+}
+
+impl Recent {
+    /// Keeps sessions of about `budget` encoded bytes at most (0: none).
+    pub fn new(budget: usize) -> Self {
+        Recent {
+            generations: Mutex::new(Generations::default()),
+            budget,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
+        // Each change is one map call: a poisoned lock holds nothing half-done.
+        self.generations
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The session stored under `sid`, as this process last knew it.
+    pub fn get(&self, sid: &str) -> Option<Arc<Known>> {
+        if self.budget == 0 {
+            return None;
+        }
+        let generations = self.lock();
+        generations
+            .current
+            .get(sid)
+            .or_else(|| generations.previous.get(sid))
+            .cloned()
+    }
+
+    /// Remembers that `sid` is stored as `data` at `origin.revision`.
+    pub fn put<'d>(
+        &self,
+        sid: &str,
+        origin: Arc<Origin>,
+        data: impl IntoIterator<Item = (&'d String, &'d Value)>,
+    ) {
+        let size = origin.fingerprints.encoded_size();
+        let half = self.budget / 2;
+        if size > half {
+            self.forget(sid);
+            return;
+        }
+        let known = Arc::new(Known {
+            origin,
+            data: data
+                .into_iter()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        });
+        let mut generations = self.lock();
+        if generations.bytes + size > half {
+            let mut dropped = std::mem::take(&mut generations.previous);
+            dropped.clear();
+            generations.previous = std::mem::replace(&mut generations.current, dropped);
+            generations.bytes = 0;
+        }
+        generations.bytes += size;
+        generations.previous.remove(sid);
+        generations.current.insert(sid.to_owned(), known);
+    }
+
+    /// Forgets `sid` (destroyed, or stored at a revision whose value this process does not
+    /// know).
+    pub fn forget(&self, sid: &str) {
+        if self.budget == 0 {
+            return;
+        }
+        let mut generations = self.lock();
+        generations.current.remove(sid);
+        generations.previous.remove(sid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Fingerprints;
+    use databank_core::Revision;
+    use serde_json::json;
+
+    fn entry(revision: u64, value: &str) -> (Arc<Origin>, Vec<(String, Value)>) {
+        let data = vec![("k".to_owned(), json!(value))];
+        let prints = Fingerprints::of(data.iter().map(|(k, v)| (k, v)))
+            .unwrap_or_else(|e| panic!("fingerprints: {e}"));
+        (
+            Arc::new(Origin::with(Revision::new(revision), prints)),
+            data,
+        )
+    }
+
+    #[test]
+    fn keeps_the_newest_of_each_session() {
+        let recent = Recent::new(1 << 20);
+        let (origin, data) = entry(1, "a");
+        recent.put("s", origin, data.iter().map(|(k, v)| (k, v)));
+        let (origin, data) = entry(2, "b");
+        recent.put("s", origin.clone(), data.iter().map(|(k, v)| (k, v)));
+        let known = recent.get("s").unwrap_or_else(|| panic!("just put"));
+        assert_eq!(known.origin, origin);
+        assert_eq!(known.data::<Vec<_>>(), data);
+        assert!(recent.get("other").is_none());
+        recent.forget("s");
+        assert!(recent.get("s").is_none());
+    }
+
+    #[test]
+    fn memory_stays_within_the_budget() {
+        // Each entry is about 12 bytes encoded; a budget of 120 keeps at most two generations
+        // of 60.
+        let recent = Recent::new(120);
+        for n in 0..1_000u64 {
+            let (origin, data) = entry(n, "v");
+            recent.put(&format!("s{n}"), origin, data.iter().map(|(k, v)| (k, v)));
+        }
+        let generations = recent.lock();
+        let kept = generations.current.len() + generations.previous.len();
+        assert!(kept > 0 && kept <= 20, "{kept} kept");
+        drop(generations);
+        assert!(recent.get("s999").is_some());
+        assert!(recent.get("s0").is_none());
+        // A session over half the budget is not kept, and replaces nothing stale.
+        let (origin, data) = entry(5_000, &"x".repeat(100));
+        recent.put("s999", origin, data.iter().map(|(k, v)| (k, v)));
+        assert!(recent.get("s999").is_none());
+        // No budget: nothing kept.
+        let none = Recent::new(0);
+        let (origin, data) = entry(1, "a");
+        none.put("s", origin, data.iter().map(|(k, v)| (k, v)));
+        assert!(none.get("s").is_none());
+    }
+}
