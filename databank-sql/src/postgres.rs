@@ -27,12 +27,58 @@ use crate::shared::sql_driver;
 
 const DRIVER: &str = "postgres";
 
-/// A patch is one statement while the patched record's `jsonb` takes at most this many bytes
-/// (`pg_column_size`, read from the datum's header, with no serialization). Compact JSON can
-/// be up to six times that (a control character is 1 byte there and `\u0001` in JSON), never
-/// more, so under the bound the size limit holds; past it the patch is a revision-checked read
-/// and write that measures exactly.
+/// A patch is one statement while the patched record's `jsonb` takes at most this many bytes.
+/// Compact JSON can be up to six times that (a control character is 1 byte there and `\u0001`
+/// in JSON), never more, so under the bound the size limit holds; past it the patch is a
+/// revision-checked read and write that measures exactly. For a value stored uncompressed (every
+/// small one) the statement checks its size (`pg_column_size`, read from the datum's header)
+/// plus what the set keys can add ([`patch_growth`]), so the patched value is built once; a
+/// compressed one (whose stored size says nothing of its own) is measured patched.
 const PATCH_IN_PLACE_MAX: i64 = (MAX_VALUE_BYTES / 6) as i64;
+
+/// The most a patch setting `set` (its compact JSON text) can add to a `jsonb` value: each
+/// entry's key and value take at most eight times their JSON text there (a one-digit number
+/// is an aligned `numeric` of up to 16 bytes with its 4-byte entry, against the 2 characters
+/// of `1,`; a string or key takes no more than its text plus an entry and padding).
+fn patch_growth(set: &str) -> i64 {
+    8 * set.len() as i64 + 64
+}
+
+/// The minute an expiry falls in, rounded up, as [`minute_of`] computes it in SQL.
+fn minute_of_ms(ms: i64) -> i64 {
+    if ms >= 0 {
+        ms / 60_000 + i64::from(ms % 60_000 != 0)
+    } else {
+        ms / 60_000
+    }
+}
+
+/// The patch statement for a patch that sets (`$3`) and, with `removes`, removes keys; with
+/// `keeps_expiry` it leaves the expiry alone. `$1` kind, `$2` id, `$3` the keys to set (an
+/// object), `$4` the new revision (even: one more when the record was not at the base), `$5`
+/// the base revision (or NULL), `$6` now, `$7` the largest stored size to patch in place; then
+/// `$8` the expiry and `$9` its minute unless kept; then the keys to remove. Four plain
+/// statements rather than one with `CASE`s: PostgreSQL sets up every expression of a statement
+/// on each execution, and this is the statement every session save runs.
+fn patch_statement(t: &str, keeps_expiry: bool, removes: bool) -> String {
+    let (expiry, removed) = if keeps_expiry {
+        ("", "$8")
+    } else {
+        (", expires_at = $8, expiry_minute = $9", "$10")
+    };
+    let value = if removes {
+        format!("(r.value - {removed}::text[]) || $3::jsonb")
+    } else {
+        "r.value || $3::jsonb".to_owned()
+    };
+    format!(
+        "UPDATE {t} SET value = {value}, revision = $4 + (r.revision IS DISTINCT FROM $5)::int{expiry} \
+         WHERE r.kind = $1 AND r.id = $2 AND {} AND jsonb_typeof(r.value) = 'object' \
+         AND (pg_column_compression(r.value) IS NULL AND pg_column_size(r.value) <= $7 \
+         OR pg_column_size({value}) <= {PATCH_IN_PLACE_MAX}) RETURNING revision",
+        live("$6")
+    )
+}
 
 /// The minute an expiry falls in, rounded up (`NULL` for never), as SQL: what the expiry index
 /// holds, so that a save moving an expiry within its minute leaves the index alone and the row
@@ -81,7 +127,8 @@ struct Statements {
     append: String,
     prepend: String,
     remove: String,
-    patch_existing: String,
+    /// By keeps the expiry, then removes keys: see [`patch_statement`].
+    patch: [[String; 2]; 2],
 }
 
 impl Statements {
@@ -108,7 +155,6 @@ impl Statements {
                  RETURNING jsonb_array_length(r.value)::bigint"
             )
         };
-        let patched = "(r.value - $4::text[]) || $3::jsonb";
         Statements {
             table: ident(table),
             read: format!(
@@ -190,19 +236,9 @@ impl Statements {
                  AND EXISTS (SELECT 1 FROM jsonb_array_elements(r.value) AS e(x) WHERE e.x::text = $3::jsonb::text)",
                 live("$5")
             ),
-            // $3 set (an object), $4 keys to remove, $5 revision (even: one more when the
-            // record was not at the base), $6 keep the expiry, $7 the expiry to set, $8 now,
-            // $9 the size bound, $10 the base revision (or NULL).
-            patch_existing: format!(
-                "UPDATE {t} SET value = {patched}, \
-                 revision = $5 + (r.revision IS DISTINCT FROM $10)::int, \
-                 expires_at = CASE WHEN $6 THEN r.expires_at ELSE $7 END, \
-                 expiry_minute = CASE WHEN $6 THEN r.expiry_minute ELSE {} END \
-                 WHERE {key} AND {} AND jsonb_typeof(r.value) = 'object' \
-                 AND pg_column_size({patched}) <= $9 RETURNING revision",
-                minute_of("$7"),
-                live("$8")
-            ),
+            patch: [false, true].map(|keeps| {
+                [false, true].map(|removes| patch_statement(&t, keeps, removes))
+            }),
         }
     }
 
@@ -424,21 +460,24 @@ impl PostgresBank {
         let even = even_revision();
         let set = jsonb::to_text(&Value::Object(patch.set.clone()))?;
         let remove: Vec<String> = patch.remove.iter().map(|k| jsonb::key(k)).collect();
-        let (keep, at) = match patch.expiry {
-            PatchExpiry::Keep => (true, None),
-            PatchExpiry::Set(at) => (false, to_ms(at)),
-        };
-        let query = sqlx::query(&self.sql.patch_existing)
+        let bound = PATCH_IN_PLACE_MAX - patch_growth(&set);
+        let keeps = matches!(patch.expiry, PatchExpiry::Keep);
+        let statement = &self.sql.patch[usize::from(keeps)][usize::from(!remove.is_empty())];
+        let mut query = sqlx::query(statement)
             .bind(patch.kind)
             .bind(patch.id.as_bytes())
             .bind(set)
-            .bind(remove)
             .bind(even)
-            .bind(keep)
-            .bind(at)
+            .bind(base.map(|base| base.get() as i64))
             .bind(now_ms())
-            .bind(PATCH_IN_PLACE_MAX)
-            .bind(base.map(|base| base.get() as i64));
+            .bind(bound);
+        if let PatchExpiry::Set(at) = patch.expiry {
+            let at = to_ms(at);
+            query = query.bind(at).bind(at.map(minute_of_ms));
+        }
+        if !remove.is_empty() {
+            query = query.bind(remove);
+        }
         if let Some(row) = self.fetch_optional(query).await? {
             let stored: i64 = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
             return Ok(Applied::new(Revision::new(stored as u64), stored == even));
@@ -452,5 +491,67 @@ impl PostgresBank {
             patch_by_read_and_write(self, patch).await?,
             false,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn minutes_round_up_as_sql_does() {
+        for (ms, minute) in [
+            (0, 0),
+            (1, 1),
+            (59_999, 1),
+            (60_000, 1),
+            (60_001, 2),
+            (-1, 0),
+            (-60_000, -1),
+            (-60_001, -1),
+            (-119_999, -1),
+        ] {
+            assert_eq!(minute_of_ms(ms), minute, "{ms}");
+        }
+    }
+
+    /// What a set can add to a stored `jsonb`, measured by the server, stays within
+    /// `patch_growth` for the sets that grow most per character of JSON.
+    #[tokio::test]
+    async fn patch_growth_bounds_what_postgres_stores() -> std::result::Result<(), sqlx::Error> {
+        let Ok(url) = std::env::var("DATABANK_TEST_POSTGRES_URL") else {
+            panic!("DATABANK_TEST_POSTGRES_URL is not set: run `cargo xtask test`");
+        };
+        let pool = PgPool::connect(&url).await?;
+        let digits: Vec<i64> = (0..500).map(|n| n % 10).collect();
+        let sets = [
+            json!({"a": 1}),
+            json!({"": 0}),
+            json!({"d": digits}),
+            json!({"n": [[[[[[[[[[]]]]]]]]]]}),
+            json!({"o": [{}, {}, {}, {"": {}}]}),
+            json!({"s": ["", "", "", ""], "t": [true, false, null]}),
+            json!({"big": 1e300, "neg": -0.000001, "u": u64::MAX}),
+        ];
+        for base in [json!({}), json!({"k": "v".repeat(100)})] {
+            for set in &sets {
+                let text = jsonb::to_text(set).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+                let (before, after): (i32, i32) = sqlx::query_as(
+                    "SELECT pg_column_size($1::jsonb), pg_column_size($1::jsonb || $2::jsonb)",
+                )
+                .bind(base.to_string())
+                .bind(&text)
+                .fetch_one(&pool)
+                .await?;
+                let growth = i64::from(after - before);
+                assert!(
+                    growth <= patch_growth(&text),
+                    "{set} grew {growth} bytes, bound {}",
+                    patch_growth(&text)
+                );
+            }
+        }
+        Ok(())
     }
 }
