@@ -18,6 +18,7 @@ fn capability_names(caps: &Capabilities) -> Vec<&'static str> {
         ("multi_process", caps.multi_process),
         ("lists_kinds", caps.lists_kinds),
         ("counts_expired", caps.counts_expired),
+        ("native_read_if_changed", caps.native_read_if_changed),
     ]
     .into_iter()
     .filter_map(|(name, has)| has.then_some(name))

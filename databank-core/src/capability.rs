@@ -38,4 +38,9 @@ pub struct Capabilities {
     /// `count_expired` can tell how many expired records wait for a purge (the provided
     /// `Driver::count_expired` cannot: `Unsupported`).
     pub counts_expired: bool,
+    /// `read_if_changed` leaves the value out (unsent, undecoded) when the record is at the
+    /// known revision, and `patch_on` tells a patch that landed on its base; the provided
+    /// methods read whole and never tell. Callers keeping copies (the session store) use
+    /// them only where this is set.
+    pub native_read_if_changed: bool,
 }

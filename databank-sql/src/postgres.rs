@@ -375,6 +375,7 @@ sql_driver!(PostgresBank, sqlx::Postgres, PgRow, {
         caps.multi_process = true;
         caps.lists_kinds = true;
         caps.counts_expired = true;
+        caps.native_read_if_changed = true;
         caps
     }
 

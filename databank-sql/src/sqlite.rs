@@ -348,6 +348,7 @@ sql_driver!(SqliteBank, sqlx::Sqlite, SqliteRow, {
         caps.multi_process = caps.persistent;
         caps.lists_kinds = true;
         caps.counts_expired = true;
+        caps.native_read_if_changed = true;
         caps
     }
 

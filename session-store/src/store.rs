@@ -46,7 +46,10 @@ pub struct StoreOptions {
     pub conflicts: ConflictPolicy,
     /// About how many bytes (encoded) of the sessions this process saved or loaded lately it
     /// keeps, to load them again by revision: an unchanged session is then not sent by the
-    /// bank nor decoded here, and a changed one is read as usual. 0 keeps none.
+    /// bank nor decoded here, and a changed one is read as usual. 0 keeps none. Only used
+    /// where the bank's driver reads by revision natively
+    /// ([`Capabilities::native_read_if_changed`](databank_core::Capabilities): PostgreSQL,
+    /// SQLite); elsewhere a copy would cost more than the read it saves.
     pub recent_bytes: usize,
 }
 
@@ -147,8 +150,12 @@ impl DatabankStore {
     fn build(bank: Bank, options: StoreOptions, owns_bank: bool) -> Self {
         DatabankStore {
             inner: Arc::new(Inner {
+                recent: Recent::new(if bank.capabilities().native_read_if_changed {
+                    options.recent_bytes
+                } else {
+                    0
+                }),
                 bank,
-                recent: Recent::new(options.recent_bytes),
                 options,
                 owns_bank,
                 closed: watch::channel(false).0,

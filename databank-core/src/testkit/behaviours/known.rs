@@ -68,8 +68,9 @@ pub async fn read_if_changed_leaves_out_only_what_the_caller_has(kit: Kit) -> Re
     Ok(())
 }
 
-/// A patch applied on a base revision says it was only when it certainly was: then the record
-/// holds the base value patched. After another write, on a record the patch creates, and
+/// A patch applied on a base revision says it was only when it certainly was (and, where the
+/// driver declares `native_read_if_changed`, says so for an uncontested patch): then the
+/// record holds the base value patched. After another write, on a record the patch creates, and
 /// among patches racing from one base (at most one can be first), it says no.
 pub async fn patch_on_base_is_only_claimed_when_certain(kit: Kit) -> Result<()> {
     let base = kit.bank.create("doc", "d", json!({"a": 1})).await?;
@@ -79,6 +80,12 @@ pub async fn patch_on_base_is_only_claimed_when_certain(kit: Kit) -> Result<()> 
         .set("b", 2)
         .applied_on(base)
         .await?;
+    if kit.bank.capabilities().native_read_if_changed {
+        assert!(
+            applied.on_base,
+            "an uncontested patch did not tell it landed on its base"
+        );
+    }
     let now = kit.bank.read("doc", "d").await?;
     assert_eq!(now.revision, applied.revision);
     assert_eq!(now.value, json!({"a": 1, "b": 2}));
