@@ -76,7 +76,8 @@ impl Recent {
             .cloned()
     }
 
-    /// Remembers that `sid` is stored as `data` at `origin.revision`.
+    /// Remembers that `sid` is stored as `data` at `origin.revision` (the caller knows it is:
+    /// `origin.stored`).
     pub fn put<'d>(
         &self,
         sid: &str,
@@ -85,7 +86,7 @@ impl Recent {
     ) {
         let size = origin.fingerprints.encoded_size();
         let half = self.budget / 2;
-        if size > half {
+        if size > half || !origin.stored {
             self.forget(sid);
             return;
         }
@@ -132,7 +133,7 @@ mod tests {
         let prints = Fingerprints::of(data.iter().map(|(k, v)| (k, v)))
             .unwrap_or_else(|e| panic!("fingerprints: {e}"));
         (
-            Arc::new(Origin::with(Revision::new(revision), prints)),
+            Arc::new(Origin::with(Revision::new(revision), prints).stored(true)),
             data,
         )
     }
@@ -148,6 +149,13 @@ mod tests {
         assert_eq!(known.origin, origin);
         assert_eq!(known.data::<Vec<_>>(), data);
         assert!(recent.get("other").is_none());
+        // An origin not known to be what is stored (a patch merged with others) is not kept,
+        // and drops the stale copy.
+        let (origin, data) = entry(3, "c");
+        let merged = Arc::new(Origin::clone(&origin).stored(false));
+        recent.put("s", merged, data.iter().map(|(k, v)| (k, v)));
+        assert!(recent.get("s").is_none());
+        recent.put("s", origin, data.iter().map(|(k, v)| (k, v)));
         recent.forget("s");
         assert!(recent.get("s").is_none());
     }

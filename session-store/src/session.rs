@@ -44,6 +44,11 @@ pub(crate) struct Origin {
     pub fingerprints: Fingerprints,
     /// The record is in an older format: the next save rewrites it whole.
     pub rewrite: bool,
+    /// The fingerprints are those of the session stored at `revision` (it was read, or
+    /// written whole, or patched from such an origin while nothing else wrote it), not only
+    /// what one request saw: a patch that lands on `revision` then stores exactly the
+    /// request's data.
+    pub stored: bool,
 }
 
 impl Origin {
@@ -51,16 +56,24 @@ impl Origin {
         revision: Revision,
         data: impl IntoIterator<Item = (&'d String, &'d Value)>,
     ) -> databank_core::Result<Self> {
-        Ok(Self::with(revision, Fingerprints::of(data)?))
+        Ok(Self::with(revision, Fingerprints::of(data)?).stored(true))
     }
 
-    /// An origin from fingerprints already taken.
+    /// An origin from fingerprints already taken, of what a request saw (not known to be what
+    /// is stored at `revision`).
     pub fn with(revision: Revision, fingerprints: Fingerprints) -> Self {
         Origin {
             rewrite: false,
+            stored: false,
             revision,
             fingerprints,
         }
+    }
+
+    /// The same origin, known (or not) to be the session stored at its revision.
+    pub fn stored(mut self, stored: bool) -> Self {
+        self.stored = stored;
+        self
     }
 }
 

@@ -267,7 +267,8 @@ impl DatabankStore {
         let saved = self
             .save_data(sid, &session.data, session.expires_at, base, None)
             .await?;
-        session.origin = Some(saved);
+        session.origin = Some(saved.clone());
+        self.remember(sid, saved, &session.data);
         Ok(())
     }
 
@@ -328,10 +329,13 @@ impl DatabankStore {
                 for key in remove {
                     patch = patch.remove(key);
                 }
+                // Landing on the origin's revision makes the stored session this request's
+                // data only if the origin was the stored session there, not just what some
+                // request saw when others patched it meanwhile.
                 patch
                     .applied_on(origin.revision)
                     .await
-                    .map(|applied| (applied.revision, applied.on_base))
+                    .map(|applied| (applied.revision, applied.on_base && origin.stored))
             }
         };
         if outcome.is_err() {
@@ -340,13 +344,7 @@ impl DatabankStore {
         match outcome {
             Ok((revision, stored_as_is)) => {
                 tracing::debug!(sid = %tag(sid), elapsed_us = started.elapsed().as_micros() as u64, "saved session");
-                let saved = Arc::new(Origin::with(revision, now));
-                if stored_as_is {
-                    self.inner.recent.put(sid, saved.clone(), data);
-                } else {
-                    self.inner.recent.forget(sid);
-                }
-                Ok(saved)
+                Ok(Arc::new(Origin::with(revision, now).stored(stored_as_is)))
             }
             Err(Error::Conflict { .. }) => {
                 tracing::info!(sid = %tag(sid), "session changed concurrently; rejected");
@@ -357,6 +355,22 @@ impl DatabankStore {
                 Err(SessionError::Gone)
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// After a save (and after the caller recorded `saved` as its origin, so that requests
+    /// starting from what it stored find it at once): keeps `data` as the session stored at
+    /// `saved.revision` when it is known to be, else forgets the session.
+    fn remember<'d>(
+        &self,
+        sid: &str,
+        saved: Arc<Origin>,
+        data: impl IntoIterator<Item = (&'d String, &'d Value)>,
+    ) {
+        if saved.stored {
+            self.inner.recent.put(sid, saved, data);
+        } else {
+            self.inner.recent.forget(sid);
         }
     }
 
@@ -399,7 +413,7 @@ impl DatabankStore {
             .await
         {
             Ok(revision) => {
-                let origin = Arc::new(Origin::with(revision, prints));
+                let origin = Arc::new(Origin::with(revision, prints).stored(true));
                 self.inner.recent.put(sid, origin.clone(), &session.data);
                 session.origin = Some(origin);
                 tracing::debug!(sid = %tag(sid), "created session");
@@ -603,11 +617,12 @@ impl DatabankStore {
             None => Base::Unknown,
         };
         let saved = self
-            .save_data(sid, data, expires_at, base, Some(now))
+            .save_data(sid, data.clone(), expires_at, base, Some(now))
             .await?;
         if let Some(token) = recalled.token {
-            self.inner.origins.saved(token, sid, saved);
+            self.inner.origins.saved(token, sid, saved.clone());
         }
+        self.remember(sid, saved, data);
         Ok(())
     }
 }

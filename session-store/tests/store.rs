@@ -362,6 +362,29 @@ async fn a_session_destroyed_meanwhile_stays_gone(f: Fixture) -> TestResult {
     Ok(())
 }
 
+/// A save merged with another request's (so this request's data is not the whole session)
+/// and then saved again on top of its own revision: the next load still has the other
+/// request's key.
+async fn a_merged_save_saved_again_keeps_the_other_key(f: Fixture) -> TestResult {
+    f.store
+        .set("m", &mut session(&[("a", json!(1))], in_secs(3600)))
+        .await?;
+    let mut first = f.store.get("m").await?.unwrap_or_default();
+    let mut second = f.store.get("m").await?.unwrap_or_default();
+    first.insert("b", 2);
+    f.store.set("m", &mut first).await?;
+    second.insert("c", 3);
+    f.store.set("m", &mut second).await?;
+    second.insert("d", 4);
+    f.store.set("m", &mut second).await?;
+    let got = f.store.get("m").await?.unwrap_or_default();
+    assert_eq!(
+        databank_core::Value::Object(got.data),
+        json!({"a": 1, "b": 2, "c": 3, "d": 4})
+    );
+    Ok(())
+}
+
 /// A store loads the sessions it saved lately by revision; whatever another process (here a
 /// second store over the same bank, with its own memory) or a direct write does meanwhile is
 /// what the next load sees: changes, expiry moves and destruction.
@@ -589,6 +612,7 @@ macro_rules! on_backend {
             });
             case!(a_version_1_session_is_read_and_rewritten);
             case!(changes_made_elsewhere_are_seen);
+            case!(a_merged_save_saved_again_keeps_the_other_key);
             case!(oversized_sessions_are_refused_and_the_old_kept);
             case!(bad_session_ids_are_just_no_session);
             case!(unreadable_records_are_corrupt_and_skipped);
