@@ -479,19 +479,8 @@ impl PostgresBank {
         if !remove.is_empty() {
             query = query.bind(remove);
         }
-        if let Some(row) = self.fetch_optional(query).await? {
-            let stored: i64 = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
-            return Ok(Applied::new(Revision::new(stored as u64), stored == even));
-        }
-        if let Some(created) = self.create_patched(&patch).await? {
-            return Ok(Applied::new(created, false));
-        }
-        // Missing (and not to be created), not an object, or large: the read tells which,
-        // and the revision-checked write fails or measures exactly.
-        Ok(Applied::new(
-            patch_by_read_and_write(self, patch).await?,
-            false,
-        ))
+        let row = self.fetch_optional(query).await?;
+        self.patched(row, even, patch).await
     }
 }
 

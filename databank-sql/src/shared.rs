@@ -182,6 +182,22 @@ macro_rules! sql_driver {
                 }
             }
 
+            /// The outcome of a patch statement that returned `row` (the stored revision) or
+            /// nothing: a patch that changed nothing and may create its record creates it,
+            /// anything else (missing and not to be created, not an object, large) goes on to
+            /// a revision-checked read and write, which fails as it should or measures
+            /// exactly. Only the statement can tell a patch on its base (`even` stored).
+            async fn patched(&self, row: Option<$row>, even: i64, patch: Patch<'_>) -> Result<Applied> {
+                if let Some(row) = row {
+                    let stored: i64 = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
+                    return Ok(Applied::new(Revision::new(stored as u64), stored == even));
+                }
+                if let Some(created) = self.create_patched(&patch).await? {
+                    return Ok(Applied::new(created, false));
+                }
+                Ok(Applied::new(patch_by_read_and_write(self, patch).await?, false))
+            }
+
             /// Appends or prepends (per `statement`) an item; the new length.
             async fn push(&self, statement: &str, kind: &str, id: &str, item: &Value) -> Result<usize> {
                 let query = sqlx::query(statement)

@@ -525,20 +525,12 @@ impl SqliteBank {
                     query = query.bind(value.as_str());
                 }
             }
-            if let Some(row) = self.fetch_optional(query).await? {
-                let stored: i64 = row.try_get(0).map_err(|e| map_err(DRIVER, e))?;
-                return Ok(Applied::new(Revision::new(stored as u64), stored == even));
+            let row = self.fetch_optional(query).await?;
+            if row.is_some() {
+                return self.patched(row, even, patch).await;
             }
         }
-        if let Some(created) = self.create_patched(&patch).await? {
-            return Ok(Applied::new(created, false));
-        }
-        // Missing (and not to be created), not an object, or at the size limit: the read
-        // tells which, and the revision-checked write fails or measures exactly.
-        Ok(Applied::new(
-            patch_by_read_and_write(self, patch).await?,
-            false,
-        ))
+        self.patched(None, even, patch).await
     }
 }
 
