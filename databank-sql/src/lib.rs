@@ -21,6 +21,14 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Connections
+//! sqlx tests each connection given back to its pool with a round trip to the database. A
+//! bank that opened its own pool (from a URL) keeps the connections it used between
+//! statements instead, up to `max_connections`, so a call is one round trip; it gives one back
+//! to be tested only after a failure that may have broken it (and then all it kept) or a
+//! cancelled call. A bank on a shared pool (`with_pool`, or once `pool()` was called) gives
+//! every connection back after its statement, so it never holds what the application needs.
+//!
 //! # Layout
 #![doc = include_str!("layout.md")]
 //!
@@ -40,6 +48,7 @@ compile_error!("databank-sql needs its `postgres` feature, its `sqlite` feature,
 
 mod common;
 mod config;
+mod connections;
 #[cfg(feature = "postgres")]
 mod jsonb;
 #[cfg(feature = "postgres")]

@@ -22,6 +22,7 @@ use crate::common::{
     SCAN_PAGE, SCHEMA_VERSION,
 };
 use crate::config::SqlConfig;
+use crate::connections::Connections;
 use crate::jsonb;
 use crate::shared::sql_driver;
 
@@ -312,7 +313,7 @@ fn pg_literal(text: &str) -> String {
 /// The driver on PostgreSQL: one table (`databank` unless the URL says `table=`), `jsonb`
 /// values, declared fields indexed by expression.
 pub struct PostgresBank {
-    pool: PgPool,
+    connections: Connections<sqlx::Postgres>,
     schema: Schema,
     config: SqlConfig,
     sql: Statements,
@@ -345,7 +346,8 @@ impl PostgresBank {
             // OutcomeUnknown) rather than a ping before every call.
             .test_before_acquire(false)
             .connect_lazy_with(options);
-        Self::with_pool(pool, config, schema).await
+        let size = config.max_connections;
+        Self::opened(Connections::owned(pool, size), config, schema).await
     }
 
     /// Uses a pool the application already has (its size and timeouts are the
@@ -354,12 +356,14 @@ impl PostgresBank {
     /// advisory lock so that processes opening at once do not race, and refuses a table
     /// written by a newer schema version.
     pub async fn with_pool(pool: PgPool, config: SqlConfig, schema: Schema) -> Result<Self> {
-        Self::opened(pool, config, schema).await
+        Self::opened(Connections::shared(pool), config, schema).await
     }
 
-    /// The pool this bank uses (to share with the rest of the application).
+    /// The pool this bank uses, to share with the rest of the application. A bank that opened
+    /// its pool keeps connections between statements (sparing the test sqlx runs on each
+    /// one given back); once its pool is shared it gives each back after its statement.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        self.connections.share()
     }
 }
 

@@ -15,23 +15,23 @@
 //! each statement's comment says.
 
 /// Expands the shared helpers and `Driver` methods for `$bank`, a struct with the fields
-/// `pool`, `schema`, `config` and `sql`; `$db` is the sqlx database and `$row` its row type.
+/// `connections` (a [`Connections`](crate::connections::Connections)), `schema`, `config` and `sql`; `$db` is the sqlx database and `$row` its row type.
 /// `$own` are the driver's own `Driver` methods.
 macro_rules! sql_driver {
     ($bank:ty, $db:ty, $row:ty, { $($own:tt)* }) => {
         type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
 
         impl $bank {
-            /// The bank over `pool`, its table prepared.
+            /// The bank over `connections`, its table prepared.
             async fn opened(
-                pool: sqlx::Pool<$db>,
+                connections: Connections<$db>,
                 config: SqlConfig,
                 schema: Schema,
             ) -> Result<Self> {
                 config.validate()?;
                 let bank = Self {
                     sql: Statements::new(&config.table),
-                    pool,
+                    connections,
                     schema,
                     config,
                 };
@@ -68,14 +68,14 @@ macro_rules! sql_driver {
                 let lock = setup_lock(table);
                 let tables = format!("{lock}{}", Statements::ddl(table));
                 sqlx::raw_sql(&tables)
-                    .execute(&self.pool)
+                    .execute(self.connections.pool())
                     .await
                     .map_err(|e| connect_err(DRIVER, e))?;
                 let meta = ident(&format!("{table}_meta"));
                 let version: String = sqlx::query_scalar(&format!(
                     "SELECT value FROM {meta} WHERE name = 'schema_version'"
                 ))
-                .fetch_one(&self.pool)
+                .fetch_one(self.connections.pool())
                 .await
                 .map_err(|e| map_err(DRIVER, e))?;
                 match version.parse::<i64>() {
@@ -90,7 +90,7 @@ macro_rules! sql_driver {
                 if !indices.is_empty() {
                     let script = format!("{lock}{};", indices.join("; "));
                     sqlx::raw_sql(&script)
-                        .execute(&self.pool)
+                        .execute(self.connections.pool())
                         .await
                         .map_err(|e| map_err(DRIVER, e))?;
                 }
@@ -105,9 +105,10 @@ macro_rules! sql_driver {
             /// Runs a statement; the rows it changed.
             async fn execute(&self, query: Query<'_>) -> Result<u64> {
                 self.timed(async {
-                    query
-                        .execute(&self.pool)
-                        .await
+                    let mut held = self.connections.take().await.map_err(|e| map_err(DRIVER, e))?;
+                    let outcome = query.execute(held.connection()).await;
+                    held.done(&outcome);
+                    outcome
                         .map(|done| done.rows_affected())
                         .map_err(|e| map_err(DRIVER, e))
                 })
@@ -116,20 +117,20 @@ macro_rules! sql_driver {
 
             async fn fetch_optional(&self, query: Query<'_>) -> Result<Option<$row>> {
                 self.timed(async {
-                    query
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(|e| map_err(DRIVER, e))
+                    let mut held = self.connections.take().await.map_err(|e| map_err(DRIVER, e))?;
+                    let outcome = query.fetch_optional(held.connection()).await;
+                    held.done(&outcome);
+                    outcome.map_err(|e| map_err(DRIVER, e))
                 })
                 .await
             }
 
             async fn fetch_all(&self, query: Query<'_>) -> Result<Vec<$row>> {
                 self.timed(async {
-                    query
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(|e| map_err(DRIVER, e))
+                    let mut held = self.connections.take().await.map_err(|e| map_err(DRIVER, e))?;
+                    let outcome = query.fetch_all(held.connection()).await;
+                    held.done(&outcome);
+                    outcome.map_err(|e| map_err(DRIVER, e))
                 })
                 .await
             }
@@ -409,7 +410,7 @@ macro_rules! sql_driver {
             }
 
             async fn close(&self) -> Result<()> {
-                self.pool.close().await;
+                self.connections.close().await;
                 Ok(())
             }
 

@@ -25,6 +25,7 @@ use crate::common::{
     SCAN_PAGE, SCHEMA_VERSION,
 };
 use crate::config::SqlConfig;
+use crate::connections::Connections;
 use crate::shared::sql_driver;
 
 const DRIVER: &str = "sqlite";
@@ -250,7 +251,7 @@ impl Statements {
 /// The driver on SQLite: one table (`databank` unless the URL says `table=`) of exact JSON
 /// text, declared fields indexed by expression, the database in WAL mode.
 pub struct SqliteBank {
-    pool: SqlitePool,
+    connections: Connections<sqlx::Sqlite>,
     schema: Schema,
     config: SqlConfig,
     sql: Statements,
@@ -298,19 +299,22 @@ impl SqliteBank {
             .acquire_timeout(config.timeout)
             .test_before_acquire(false)
             .connect_lazy_with(options);
-        Self::with_pool(pool, config, schema).await
+        let size = config.max_connections;
+        Self::opened(Connections::owned(pool, size), config, schema).await
     }
 
     /// Uses a pool the application already has; `config` gives the table and the call
     /// timeout. Creates the table, the expiry index and the schema's indices when missing,
     /// and refuses a table written by a newer schema version.
     pub async fn with_pool(pool: SqlitePool, config: SqlConfig, schema: Schema) -> Result<Self> {
-        Self::opened(pool, config, schema).await
+        Self::opened(Connections::shared(pool), config, schema).await
     }
 
-    /// The pool this bank uses.
+    /// The pool this bank uses, to share with the rest of the application. A bank that opened
+    /// its pool keeps connections between statements (sparing the test sqlx runs on each
+    /// one given back); once its pool is shared it gives each back after its statement.
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        self.connections.share()
     }
 }
 
