@@ -11,6 +11,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool};
@@ -19,8 +20,9 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 /// A pool, and the connections taken from it and kept between statements.
 pub(crate) struct Connections<DB: Database> {
     pool: Pool<DB>,
-    /// Connections kept between statements (always empty on a shared pool).
-    idle: Mutex<Vec<PoolConnection<DB>>>,
+    /// Connections kept between statements (always empty on a shared pool), with when each
+    /// was taken from the pool and when it was last kept.
+    idle: Mutex<Vec<Kept<DB>>>,
     /// False once the pool is shared: connections then go straight back.
     keeps: AtomicBool,
     /// One permit per connection this bank may use at once, when it owns the pool: no more
@@ -64,6 +66,8 @@ impl<DB: Database> Connections<DB> {
     }
 
     /// A connection for one statement: a kept one when there is one, else one from the pool.
+    /// A kept one past the pool's idle timeout or lifetime goes back to it instead, where sqlx
+    /// tests it or closes it as it would its own.
     pub(crate) async fn take(&self) -> Result<Held<'_, DB>, sqlx::Error> {
         let permit = match &self.permits {
             Some(permits) => Some(
@@ -74,13 +78,26 @@ impl<DB: Database> Connections<DB> {
             ),
             None => None,
         };
-        let kept = self.idle().pop();
-        let connection = match kept {
-            Some(connection) => connection,
-            None => self.pool.acquire().await?,
+        let options = self.pool.options();
+        let (idle_timeout, lifetime) = (options.get_idle_timeout(), options.get_max_lifetime());
+        let now = Instant::now();
+        let fresh = loop {
+            let Some(kept) = self.idle().pop() else {
+                break None;
+            };
+            let stale = idle_timeout.is_some_and(|t| now.duration_since(kept.idle_since) > t)
+                || lifetime.is_some_and(|t| now.duration_since(kept.taken_at) > t);
+            if !stale {
+                break Some(kept);
+            }
+        };
+        let (connection, taken_at) = match fresh {
+            Some(kept) => (kept.connection, kept.taken_at),
+            None => (self.pool.acquire().await?, now),
         };
         Ok(Held {
             connection: Some(connection),
+            taken_at,
             home: self,
             _permit: permit,
         })
@@ -96,7 +113,7 @@ impl<DB: Database> Connections<DB> {
         self.pool.close().await;
     }
 
-    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<PoolConnection<DB>>> {
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Kept<DB>>> {
         // The list is consistent whatever a panicking holder did: a push or a pop.
         self.idle
             .lock()
@@ -104,10 +121,19 @@ impl<DB: Database> Connections<DB> {
     }
 }
 
+/// A connection kept between statements.
+struct Kept<DB: Database> {
+    connection: PoolConnection<DB>,
+    taken_at: Instant,
+    idle_since: Instant,
+}
+
 /// A connection in use by one statement. Dropped without [`Held::done`] (a cancelled call), it
 /// goes back to the pool, which tests it.
 pub(crate) struct Held<'a, DB: Database> {
     connection: Option<PoolConnection<DB>>,
+    /// When it was taken from the pool.
+    taken_at: Instant,
     home: &'a Connections<DB>,
     // Released after the connection is kept, so the next statement finds it.
     _permit: Option<SemaphorePermit<'a>>,
@@ -138,7 +164,11 @@ impl<DB: Database> Held<'_, DB> {
             // Checked under the lock `share` empties the list under, after clearing `keeps`.
             let mut idle = self.home.idle();
             if self.home.keeps.load(Ordering::Acquire) {
-                idle.push(connection);
+                idle.push(Kept {
+                    connection,
+                    taken_at: self.taken_at,
+                    idle_since: Instant::now(),
+                });
                 return;
             }
         }
@@ -246,6 +276,42 @@ mod tests {
         let outcome = sqlx::query(sql).execute(held.connection()).await;
         held.done(&outcome);
         outcome.map(drop)
+    }
+
+    #[tokio::test]
+    async fn a_connection_idle_past_the_pools_idle_timeout_goes_back_to_it() {
+        let released = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = released.clone();
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .idle_timeout(std::time::Duration::from_secs(60))
+            .after_release(move |_, _| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Box::pin(async { Ok(true) })
+            })
+            // Lazy: no connection is opened and given back before the test's own.
+            .connect_lazy("sqlite::memory:")
+            .expect("an in-memory SQLite database opens");
+        let connections = Connections::owned(pool, 2);
+        let given_back = || released.load(Ordering::SeqCst);
+        statement(&connections).await.expect("the statement runs");
+        statement(&connections).await.expect("the statement runs");
+        assert_eq!(kept(&connections), 1);
+        // Made older than the timeout rather than waited for.
+        let past = std::time::Instant::now() - std::time::Duration::from_secs(120);
+        connections.idle()[0].idle_since = past;
+        let held = connections.take().await.expect("a connection");
+        assert_eq!(kept(&connections), 0);
+        for _ in 0..1000 {
+            if given_back() > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(given_back(), 1, "the stale one went back to the pool");
+        held.done(&Ok::<(), sqlx::Error>(()));
+        assert_eq!(kept(&connections), 1);
+        assert_eq!(given_back(), 1);
     }
 
     #[tokio::test]
