@@ -60,8 +60,7 @@ impl<DB: Database> Connections<DB> {
     /// from now on every connection goes back after its statement.
     pub(crate) fn share(&self) -> &Pool<DB> {
         self.keeps.store(false, Ordering::Release);
-        let kept = std::mem::take(&mut *self.idle());
-        drop(kept);
+        give_back(std::mem::take(&mut *self.idle()));
         &self.pool
     }
 
@@ -108,8 +107,7 @@ impl<DB: Database> Connections<DB> {
         if let Some(permits) = &self.permits {
             permits.close();
         }
-        let kept = std::mem::take(&mut *self.idle());
-        drop(kept);
+        give_back(std::mem::take(&mut *self.idle()));
         self.pool.close().await;
     }
 
@@ -118,6 +116,25 @@ impl<DB: Database> Connections<DB> {
         self.idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl<DB: Database> Drop for Connections<DB> {
+    fn drop(&mut self) {
+        give_back(std::mem::take(&mut *self.idle()));
+    }
+}
+
+/// Gives kept connections back to their pool. sqlx does that in a task it spawns, which needs a
+/// Tokio runtime; where there is none (a bank dropped after its runtime stopped, or `pool()`
+/// called outside one) each is closed instead.
+fn give_back<DB: Database>(kept: Vec<Kept<DB>>) {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        drop(kept);
+    } else {
+        for kept in kept {
+            drop(kept.connection.detach());
+        }
     }
 }
 
@@ -158,8 +175,7 @@ impl<DB: Database> Held<'_, DB> {
         if !sound {
             // What broke this one (a server restart, a network cut) most likely broke the kept
             // ones too: they go back to be tested rather than fail a statement each.
-            let kept = std::mem::take(&mut *self.home.idle());
-            drop(kept);
+            give_back(std::mem::take(&mut *self.home.idle()));
         } else if !self.home.pool.is_closed() {
             // Checked under the lock `share` empties the list under, after clearing `keeps`.
             let mut idle = self.home.idle();
@@ -339,6 +355,28 @@ mod tests {
         assert_eq!(kept(&owned), 0, "sharing gives the kept ones back");
         statement(&owned).await.expect("the statement runs");
         assert_eq!(kept(&owned), 0, "and keeps none from then on");
+    }
+
+    #[test]
+    fn a_bank_dropped_after_its_runtime_stopped_closes_what_it_kept() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let connections = runtime.block_on(async {
+            let connections = Connections::owned(pool(2).await, 2);
+            statement(&connections).await.expect("the statement runs");
+            connections
+        });
+        drop(runtime);
+        assert_eq!(kept(&connections), 1);
+        let pool = connections.pool().clone();
+        drop(connections);
+        assert_eq!(
+            pool.size(),
+            0,
+            "closed, not handed to a task that cannot run"
+        );
     }
 
     #[tokio::test]
