@@ -294,11 +294,16 @@ impl SqliteBank {
                 })?;
             }
         }
-        let pool = SqlitePoolOptions::new()
+        let mut pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.timeout)
-            .test_before_acquire(false)
-            .connect_lazy_with(options);
+            .test_before_acquire(false);
+        if config.database_url.contains(":memory:") {
+            // A database in memory lives as long as a connection to it: the pool must never
+            // close its one connection for idling or for age (sqlx's defaults: 10 and 30 min).
+            pool = pool.idle_timeout(None).max_lifetime(None);
+        }
+        let pool = pool.connect_lazy_with(options);
         let size = config.max_connections;
         Self::opened(Connections::owned(pool, size), config, schema).await
     }
@@ -541,6 +546,18 @@ impl SqliteBank {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_database_in_memory_keeps_its_connection_however_long_it_idles() {
+        let config = SqlConfig::from_url("sqlite::memory:").expect("a valid URL");
+        let bank = SqliteBank::connect(config, Schema::default())
+            .await
+            .expect("the bank opens");
+        let options = bank.connections.pool().options();
+        assert_eq!(options.get_max_connections(), 1);
+        assert_eq!(options.get_idle_timeout(), None);
+        assert_eq!(options.get_max_lifetime(), None);
+    }
 
     #[test]
     fn paths_quote_every_key() {
