@@ -60,7 +60,7 @@ impl<DB: Database> Connections<DB> {
     /// from now on every connection goes back after its statement.
     pub(crate) fn share(&self) -> &Pool<DB> {
         self.keeps.store(false, Ordering::Release);
-        give_back(std::mem::take(&mut *self.idle()));
+        self.give_back_kept();
         &self.pool
     }
 
@@ -107,8 +107,13 @@ impl<DB: Database> Connections<DB> {
         if let Some(permits) = &self.permits {
             permits.close();
         }
-        give_back(std::mem::take(&mut *self.idle()));
+        self.give_back_kept();
         self.pool.close().await;
+    }
+
+    /// Gives every kept connection back (see [`give_back`]).
+    fn give_back_kept(&self) {
+        give_back(std::mem::take(&mut *self.idle()));
     }
 
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Kept<DB>>> {
@@ -121,7 +126,7 @@ impl<DB: Database> Connections<DB> {
 
 impl<DB: Database> Drop for Connections<DB> {
     fn drop(&mut self) {
-        give_back(std::mem::take(&mut *self.idle()));
+        self.give_back_kept();
     }
 }
 
@@ -175,7 +180,7 @@ impl<DB: Database> Held<'_, DB> {
         if !sound {
             // What broke this one (a server restart, a network cut) most likely broke the kept
             // ones too: they go back to be tested rather than fail a statement each.
-            give_back(std::mem::take(&mut *self.home.idle()));
+            self.home.give_back_kept();
         } else if !self.home.pool.is_closed() {
             // Checked under the lock `share` empties the list under, after clearing `keeps`.
             let mut idle = self.home.idle();
