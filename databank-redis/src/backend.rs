@@ -5,12 +5,13 @@ use std::future::Future;
 
 use databank_core::criteria::lookup;
 use databank_core::driver::{
-    async_trait, random_revision, timed, Driver, Patch, PatchExpiry, Precondition, RecordStream,
-    RecordsStream, Utc, Write,
+    async_trait, is_expired, random_revision, timed, Driver, Patch, PatchExpiry, Precondition,
+    RecordStream, RecordsStream, Utc, Write,
 };
 use databank_core::validate::MAX_VALUE_BYTES;
 use databank_core::{
-    Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Schema, Value,
+    Applied, Capabilities, Criteria, Error, Expiry, IfChanged, Record, Result, Revision, Schema,
+    Value,
 };
 use futures_util::{StreamExt, TryStreamExt};
 use redis::Script;
@@ -130,17 +131,26 @@ impl RedisBank {
         );
         let (mode, expected) = scripts::put_mode(write.precondition);
         let revision = random_revision();
+        let (revision_arg, expiry) = (
+            revision.get().to_string().into_bytes(),
+            expiry_arg(write.expires_at).into_bytes(),
+        );
         let mut args = vec![
             mode.as_bytes().to_vec(),
             id.as_bytes().to_vec(),
-            expiry_arg(write.expires_at).into_bytes(),
+            expiry.clone(),
             expected
                 .map_or_else(String::new, |r| r.get().to_string())
                 .into_bytes(),
             now_ms().to_string().into_bytes(),
-            revision.get().to_string().into_bytes(),
+            revision_arg.clone(),
             self.keys.record_prefix(kind, bucket(id)).into_bytes(),
+            b"r".to_vec(),
+            revision_arg,
         ];
+        if !expiry.is_empty() {
+            args.extend([b"e".to_vec(), expiry]);
+        }
         args.extend(fields::of(value)?);
         let (code, acked): (i64, _) = self.write(&scripts::PUT_SCRIPT, &keys, &args).await?;
         match (code, write.precondition) {
@@ -340,13 +350,41 @@ impl RedisBank {
         Ok(out)
     }
 
-    /// One patch through the patch script, which applies it on the server.
-    /// Runs the patch script writing `revision`; its reply code.
+    /// Applies a patch; its new revision, and the revision it applied to when the script
+    /// found a live record (`None`: created, retried, or patched by read and write).
+    async fn patch_and_base(&self, patch: Patch<'_>) -> Result<(Revision, Option<Revision>)> {
+        let (kind, id) = (patch.kind, patch.id);
+        let revision = random_revision();
+        let ((code, base), acked): ((i64, Vec<u8>), _) =
+            self.patch_on_server(&patch, revision).await?;
+        match code {
+            MISSING => Err(Error::not_found(kind, id)),
+            NOT_AN_OBJECT => Err(Error::wrong_type(kind, id, "an object")),
+            TOO_LARGE => Err(Error::InvalidInput(format!(
+                "patched {kind} {id:?} would be larger than {MAX_VALUE_BYTES} bytes of JSON"
+            ))),
+            OLD_LAYOUT => {
+                tracing::debug!(
+                    kind,
+                    "patching a record of the 0.2.0 layout by read and write"
+                );
+                let revision = databank_core::driver::patch_by_read_and_write(self, patch).await?;
+                Ok((revision, None))
+            }
+            DONE => {
+                self.replicated(acked)?;
+                Ok((revision, fields::parse_revision(&base)))
+            }
+            code => Err(unexpected(code)),
+        }
+    }
+
+    /// Runs the patch script writing `revision`; its reply code and base (see the script).
     async fn patch_on_server(
         &self,
         patch: &Patch<'_>,
         revision: Revision,
-    ) -> Result<(i64, Option<u32>)> {
+    ) -> Result<((i64, Vec<u8>), Option<u32>)> {
         let (kind, id) = (patch.kind, patch.id);
         let b = bucket(id);
         let mut keys = self.keys.of_record(kind, id);
@@ -419,6 +457,7 @@ impl Driver for RedisBank {
         caps.indexed_search = true;
         caps.native_conditional_update = true;
         caps.native_patch = true;
+        caps.native_read_if_changed = true;
         caps.lists_kinds = true;
         caps.counts_expired = true;
         caps.persistent = true;
@@ -441,28 +480,36 @@ impl Driver for RedisBank {
     }
 
     async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
-        let (kind, id) = (patch.kind, patch.id);
-        let revision = random_revision();
-        let (code, acked) = self.patch_on_server(&patch, revision).await?;
-        match code {
-            MISSING => Err(Error::not_found(kind, id)),
-            NOT_AN_OBJECT => Err(Error::wrong_type(kind, id, "an object")),
-            TOO_LARGE => Err(Error::InvalidInput(format!(
-                "patched {kind} {id:?} would be larger than {MAX_VALUE_BYTES} bytes of JSON"
-            ))),
-            OLD_LAYOUT => {
-                tracing::debug!(
-                    kind,
-                    "patching a record of the 0.2.0 layout by read and write"
-                );
-                databank_core::driver::patch_by_read_and_write(self, patch).await
-            }
-            DONE => {
-                self.replicated(acked)?;
-                Ok(revision)
-            }
-            code => Err(unexpected(code)),
+        Ok(self.patch_and_base(patch).await?.0)
+    }
+
+    async fn patch_on(&self, patch: Patch<'_>, base: Revision) -> Result<Applied> {
+        let (revision, found) = self.patch_and_base(patch).await?;
+        Ok(Applied::new(revision, found == Some(base)))
+    }
+
+    async fn read_if_changed(&self, kind: &str, id: &str, known: Revision) -> Result<IfChanged> {
+        // The revision and expiry first: an unchanged record costs no value sent or decoded;
+        // a changed one a second round trip for the whole record.
+        let key = self.keys.record(kind, id);
+        let (revision, expiry): (Option<Vec<u8>>, Option<Vec<u8>>) = self
+            .query({
+                let mut cmd = redis::cmd("HMGET");
+                cmd.arg(key).arg("r").arg("e");
+                cmd
+            })
+            .await?;
+        let Some(revision) = revision else {
+            return Err(Error::not_found(kind, id));
+        };
+        let expires_at = fields::parse_expiry(kind, id, expiry.as_deref())?;
+        if is_expired(expires_at, Utc::now()) {
+            return Err(Error::not_found(kind, id));
         }
+        if fields::parse_revision(&revision) == Some(known) {
+            return Ok(IfChanged::Unchanged { expires_at });
+        }
+        Ok(IfChanged::of(self.read(kind, id).await?, known))
     }
 
     async fn delete(&self, kind: &str, id: &str) -> Result<()> {

@@ -74,6 +74,15 @@ pub fn parse_expiry(kind: &str, id: &str, text: Option<&[u8]>) -> Result<Expiry>
         })
 }
 
+/// A stored revision (`None` for anything but decimal digits of a `u64`, as `''`).
+pub fn parse_revision(text: &[u8]) -> Option<Revision> {
+    std::str::from_utf8(text)
+        .ok()?
+        .parse()
+        .ok()
+        .map(Revision::new)
+}
+
 fn parse_json(kind: &str, id: &str, text: &[u8]) -> Result<Value> {
     serde_json::from_slice(text).map_err(|e| corrupt(kind, id, e))
 }
@@ -110,14 +119,15 @@ pub fn gather(kind: &str, id: &str, fields: Fields) -> Result<Option<Record>> {
         return Ok(None);
     }
     let revision = revision
-        .and_then(|r| std::str::from_utf8(&r).ok()?.parse::<u64>().ok())
+        .as_deref()
+        .and_then(parse_revision)
         .ok_or_else(|| corrupt(kind, id, "no revision"))?;
     let value = match (whole, object) {
         (Some(text), None) => parse_json(kind, id, &text)?,
         (None, Some(())) => Value::Object(entries),
         _ => return Err(corrupt(kind, id, "neither one value nor one object")),
     };
-    Ok(Some(record(value, Revision::new(revision), expires_at)))
+    Ok(Some(record(value, revision, expires_at)))
 }
 
 #[cfg(test)]

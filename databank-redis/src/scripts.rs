@@ -104,19 +104,29 @@ end
 /// KEYS: record, members, index lists, then the new value's index keys.
 /// ARGV: mode (create|update|update_if|save), id, expiry ms or '', expected revision, now ms,
 /// the new revision, the bucket's record key prefix, then the record's fields as name, value
-/// pairs (`v` and its JSON, or `o`, `n` and the `.key` fields of an object).
+/// pairs: `r` and the new revision, `e` and the expiry when there is one, and `v` and its JSON,
+/// or `o`, `n` and the `.key` fields of an object.
+/// A save (no precondition) reads nothing first: it replaces whatever is there, and a retried
+/// save writes the same record again.
 const PUT: &str = r#"
 local mode, id = ARGV[1], ARGV[2]
-local live, rev = is_live(KEYS[1], ARGV[5])
-if live and rev == ARGV[6] then return 1 end
-if mode == 'create' and live then return -1 end
-if (mode == 'update' or mode == 'update_if') and not live then return -2 end
-if mode == 'update_if' and rev ~= ARGV[4] then return -3 end
+if mode ~= 'save' then
+  local live, rev = is_live(KEYS[1], ARGV[5])
+  if live and rev == ARGV[6] then return 1 end
+  if mode == 'create' and live then return -1 end
+  if (mode == 'update' or mode == 'update_if') and not live then return -2 end
+  if mode == 'update_if' and rev ~= ARGV[4] then return -3 end
+end
 unindex(KEYS[3], id)
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'r', ARGV[6])
 hset_from(KEYS[1], ARGV, 8)
-local added = expire(KEYS[1], KEYS[2], id, ARGV[3])
+local added
+if ARGV[3] == '' then
+  added = redis.call('ZADD', KEYS[2], '+inf', id)
+else
+  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+  added = redis.call('ZADD', KEYS[2], ARGV[3], id)
+end
 index(KEYS[3], id, KEYS, 4)
 after_growth(added, KEYS[2], KEYS[3], ARGV[7], ARGV[5], id)
 return 1
@@ -127,6 +137,8 @@ return 1
 /// it sets, removes and index fields it touches, the new revision, the bucket's record key
 /// prefix, then per set key its field, JSON and cost, per removed key its field and cost, and
 /// per touched index field its key prefix.
+/// Returns `{code, base}`: the revision the patch applied to when it found a live record and
+/// wrote, else `''` (a retried patch that had landed cannot tell its base).
 const PATCH: &str = r#"
 local rec, id, now = KEYS[1], ARGV[1], ARGV[2]
 local nset, nrem, nidx = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -141,15 +153,15 @@ for s = 1, #want, 1000 do
   for k = 1, #part do cur[#cur + 1] = part[k] end
 end
 local live = cur[1] and not (cur[2] and tonumber(cur[2]) <= tonumber(now))
-if live and cur[1] == ARGV[9] then return 1 end
+if live and cur[1] == ARGV[9] then return {1, ''} end
 if live then
   if not cur[3] then
     local old = redis.call('HGET', rec, 'v')
-    if old and string.sub(old, 1, 1) == '{' then return -6 end
-    return -4
+    if old and string.sub(old, 1, 1) == '{' then return {-6, ''} end
+    return {-4, ''}
   end
 elseif ARGV[4] ~= '1' then
-  return -2
+  return {-2, ''}
 end
 local n = 0
 if live then n = tonumber(cur[4] or '0') end
@@ -173,7 +185,7 @@ for k = 1, nrem do
     rems[#rems + 1] = f
   end
 end
-if n + 1 > tonumber(ARGV[5]) then return -5 end
+if n + 1 > tonumber(ARGV[5]) then return {-5, ''} end
 fields[6] = n
 if live then
   if #rems > 0 then redis.call('HDEL', rec, unpack(rems)) end
@@ -221,7 +233,8 @@ elseif at ~= 'keep' then
   added = redis.call('ZADD', KEYS[2], at, id)
 end
 after_growth(added, KEYS[2], KEYS[3], ARGV[10], now, id)
-return 1
+if live then return {1, cur[1]} end
+return {1, ''}
 "#;
 
 /// KEYS: record, members, index lists. ARGV: id, now ms, the bucket's record key prefix.

@@ -48,8 +48,8 @@ pub struct StoreOptions {
     /// keeps, to load them again by revision: an unchanged session is then not sent by the
     /// bank nor decoded here, and a changed one is read as usual. 0 keeps none. Only used
     /// where the bank's driver reads by revision natively
-    /// ([`Capabilities::native_read_if_changed`](databank_core::Capabilities): PostgreSQL,
-    /// SQLite); elsewhere a copy would cost more than the read it saves.
+    /// ([`Capabilities::native_read_if_changed`](databank_core::Capabilities): Redis,
+    /// PostgreSQL, SQLite); elsewhere a copy would cost more than the read it saves.
     pub recent_bytes: usize,
 }
 
