@@ -1,9 +1,10 @@
 //! The Lua scripts every write runs as, so each change is atomic on the server.
 //!
 //! Every write stores the revision the client drew for it (63 random bits,
-//! `databank_core::driver::random_revision`: no counter shared by a bank's keys). A write
-//! that finds its own revision already stored is a retry of a write that landed (the cluster
-//! client resends a command whose connection dropped): it answers as the first did.
+//! `databank_core::driver::random_revision`: no counter shared by a bank's keys). A
+//! conditional write that finds its own revision already stored is a retry of a write that
+//! landed (the cluster client resends a command whose connection dropped): it answers as the
+//! first did. A save with no precondition checks nothing: a retry writes the same record again.
 //!
 //! Every script touches the keys of one bucket (one hash tag, one cluster slot), and every
 //! write that adds an entry to its bucket's sorted set then sweeps up to [`SWEEP`] expired
