@@ -430,6 +430,13 @@ async fn a_write_no_replica_acknowledged_is_outcome_unknown() -> Result<()> {
         "{saved:?}"
     );
     assert_eq!(bank.read("person", "a").await?.value["email"], "a@x");
+    // A patch's reply (its code and base) comes back beside WAIT's count as well.
+    let patched = bank.patch("person", "a").set("age", json!(36)).await;
+    assert!(
+        matches!(patched, Err(Error::OutcomeUnknown { .. })),
+        "{patched:?}"
+    );
+    assert_eq!(bank.read("person", "a").await?.value["age"], 36);
     // A write that changed nothing waits for nothing.
     assert!(matches!(
         bank.create("person", "a", json!({})).await,
