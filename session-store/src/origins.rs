@@ -7,7 +7,11 @@
 //! record as some save under the token left it, token included; concurrent requests may start
 //! from different versions. The save picks the version its data differs least from (see
 //! [`closest`](crate::session::closest)): the one the request started from, so it patches
-//! exactly what that request changed, and never removes a key another request added.
+//! exactly what that request changed, and never removes a key another request added. A save
+//! records its data as a version before it reaches the bank, since the cache hands that data
+//! out from then on (it saves to itself and to the store at once), and puts what the bank
+//! stored in its place when the bank answers: a request that started from data still being
+//! saved finds its version, instead of a newer one holding keys it lacks.
 //!
 //! Memory is bounded: at most [`VERSIONS`] versions a token, and two generations of at most
 //! `capacity / 2` versions kept each; a token that outlived them (or one a handler wrote, or
@@ -144,9 +148,35 @@ impl Origins {
         Recalled { token, versions }
     }
 
-    /// Records what a save under `token` stored as its newest version.
+    /// Records what a save under `token` stored (or is storing) as its newest version.
     pub fn saved(&self, token: u64, sid: &str, origin: Arc<Origin>) {
         self.add(token, sid, origin);
+    }
+
+    /// Puts what a save stored in the place of the `pending` version it recorded when it
+    /// began (as the newest version if that one is gone).
+    pub fn settled(&self, token: u64, sid: &str, pending: &Arc<Origin>, saved: Arc<Origin>) {
+        {
+            let mut generations = self.lock();
+            let Generations {
+                current, previous, ..
+            } = &mut *generations;
+            let slot = current
+                .get_mut(&token)
+                .or_else(|| previous.get_mut(&token))
+                .filter(|remembered| remembered.sid == sid)
+                .and_then(|remembered| {
+                    remembered
+                        .versions
+                        .iter_mut()
+                        .find(|version| Arc::ptr_eq(version, pending))
+                });
+            if let Some(slot) = slot {
+                *slot = saved;
+                return;
+            }
+        }
+        self.add(token, sid, saved);
     }
 }
 
@@ -201,6 +231,31 @@ mod tests {
         let versions = origins.recall("s", Some(&carried)).versions;
         assert_eq!(versions.len(), VERSIONS);
         assert_eq!(versions.last(), Some(&origin(99)));
+    }
+
+    #[test]
+    fn a_settled_save_takes_the_place_of_its_pending_version() {
+        let origins = Origins::new(8);
+        let carried = json!(origins.remember("s", origin(1)));
+        let Some(token) = origins.recall("s", Some(&carried)).token else {
+            panic!("a token handed out was not read back");
+        };
+        let (first, second) = (origin(0), origin(0));
+        origins.saved(token, "s", first.clone());
+        origins.saved(token, "s", second.clone());
+        // The first save to begin answers last: it keeps its place in the order.
+        origins.settled(token, "s", &second, origin(3));
+        origins.settled(token, "s", &first, origin(2));
+        assert_eq!(
+            origins.recall("s", Some(&carried)).versions,
+            vec![origin(1), origin(2), origin(3)]
+        );
+        // A pending version already dropped: the settled one comes in as the newest.
+        origins.settled(token, "s", &origin(0), origin(4));
+        assert_eq!(
+            origins.recall("s", Some(&carried)).versions.last(),
+            Some(&origin(4))
+        );
     }
 
     #[test]

@@ -70,6 +70,12 @@ impl Origin {
         }
     }
 
+    /// Data a save is storing, before the bank has answered: no revision is known (a patch
+    /// from it is never on its base, and `Reject` refuses it), nor that it is stored.
+    pub fn pending(fingerprints: Fingerprints) -> Self {
+        Origin::with(Revision::new(0), fingerprints)
+    }
+
     /// The same origin, known (or not) to be the session stored at its revision.
     pub fn stored(mut self, stored: bool) -> Self {
         self.stored = stored;

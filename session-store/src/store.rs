@@ -616,11 +616,22 @@ impl DatabankStore {
             Some(origin) => Base::Loaded(origin),
             None => Base::Unknown,
         };
+        // A cache in front (tower-sessions' `CachingSessionStore`) may hand this data to the
+        // next request before the bank has answered: it is a version of the token from now on,
+        // with no revision yet, so that a save starting from it finds it (and does not take a
+        // version with keys this one lacks, and remove them). Settled with the revision below.
+        let pending = recalled.token.map(|token| {
+            let pending = Arc::new(Origin::pending(now.clone()));
+            self.inner.origins.saved(token, sid, pending.clone());
+            (token, pending)
+        });
         let saved = self
             .save_data(sid, data.clone(), expires_at, base, Some(now))
             .await?;
-        if let Some(token) = recalled.token {
-            self.inner.origins.saved(token, sid, saved.clone());
+        if let Some((token, pending)) = pending {
+            self.inner
+                .origins
+                .settled(token, sid, &pending, saved.clone());
         }
         self.remember(sid, saved, data);
         Ok(())
