@@ -6,8 +6,14 @@
 //! front of the store (tower-sessions' `CachingSessionStore`) hands each later request the
 //! record as some save under the token left it, token included; concurrent requests may start
 //! from different versions. The save picks the version its data differs least from (see
-//! [`closest`](crate::session::closest)): the one the request started from, so it patches
-//! exactly what that request changed, and never removes a key another request added. A save
+//! [`closest`](crate::session::closest)), most likely the one the request started from, and
+//! sets the keys whose values differ from it, so it does not write back values another request
+//! changed meanwhile. Keys the data lacks are another matter: a request that removed a key (a
+//! logout, a flash message read) ends with data equal to a version before that key was added,
+//! and data alone cannot tell that from a request that started there while another added it.
+//! So every key some version holds and the data lacks is removed (see
+//! [`absent_keys`](crate::session::absent_keys)): a removal is never lost; a key added by a
+//! concurrent request may be, as with any store behind a cache. A save
 //! records its data as a version before it reaches the bank, since the cache hands that data
 //! out from then on (it saves to itself and to the store at once), and puts what the bank
 //! stored in its place when the bank answers: a request that started from data still being

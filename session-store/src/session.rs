@@ -220,9 +220,10 @@ impl Fingerprints {
 }
 
 /// Of the versions a token names (oldest first), the one data with fingerprints `now` differs
-/// least from: keys whose value differs or that only one side has. That is the version the
-/// request started from (what it changed is small), so a patch against it never undoes another
-/// request's save; on a tie the newest wins.
+/// least from: keys whose value differs or that only one side has. That is most likely the
+/// version the request started from (what it changed is small), so a patch against it does not
+/// write back values another request changed meanwhile; on a tie the newest wins. Keys the data
+/// lacks are not told apart this way (see [`absent_keys`]).
 pub(crate) fn closest(versions: &[Arc<Origin>], now: &Fingerprints) -> Option<Arc<Origin>> {
     if versions.len() <= 1 {
         return versions.first().cloned();
@@ -232,6 +233,26 @@ pub(crate) fn closest(versions: &[Arc<Origin>], now: &Fingerprints) -> Option<Ar
         .rev()
         .min_by_key(|version| version.fingerprints.differences(now).len())
         .cloned()
+}
+
+/// The stored keys of the keys that some of a token's versions hold and data with
+/// fingerprints `now` lacks, sorted; none when the token has one version (its removals are
+/// those [`changes`] finds).
+pub(crate) fn absent_keys(versions: &[Arc<Origin>], now: &Fingerprints) -> Vec<String> {
+    if versions.len() <= 1 {
+        return Vec::new();
+    }
+    let mut absent: Vec<String> = versions
+        .iter()
+        .flat_map(|version| version.fingerprints.differences(now))
+        .filter_map(|difference| match difference {
+            Difference::Removed(key) => Some(stored_key(key)),
+            Difference::Set(_) => None,
+        })
+        .collect();
+    absent.sort_unstable();
+    absent.dedup();
+    absent
 }
 
 /// What a request changed in a session since it was loaded: the stored keys to set (with the
@@ -586,7 +607,8 @@ mod tests {
                 .and_then(|now| closest(&versions, &now))
                 .map(|o| o.revision)
         };
-        // Started before `a` was saved: patching against `after_a` would remove `a`.
+        // Closest to the version before `a`: its values, not `after_a`'s, are what `n` was
+        // compared with (`a` itself is in `absent_keys`).
         assert_eq!(closest_to(&[("n", 1), ("b", 1)]), Some(Revision::new(1)));
         assert_eq!(
             closest_to(&[("n", 1), ("a", 1), ("c", 1)]),
@@ -598,6 +620,43 @@ mod tests {
             Some(Revision::new(2))
         );
         assert!(closest(&[], &Fingerprints::of(&start)?).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn keys_any_version_holds_and_the_data_lacks_are_absent() -> Result<(), SessionError> {
+        let data = |pairs: &[(&str, i64)]| -> Map<String, Value> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), json!(v)))
+                .collect()
+        };
+        let versions = [
+            Arc::new(Origin::of(Revision::new(1), &data(&[("n", 1)]))?),
+            Arc::new(Origin::of(
+                Revision::new(2),
+                &data(&[("n", 2), ("user", 1)]),
+            )?),
+            Arc::new(Origin::of(
+                Revision::new(3),
+                &data(&[("n", 3), ("flash", 1)]),
+            )?),
+        ];
+        // A logout that also counts the visit: closest to the first version, yet `user` and
+        // `flash`, which later versions hold, go.
+        let now = Fingerprints::of(&data(&[("n", 4)]))?;
+        assert_eq!(
+            closest(&versions, &now).map(|o| o.revision),
+            Some(Revision::new(1))
+        );
+        assert_eq!(
+            absent_keys(&versions, &now),
+            [stored_key("flash"), stored_key("user")]
+        );
+        let kept = Fingerprints::of(&data(&[("n", 4), ("user", 1), ("flash", 1)]))?;
+        assert!(absent_keys(&versions, &kept).is_empty());
+        // One version: its removals are the changes', nothing besides.
+        assert!(absent_keys(&versions[1..2], &now).is_empty());
         Ok(())
     }
 

@@ -261,7 +261,7 @@ impl DatabankStore {
     /// size limit fails with `TooLarge` and the stored one is kept.
     pub async fn set(&self, sid: &str, session: &mut Session) -> Result<()> {
         let base = match &session.origin {
-            Some(origin) => Base::Loaded(origin),
+            Some(origin) => Base::Loaded(origin, &[]),
             None => Base::New,
         };
         let saved = self
@@ -310,18 +310,23 @@ impl DatabankStore {
                     .await
                     .map(|revision| (revision, true))
             }
-            Base::Loaded(origin) if origin.rewrite => bank
+            Base::Loaded(origin, _) if origin.rewrite => bank
                 .update(kind, sid, encode_data(data.clone()))
                 .expires_at(expires_at)
                 .await
                 .map(|revision| (revision, true)),
-            Base::Loaded(origin) if policy == ConflictPolicy::Reject => bank
+            Base::Loaded(origin, _) if policy == ConflictPolicy::Reject => bank
                 .update_if(kind, sid, encode_data(data.clone()), origin.revision)
                 .expires_at(expires_at)
                 .await
                 .map(|revision| (revision, true)),
-            Base::Loaded(origin) => {
-                let (set, remove) = changes(&origin.fingerprints, &now, data.clone());
+            Base::Loaded(origin, also_removed) => {
+                let (set, mut remove) = changes(&origin.fingerprints, &now, data.clone());
+                if !also_removed.is_empty() {
+                    remove.extend_from_slice(also_removed);
+                    remove.sort_unstable();
+                    remove.dedup();
+                }
                 let mut patch = bank.patch(kind, sid).expires_at(expires_at).must_exist();
                 for (key, value) in set {
                     patch = patch.set(key, value.clone());
@@ -612,8 +617,14 @@ impl DatabankStore {
         let recalled = self.inner.origins.recall(sid, carried);
         let now = Fingerprints::of(data.clone())?;
         let origin = crate::session::closest(&recalled.versions, &now);
+        // Behind a cache one token gathers a session's history, and data that lacks a key
+        // some version holds cannot tell a key this request removed from one that a request
+        // beside it added: it is removed, so a removal (a logout, a flash message read) is
+        // never lost; a key added at the same time by another request may be, as with any
+        // store behind a cache.
+        let absent = crate::session::absent_keys(&recalled.versions, &now);
         let base = match &origin {
-            Some(origin) => Base::Loaded(origin),
+            Some(origin) => Base::Loaded(origin, &absent),
             None => Base::Unknown,
         };
         // A cache in front (tower-sessions' `CachingSessionStore`) may hand this data to the
@@ -648,8 +659,9 @@ enum Base<'o> {
     New,
     /// A session loaded elsewhere or long ago: its whole data replaces the live session's.
     Unknown,
-    /// A session loaded at this origin.
-    Loaded(&'o Origin),
+    /// A session loaded at this origin; the stored keys to remove besides those it held and
+    /// the data lacks.
+    Loaded(&'o Origin, &'o [String]),
 }
 
 /// The periodic cleanup started by [`DatabankStore::start_cleanup`]; dropping it stops it.

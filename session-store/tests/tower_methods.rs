@@ -118,3 +118,57 @@ async fn a_cache_in_front_keeps_counts_and_concurrent_changes() -> TestResult {
     }
     Ok(())
 }
+
+/// Behind `CachingSessionStore`, a request that removes a key ends with data like a version
+/// from before the key was added (log in, then log out while counting visits). Under Merge
+/// the removal reaches the store, and the next load from the store (another process, or after
+/// the cache forgot the session) finds no user. Under Reject the save may instead be refused
+/// as a conflict (it cannot tell which version it started from); it never reports success
+/// while the user stays.
+#[tokio::test]
+async fn a_cache_in_front_does_not_lose_a_logout() -> TestResult {
+    use databank_session_store::{ConflictPolicy, StoreOptions};
+    use serde_json::json;
+    use tower_sessions_core::CachingSessionStore;
+    for policy in [ConflictPolicy::Merge, ConflictPolicy::Reject] {
+        let store =
+            DatabankStore::open_with("memory://", StoreOptions::new().conflicts(policy)).await?;
+        let cached = CachingSessionStore::new(MapCache::default(), store.clone());
+        let mut record = Record {
+            id: Id::default(),
+            data: Default::default(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        };
+        record.data.insert("visits".into(), json!(1));
+        cached.create(&mut record).await?;
+        let sid = record.id.to_string();
+        let mut login = cached.load(&record.id).await?.ok_or("session gone")?;
+        login.data.insert("visits".into(), json!(2));
+        login.data.insert("user".into(), json!("ada"));
+        cached.save(&login).await?;
+        let stored = store.get(&sid).await?.ok_or("session gone")?;
+        assert_eq!(stored.get("user"), Some(&json!("ada")), "{policy:?}");
+        let mut logout = cached.load(&record.id).await?.ok_or("session gone")?;
+        logout.data.insert("visits".into(), json!(3));
+        logout.data.remove("user");
+        let saved = cached.save(&logout).await;
+        let stored = store.get(&sid).await?.ok_or("session gone")?;
+        if policy == ConflictPolicy::Reject && saved.is_err() {
+            assert_eq!(stored.get("user"), Some(&json!("ada")), "{policy:?}");
+            continue;
+        }
+        saved?;
+        assert_eq!(stored.get("user"), None, "{policy:?}: the logout was lost");
+        assert_eq!(stored.get("visits"), Some(&json!(3)), "{policy:?}");
+        // A removal alone, back to exactly the data of the first version.
+        let mut again = cached.load(&record.id).await?.ok_or("session gone")?;
+        again.data.insert("flash".into(), json!("saved"));
+        cached.save(&again).await?;
+        let mut read = cached.load(&record.id).await?.ok_or("session gone")?;
+        read.data.remove("flash");
+        cached.save(&read).await?;
+        let stored = store.get(&sid).await?.ok_or("session gone")?;
+        assert_eq!(stored.get("flash"), None, "{policy:?}: the flash came back");
+    }
+    Ok(())
+}
