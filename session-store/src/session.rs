@@ -587,14 +587,16 @@ mod tests {
         ));
     }
 
+    /// A session's data from key, number pairs.
+    fn data(pairs: &[(&str, i64)]) -> Map<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect()
+    }
+
     #[test]
     fn the_closest_version_is_where_the_request_started() -> Result<(), SessionError> {
-        let data = |pairs: &[(&str, i64)]| -> Map<String, Value> {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), json!(v)))
-                .collect()
-        };
         let start = data(&[("n", 1)]);
         let after_a = data(&[("n", 1), ("a", 1)]);
         let versions = [
@@ -625,12 +627,6 @@ mod tests {
 
     #[test]
     fn keys_any_version_holds_and_the_data_lacks_are_absent() -> Result<(), SessionError> {
-        let data = |pairs: &[(&str, i64)]| -> Map<String, Value> {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), json!(v)))
-                .collect()
-        };
         let versions = [
             Arc::new(Origin::of(Revision::new(1), &data(&[("n", 1)]))?),
             Arc::new(Origin::of(

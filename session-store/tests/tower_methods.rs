@@ -61,6 +61,34 @@ impl SessionStore for MapCache {
     }
 }
 
+/// A memory store under `policy` behind `CachingSessionStore` over a [`MapCache`], and a
+/// session created through both holding `key`: `value`.
+async fn behind_a_cache(
+    policy: databank_session_store::ConflictPolicy,
+    key: &str,
+    value: serde_json::Value,
+) -> Result<
+    (
+        DatabankStore,
+        tower_sessions_core::CachingSessionStore<MapCache, DatabankStore>,
+        Record,
+    ),
+    Box<dyn std::error::Error>,
+> {
+    use databank_session_store::StoreOptions;
+    let store =
+        DatabankStore::open_with("memory://", StoreOptions::new().conflicts(policy)).await?;
+    let cached = tower_sessions_core::CachingSessionStore::new(MapCache::default(), store.clone());
+    let mut record = Record {
+        id: Id::default(),
+        data: Default::default(),
+        expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+    };
+    record.data.insert(key.into(), value);
+    cached.create(&mut record).await?;
+    Ok((store, cached, record))
+}
+
 /// Behind `CachingSessionStore`, whose cache hands every later request the record as last
 /// saved (with the token of the first load), requests still save exactly what they changed:
 /// five counted requests give 5 under both policies, and a change made meanwhile by another
@@ -68,20 +96,10 @@ impl SessionStore for MapCache {
 /// a conflict (Reject).
 #[tokio::test]
 async fn a_cache_in_front_keeps_counts_and_concurrent_changes() -> TestResult {
-    use databank_session_store::{ConflictPolicy, StoreOptions, ORIGIN_KEY};
+    use databank_session_store::{ConflictPolicy, ORIGIN_KEY};
     use serde_json::json;
-    use tower_sessions_core::CachingSessionStore;
     for policy in [ConflictPolicy::Merge, ConflictPolicy::Reject] {
-        let store =
-            DatabankStore::open_with("memory://", StoreOptions::new().conflicts(policy)).await?;
-        let cached = CachingSessionStore::new(MapCache::default(), store.clone());
-        let mut record = Record {
-            id: Id::default(),
-            data: Default::default(),
-            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
-        };
-        record.data.insert("count".into(), json!(0));
-        cached.create(&mut record).await?;
+        let (store, cached, record) = behind_a_cache(policy, "count", json!(0)).await?;
         let sid = record.id.to_string();
         for _ in 0..5 {
             let mut loaded = cached.load(&record.id).await?.ok_or("session gone")?;
@@ -127,20 +145,10 @@ async fn a_cache_in_front_keeps_counts_and_concurrent_changes() -> TestResult {
 /// while the user stays.
 #[tokio::test]
 async fn a_cache_in_front_does_not_lose_a_logout() -> TestResult {
-    use databank_session_store::{ConflictPolicy, StoreOptions};
+    use databank_session_store::ConflictPolicy;
     use serde_json::json;
-    use tower_sessions_core::CachingSessionStore;
     for policy in [ConflictPolicy::Merge, ConflictPolicy::Reject] {
-        let store =
-            DatabankStore::open_with("memory://", StoreOptions::new().conflicts(policy)).await?;
-        let cached = CachingSessionStore::new(MapCache::default(), store.clone());
-        let mut record = Record {
-            id: Id::default(),
-            data: Default::default(),
-            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
-        };
-        record.data.insert("visits".into(), json!(1));
-        cached.create(&mut record).await?;
+        let (store, cached, record) = behind_a_cache(policy, "visits", json!(1)).await?;
         let sid = record.id.to_string();
         let mut login = cached.load(&record.id).await?.ok_or("session gone")?;
         login.data.insert("visits".into(), json!(2));
