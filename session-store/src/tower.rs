@@ -17,7 +17,9 @@
 //!   its revision changed; see `StoreOptions::recent_bytes`) and weakens saves: it hands later requests the record with the token it carried, so a save can
 //!   only guess which version its request started from. Keys it set are patched against the
 //!   closest version; keys it lacks are removed, so a removal (a logout) is never lost, but a
-//!   key a concurrent request added may be, as with any store behind a cache.
+//!   key a concurrent request added may be, as with any store behind a cache. Under
+//!   [`ConflictPolicy::Reject`](crate::ConflictPolicy) such a save compares against the guessed
+//!   version, and may be refused as a conflict where nothing else changed the session.
 //! - A save of a session destroyed (logged out) or expired since it was loaded is dropped and
 //!   logged: tower-sessions' `save` cannot change the id, and the session must not come back.
 //! - `load` of an unreadable record answers "no session" (logged), so a bad cookie or a foreign
