@@ -22,6 +22,7 @@ use crate::error::map_err;
 use crate::fields::{self, Fields};
 use crate::keys::{bucket, Keys, BUCKETS};
 use crate::scripts::{self, CONFLICT, DONE, EXISTS, MISSING, NOT_AN_OBJECT, OLD_LAYOUT, TOO_LARGE};
+use crate::transaction::Outcome;
 
 /// How many records one round trip fetches during scans and searches.
 const BATCH: usize = 256;
@@ -34,10 +35,10 @@ const FAN_OUT: usize = 16;
 /// node on a cluster).
 #[derive(Clone)]
 pub struct RedisBank {
-    connection: Connection,
-    keys: Keys,
+    pub(crate) connection: Connection,
+    pub(crate) keys: Keys,
     schema: Schema,
-    config: RedisConfig,
+    pub(crate) config: RedisConfig,
 }
 
 impl std::fmt::Debug for RedisBank {
@@ -48,7 +49,7 @@ impl std::fmt::Debug for RedisBank {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
@@ -350,13 +351,40 @@ impl RedisBank {
         Ok(out)
     }
 
-    /// Applies a patch; its new revision, and the revision it applied to when the script
-    /// found a live record (`None`: created, retried, or patched by read and write).
-    async fn patch_and_base(&self, patch: Patch<'_>) -> Result<(Revision, Option<Revision>)> {
+    /// Applies a patch; its new revision, and the revision it applied to when it found a live
+    /// record (`None`: created, retried, or patched by read and write). A patch that names its
+    /// base (`in_transaction`) runs as one transaction of plain commands where it can (see
+    /// `transaction.rs`), else as the patch script.
+    async fn patch_and_base(
+        &self,
+        patch: Patch<'_>,
+        in_transaction: bool,
+    ) -> Result<(Revision, Option<Revision>)> {
         let (kind, id) = (patch.kind, patch.id);
         let revision = random_revision();
-        let ((code, base), acked): ((i64, Vec<u8>), _) =
-            self.patch_on_server(&patch, revision).await?;
+        let mut reply = None;
+        if let Some(at) = self.transaction_expiry(&patch).filter(|_| in_transaction) {
+            let remove = distinct(&patch.remove);
+            reply = match self
+                .patch_in_transaction(&patch, &remove, at, revision)
+                .await?
+            {
+                Outcome::Applied(base) => Some((DONE, base)),
+                Outcome::Missing => Some((MISSING, None)),
+                Outcome::NotAnObject { old_layout: true } => Some((OLD_LAYOUT, None)),
+                Outcome::NotAnObject { old_layout: false } => Some((NOT_AN_OBJECT, None)),
+                Outcome::TooLarge => Some((TOO_LARGE, None)),
+                Outcome::NotRun => None,
+            };
+        }
+        let ((code, base), acked) = match reply {
+            Some(reply) => (reply, None),
+            None => {
+                let ((code, base), acked): ((i64, Vec<u8>), _) =
+                    self.patch_on_server(&patch, revision).await?;
+                ((code, fields::parse_revision(&base)), acked)
+            }
+        };
         match code {
             MISSING => Err(Error::not_found(kind, id)),
             NOT_AN_OBJECT => Err(Error::wrong_type(kind, id, "an object")),
@@ -373,7 +401,7 @@ impl RedisBank {
             }
             DONE => {
                 self.replicated(acked)?;
-                Ok((revision, fields::parse_revision(&base)))
+                Ok((revision, base))
             }
             code => Err(unexpected(code)),
         }
@@ -390,15 +418,7 @@ impl RedisBank {
         let mut keys = self.keys.of_record(kind, id);
         // Index fields under a key this patch sets or removes: their old entries go, and the
         // entries the new values give come in.
-        let touched: Vec<&String> = self
-            .schema
-            .indices(kind)
-            .iter()
-            .filter(|field| {
-                let top = field.split('.').next().unwrap_or(field.as_str());
-                patch.set.contains_key(top) || patch.remove.iter().any(|k| k == top)
-            })
-            .collect();
+        let touched = self.touched_indices(patch);
         let set_only = Value::Object(patch.set.clone());
         for field in &touched {
             if let Some(value) = lookup(&set_only, field) {
@@ -409,13 +429,7 @@ impl RedisBank {
             PatchExpiry::Keep => "keep".to_owned(),
             PatchExpiry::Set(at) => expiry_arg(at),
         };
-        // A key named twice is removed (and its length taken off the size) once.
-        let mut named = std::collections::HashSet::new();
-        let remove: Vec<&String> = patch
-            .remove
-            .iter()
-            .filter(|key| named.insert(key.as_str()))
-            .collect();
+        let remove = distinct(&patch.remove);
         let mut args = vec![
             id.as_bytes().to_vec(),
             now_ms().to_string().into_bytes(),
@@ -446,6 +460,41 @@ impl RedisBank {
         }
         self.write(&scripts::PATCH_SCRIPT, &keys, &args).await
     }
+
+    /// The declared index fields under a key a patch sets or removes.
+    fn touched_indices<'s>(&'s self, patch: &Patch<'_>) -> Vec<&'s String> {
+        self.schema
+            .indices(patch.kind)
+            .iter()
+            .filter(|field| {
+                let top = field.split('.').next().unwrap_or(field.as_str());
+                patch.set.contains_key(top) || patch.remove.iter().any(|k| k == top)
+            })
+            .collect()
+    }
+
+    /// The expiry (unix ms) a patch runs in a transaction with, when it can: it sets an expiry
+    /// (so what it writes to a record that is gone expires by itself), creates nothing, touches
+    /// no index, and no `WAIT` follows it.
+    fn transaction_expiry(&self, patch: &Patch<'_>) -> Option<i64> {
+        let PatchExpiry::Set(Some(at)) = patch.expiry else {
+            return None;
+        };
+        let plain = !patch.create
+            && self.config.wait_replicas == 0
+            && self.touched_indices(patch).is_empty();
+        plain.then(|| at.timestamp_millis())
+    }
+}
+
+/// A patch's removed keys, each once (a key named twice is removed, and its length taken off
+/// the size, once).
+fn distinct(remove: &[String]) -> Vec<&String> {
+    let mut named = std::collections::HashSet::new();
+    remove
+        .iter()
+        .filter(|key| named.insert(key.as_str()))
+        .collect()
 }
 
 #[async_trait]
@@ -480,11 +529,11 @@ impl Driver for RedisBank {
     }
 
     async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
-        Ok(self.patch_and_base(patch).await?.0)
+        Ok(self.patch_and_base(patch, false).await?.0)
     }
 
     async fn patch_on(&self, patch: Patch<'_>, base: Revision) -> Result<Applied> {
-        let (revision, found) = self.patch_and_base(patch).await?;
+        let (revision, found) = self.patch_and_base(patch, true).await?;
         Ok(Applied::new(revision, found == Some(base)))
     }
 
@@ -492,16 +541,20 @@ impl Driver for RedisBank {
         // The revision and expiry first: an unchanged record costs no value sent or decoded;
         // a changed one a second round trip for the whole record.
         let key = self.keys.record(kind, id);
-        let (revision, expiry): (Option<Vec<u8>>, Option<Vec<u8>>) = self
+        let (revision, expiry, object): (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>) = self
             .query({
                 let mut cmd = redis::cmd("HMGET");
-                cmd.arg(key).arg("r").arg("e");
+                cmd.arg(key).arg("r").arg("e").arg("o");
                 cmd
             })
             .await?;
         let Some(revision) = revision else {
             return Err(Error::not_found(kind, id));
         };
+        if object.is_none() {
+            // Not an object, or a fragment (no record): the whole read tells which.
+            return Ok(IfChanged::of(self.read(kind, id).await?, known));
+        }
         let expires_at = fields::parse_expiry(kind, id, expiry.as_deref())?;
         if is_expired(expires_at, Utc::now()) {
             return Err(Error::not_found(kind, id));

@@ -48,6 +48,7 @@ mod error;
 mod fields;
 mod keys;
 mod scripts;
+mod transaction;
 mod upgrade;
 
 pub use backend::RedisBank;

@@ -62,10 +62,13 @@ end
 local function after_growth(added, members, lists, records, now, keep)
   if added > 0 then sweep(members, lists, records, now, SWEEP, keep) end
 end
+-- A hash with neither `o` nor `v` is a fragment (a patch transaction's writes to a record
+-- that was gone), not a record.
 local function is_live(key, now)
-  local cur = redis.call('HMGET', key, 'r', 'e')
+  local cur = redis.call('HMGET', key, 'r', 'e', 'o')
   if not cur[1] then return false, nil end
   if cur[2] and tonumber(cur[2]) <= tonumber(now) then return false, nil end
+  if not cur[3] and redis.call('HEXISTS', key, 'v') == 0 then return false, nil end
   return true, cur[1]
 end
 local function index(lists, id, keys, first)
@@ -154,11 +157,15 @@ for s = 1, #want, 1000 do
   for k = 1, #part do cur[#cur + 1] = part[k] end
 end
 local live = cur[1] and not (cur[2] and tonumber(cur[2]) <= tonumber(now))
+local whole = nil
+if live and not cur[3] then
+  whole = redis.call('HGET', rec, 'v')
+  if not whole then live = false end
+end
 if live and cur[1] == ARGV[9] then return {1, ''} end
 if live then
-  if not cur[3] then
-    local old = redis.call('HGET', rec, 'v')
-    if old and string.sub(old, 1, 1) == '{' then return {-6, ''} end
+  if whole then
+    if string.sub(whole, 1, 1) == '{' then return {-6, ''} end
     return {-4, ''}
   end
 elseif ARGV[4] ~= '1' then
@@ -236,6 +243,46 @@ end
 after_growth(added, KEYS[2], KEYS[3], ARGV[10], now, id)
 if live then return {1, cur[1]} end
 return {1, ''}
+"#;
+
+/// KEYS: record, members, index lists. ARGV: id, now ms.
+/// After a patch transaction found no record: deletes the fragment it left and the bucket's
+/// bookkeeping for the dead id (as a sweep would), unless a live record is there now.
+/// Returns 1 forgotten, 0 live.
+const FORGET: &str = r#"
+if is_live(KEYS[1], ARGV[2]) then return 0 end
+redis.call('DEL', KEYS[1])
+unindex(KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+"#;
+
+/// KEYS: record, members, index lists. ARGV: the transaction's revision, the revision, expiry
+/// ('' for none) it replaced, id, then per touched field: its name, '1' and its old value, or
+/// '0' and '' when it had none.
+/// Puts back what a refused patch transaction replaced, unless another write came since.
+/// Returns 1 undone, 0 not (another write came).
+const UNDO: &str = r#"
+local rec = KEYS[1]
+if redis.call('HGET', rec, 'r') ~= ARGV[1] then return 0 end
+redis.call('HSET', rec, 'r', ARGV[2])
+for i = 5, #ARGV, 3 do
+  if ARGV[i + 1] == '1' then
+    redis.call('HSET', rec, ARGV[i], ARGV[i + 2])
+  else
+    redis.call('HDEL', rec, ARGV[i])
+  end
+end
+if ARGV[3] == '' then
+  redis.call('PERSIST', rec)
+  redis.call('HDEL', rec, 'e')
+  redis.call('ZADD', KEYS[2], 'XX', '+inf', ARGV[4])
+else
+  redis.call('HSET', rec, 'e', ARGV[3])
+  redis.call('PEXPIREAT', rec, ARGV[3])
+  redis.call('ZADD', KEYS[2], 'XX', ARGV[3], ARGV[4])
+end
+return 1
 "#;
 
 /// KEYS: record, members, index lists. ARGV: id, now ms, the bucket's record key prefix.
@@ -335,6 +382,8 @@ fn script(body: &str) -> Script {
 
 pub static PUT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PUT));
 pub static PATCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PATCH));
+pub static FORGET_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(FORGET));
+pub static UNDO_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(UNDO));
 pub static DELETE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(DELETE));
 pub static TOUCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TOUCH));
 pub static INCR_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(INCR));

@@ -444,3 +444,178 @@ async fn a_write_no_replica_acknowledged_is_outcome_unknown() -> Result<()> {
     ));
     Ok(())
 }
+
+fn record_key(prefix: &str, kind: &str, id: &str) -> String {
+    format!("{prefix}:{{{kind}:{}}}:r:{id}", bucket(id))
+}
+
+/// A patch on a base that sets an expiry runs as a transaction of plain commands; on a record
+/// that was deleted or expired it writes a fragment first, which it then deletes with the
+/// bucket's entry for the dead id: no key and no entry stay.
+#[tokio::test]
+async fn an_expiring_patch_on_a_gone_record_leaves_nothing() -> Result<()> {
+    let base = base_url();
+    let prefix = unique_name("gone");
+    let bank = open(&with_prefix(&base, &prefix, "")).await?;
+    let later = databank_core::testkit::in_ms(3_600_000);
+    let deleted = bank
+        .create("session", "deleted", json!({"user": "ada"}))
+        .expires_at(later)
+        .await?;
+    bank.delete("session", "deleted").await?;
+    let soon = databank_core::testkit::in_ms(200);
+    let expired = bank
+        .create("session", "expired", json!({"user": "ada"}))
+        .expires_at(soon)
+        .await?;
+    databank_core::testkit::sleep_past(soon).await;
+    for (id, base_revision) in [("deleted", deleted), ("expired", expired)] {
+        let patched = bank
+            .patch("session", id)
+            .set("visits", 2)
+            .expires_at(later)
+            .must_exist()
+            .applied_on(base_revision)
+            .await;
+        assert!(
+            matches!(patched, Err(Error::NotFound { .. })),
+            "{id}: {patched:?}"
+        );
+    }
+    let mut con = raw(&base).await;
+    for id in ["deleted", "expired"] {
+        let exists: bool = con
+            .exists(record_key(&prefix, "session", id))
+            .await
+            .map_err(to_err)?;
+        assert!(!exists, "{id}: a fragment stayed");
+    }
+    let (_, lists, entries) = bookkeeping(&mut con, &prefix, "session", "user", "\"ada\"").await;
+    assert_eq!((lists, entries), (0, 0), "bookkeeping of dead ids stayed");
+    assert_eq!(bank.count("session").await?, 0);
+    assert_eq!(bank.count_expired("session").await?, 0);
+    Ok(())
+}
+
+/// A fragment (what a patch transaction writes to a record that is gone, should its client
+/// die before deleting it) is no record: reads miss it and a create replaces it.
+#[tokio::test]
+async fn a_fragment_is_no_record() -> Result<()> {
+    let base = base_url();
+    let prefix = unique_name("fragment");
+    let bank = open(&with_prefix(&base, &prefix, "")).await?;
+    let key = record_key(&prefix, "session", "s");
+    let mut con = raw(&base).await;
+    let at = databank_core::testkit::in_ms(3_600_000)
+        .map(|t| t.timestamp_millis())
+        .unwrap_or_default();
+    let _: () = redis::pipe()
+        .cmd("HSET")
+        .arg(&key)
+        .arg(&["r", "42", "e", &at.to_string(), ".visits", "2"])
+        .ignore()
+        .cmd("PEXPIREAT")
+        .arg(&key)
+        .arg(at)
+        .ignore()
+        .query_async(&mut con)
+        .await
+        .map_err(to_err)?;
+    assert!(matches!(
+        bank.read("session", "s").await,
+        Err(Error::NotFound { .. })
+    ));
+    let known = databank_core::Revision::new(42);
+    assert!(matches!(
+        bank.read_if_changed("session", "s", known).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        bank.patch("session", "s").set("a", 1).must_exist().await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        bank.delete("session", "s").await,
+        Err(Error::NotFound { .. })
+    ));
+    bank.create("session", "s", json!({"user": "ada"})).await?;
+    assert_eq!(
+        bank.read("session", "s").await?.value,
+        json!({"user": "ada"})
+    );
+    Ok(())
+}
+
+/// The size bookkeeping `n` stays the object's compact JSON size minus one through patch
+/// transactions that grow, shrink, add and remove keys.
+#[tokio::test]
+async fn patch_transactions_keep_the_size_exact() -> Result<()> {
+    let base = base_url();
+    let prefix = unique_name("size");
+    let bank = open(&with_prefix(&base, &prefix, "")).await?;
+    let later = databank_core::testkit::in_ms(3_600_000);
+    let mut revision = bank
+        .create("session", "s", json!({"a": 1, "b": "two", "c\n": [3]}))
+        .expires_at(later)
+        .await?;
+    let steps: [(&str, Option<serde_json::Value>); 5] = [
+        ("a", Some(json!(100_000))),
+        ("b", Some(json!("t"))),
+        ("c\n", None),
+        ("new", Some(json!({"deep": ["x", null]}))),
+        ("missing", None),
+    ];
+    let mut con = raw(&base).await;
+    for (key, value) in steps {
+        let patch = bank.patch("session", "s").expires_at(later).must_exist();
+        let patch = match value {
+            Some(value) => patch.set(key, value),
+            None => patch.remove(key),
+        };
+        let applied = patch.applied_on(revision).await?;
+        assert!(
+            applied.on_base,
+            "{key}: an uncontested patch missed its base"
+        );
+        revision = applied.revision;
+        let value = bank.read("session", "s").await?.value;
+        let size = serde_json::to_vec(&value).map_err(to_err)?.len();
+        let n: usize = con
+            .hget(record_key(&prefix, "session", "s"), "n")
+            .await
+            .map_err(to_err)?;
+        assert_eq!(n + 1, size, "after {key}: {value}");
+    }
+    Ok(())
+}
+
+/// A patch transaction whose result would pass the size limit is undone: the value, revision
+/// and expiry are as they were.
+#[tokio::test]
+async fn a_patch_transaction_past_the_size_limit_is_undone() -> Result<()> {
+    let prefix = unique_name("limit");
+    let bank = open(&with_prefix(&base_url(), &prefix, "")).await?;
+    let later = databank_core::testkit::in_ms(3_600_000);
+    let big = "x".repeat(databank_core::validate::MAX_VALUE_BYTES - 100);
+    let revision = bank
+        .create("session", "s", json!({"big": big}))
+        .expires_at(later)
+        .await?;
+    let before = bank.read("session", "s").await?;
+    let patched = bank
+        .patch("session", "s")
+        .set("more", "y".repeat(200))
+        .expires_at(databank_core::testkit::in_ms(7_200_000))
+        .must_exist()
+        .applied_on(revision)
+        .await;
+    assert!(
+        matches!(patched, Err(Error::InvalidInput(_))),
+        "{patched:?}"
+    );
+    let after = bank.read("session", "s").await?;
+    assert_eq!(after.revision, before.revision);
+    assert_eq!(after.expires_at, before.expires_at);
+    assert!(after.value == before.value, "the value changed");
+    Ok(())
+}

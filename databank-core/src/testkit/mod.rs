@@ -241,6 +241,7 @@ macro_rules! conformance_tests {
             patch_updates_what_search_finds,
             read_if_changed_leaves_out_only_what_the_caller_has,
             patch_on_base_is_only_claimed_when_certain,
+            an_expiring_patch_on_a_base_checks_the_record,
             expired_record_is_invisible_to_read,
             expiry_takes_effect_at_its_instant,
             expired_records_are_invisible_to_search_scan_and_count,

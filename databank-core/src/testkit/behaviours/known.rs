@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use super::assert_err;
-use crate::testkit::{in_ms, Kit};
+use super::{assert_err, scan_ids};
+use crate::testkit::{in_ms, sleep_past, Kit};
 use crate::{Error, IfChanged, Result};
 
 /// `read_if_changed` leaves the value out exactly while the record is at the known revision,
@@ -141,5 +141,107 @@ pub async fn patch_on_base_is_only_claimed_when_certain(kit: Kit) -> Result<()> 
         on_base += usize::from(applied.on_base);
     }
     assert!(on_base <= 1, "{on_base} racing patches claimed one base");
+    Ok(())
+}
+
+/// A patch on a base revision that sets an expiry (what a session store sends per request)
+/// checks the record as any patch does: it applies to a live object, and on a record deleted,
+/// expired or not an object it fails and leaves nothing behind (no record, no count, the other
+/// value and its revision and expiry untouched).
+pub async fn an_expiring_patch_on_a_base_checks_the_record(kit: Kit) -> Result<()> {
+    let millis = |r: &crate::Record| r.expires_at.map(|t| t.timestamp_millis());
+    let later = in_ms(3_600_000);
+    let base = kit
+        .bank
+        .create("session", "live", json!({"a": 1, "s": "x"}))
+        .expires_at(later)
+        .await?;
+    let further = in_ms(7_200_000);
+    let applied = kit
+        .bank
+        .patch("session", "live")
+        .set("b", 2)
+        .remove("s")
+        .expires_at(further)
+        .must_exist()
+        .applied_on(base)
+        .await?;
+    let now = kit.bank.read("session", "live").await?;
+    assert_eq!(now.value, json!({"a": 1, "b": 2}));
+    assert_eq!(now.revision, applied.revision);
+    assert_eq!(millis(&now), further.map(|t| t.timestamp_millis()));
+    if kit.bank.capabilities().native_read_if_changed {
+        assert!(
+            applied.on_base,
+            "an uncontested patch did not claim its base"
+        );
+    }
+    // Deleted (a logout) before the patch: the patch must not bring it back.
+    let gone = kit
+        .bank
+        .create("session", "gone", json!({"user": "ada"}))
+        .expires_at(later)
+        .await?;
+    kit.bank.delete("session", "gone").await?;
+    assert_err!(
+        kit.bank
+            .patch("session", "gone")
+            .set("visits", 2)
+            .expires_at(further)
+            .must_exist()
+            .applied_on(gone)
+            .await,
+        Error::NotFound { .. }
+    );
+    assert_err!(
+        kit.bank.read("session", "gone").await,
+        Error::NotFound { .. }
+    );
+    // Expired before the patch: it stays expired.
+    let soon = in_ms(300);
+    let expiring = kit
+        .bank
+        .create("session", "expiring", json!({"user": "ada"}))
+        .expires_at(soon)
+        .await?;
+    sleep_past(soon).await;
+    assert_err!(
+        kit.bank
+            .patch("session", "expiring")
+            .set("visits", 2)
+            .expires_at(further)
+            .must_exist()
+            .applied_on(expiring)
+            .await,
+        Error::NotFound { .. }
+    );
+    assert_err!(
+        kit.bank.read("session", "expiring").await,
+        Error::NotFound { .. }
+    );
+    assert_eq!(kit.bank.count("session").await?, 1);
+    let ids = scan_ids(&kit.bank, "session").await?;
+    assert_eq!(ids, ["live"]);
+    // Not an object: refused, and the record is as it was.
+    let list = kit
+        .bank
+        .create("session", "list", json!([1, 2]))
+        .expires_at(later)
+        .await?;
+    let before = kit.bank.read("session", "list").await?;
+    assert_err!(
+        kit.bank
+            .patch("session", "list")
+            .set("visits", 2)
+            .expires_at(further)
+            .must_exist()
+            .applied_on(list)
+            .await,
+        Error::WrongType { .. }
+    );
+    let after = kit.bank.read("session", "list").await?;
+    assert_eq!(after.value, before.value);
+    assert_eq!(after.revision, before.revision);
+    assert_eq!(millis(&after), millis(&before));
     Ok(())
 }

@@ -1,0 +1,241 @@
+//! A patch that names its base (`patch_on`, what the session store sends per request) as one
+//! `MULTI`/`EXEC` of plain commands instead of a script: `HMGET` of the bookkeeping and of the
+//! fields it touches, `HDEL`, `HSET`, `PEXPIREAT` and `ZADD XX`. Redis runs the transaction as
+//! one step, so the `HMGET` shows exactly what the writes replaced; what a script checks before
+//! writing is checked after, from that reply (see "Patches without a script" in `layout.md`):
+//!
+//! - a record that was live and an object: done (the common case, one round trip);
+//! - no record (deleted or expired): the writes made a *fragment*, a hash with no `o` or `v`
+//!   field that every read treats as no record; [`scripts::FORGET_SCRIPT`] deletes it (and the
+//!   bucket's entry for the dead id), and the patch fails with `NotFound`, as the script would;
+//! - a record that is not an object, or a result past the size limit:
+//!   [`scripts::UNDO_SCRIPT`] puts back what the `HMGET` returned, unless another write came
+//!   since, and the patch fails as the script would.
+//!
+//! The size bookkeeping `n` is then moved by what the patch added (`HINCRBY`, only when the size
+//! changed), so it stays exact whatever order concurrent patches land in.
+
+use databank_core::driver::{timed, Patch};
+use databank_core::validate::MAX_VALUE_BYTES;
+use databank_core::{Result, Revision};
+use redis::{ErrorKind, RedisError, ServerErrorKind};
+
+use crate::backend::RedisBank;
+use crate::error::map_err;
+use crate::fields;
+use crate::keys::bucket;
+use crate::scripts;
+
+/// What a patch in a transaction found, and what stays of it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied to a live object; the revision it replaced (`None`: its own, a resent command).
+    Applied(Option<Revision>),
+    /// No live record: nothing of the patch stays.
+    Missing,
+    /// A record that is not an object (`old_layout`: an object in the 0.2.0 layout): undone.
+    NotAnObject {
+        /// The value was an object stored whole, as databank 0.2.0 did.
+        old_layout: bool,
+    },
+    /// The patched object would pass the size limit: undone.
+    TooLarge,
+    /// The transaction did not run (a cluster node redirected it, or a slot is migrating): the
+    /// caller runs the patch script, which the cluster client routes and retries.
+    NotRun,
+}
+
+/// Whether a failed transaction certainly ran none of its commands.
+fn not_run(e: &RedisError) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Server(
+            ServerErrorKind::ExecAbort
+                | ServerErrorKind::Moved
+                | ServerErrorKind::Ask
+                | ServerErrorKind::TryAgain
+                | ServerErrorKind::ClusterDown
+                | ServerErrorKind::CrossSlot
+        )
+    )
+}
+
+/// One touched field: its hash field, its new JSON (`None`: removed) and what its key costs.
+struct Touched {
+    field: Vec<u8>,
+    json: Option<Vec<u8>>,
+    cost: usize,
+}
+
+impl RedisBank {
+    /// Applies `patch` (no index touched, not creating, expiring at `at` ms) in one transaction
+    /// writing `revision`; `remove` is its removed keys without repeats.
+    pub(crate) async fn patch_in_transaction(
+        &self,
+        patch: &Patch<'_>,
+        remove: &[&String],
+        at: i64,
+        revision: Revision,
+    ) -> Result<Outcome> {
+        let (kind, id) = (patch.kind, patch.id);
+        let key = self.keys.record(kind, id);
+        let mut touched = Vec::with_capacity(patch.set.len() + remove.len());
+        for (name, value) in &patch.set {
+            touched.push(Touched {
+                field: fields::key_field(name),
+                json: Some(fields::json(value)?),
+                cost: fields::key_cost(name),
+            });
+        }
+        for name in remove {
+            touched.push(Touched {
+                field: fields::key_field(name),
+                json: None,
+                cost: fields::key_cost(name),
+            });
+        }
+        let rev = revision.get().to_string();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let mut read = redis::cmd("HMGET");
+        read.arg(&key).arg(&["r", "e", "o", "v", "n"]);
+        for t in &touched {
+            read.arg(&t.field);
+        }
+        pipe.add_command(read);
+        if !remove.is_empty() {
+            let mut del = redis::cmd("HDEL");
+            del.arg(&key);
+            for t in touched.iter().filter(|t| t.json.is_none()) {
+                del.arg(&t.field);
+            }
+            pipe.add_command(del).ignore();
+        }
+        let mut write = redis::cmd("HSET");
+        write.arg(&key).arg("r").arg(&rev).arg("e").arg(at);
+        for t in &touched {
+            if let Some(json) = &t.json {
+                write.arg(&t.field).arg(json);
+            }
+        }
+        pipe.add_command(write).ignore();
+        pipe.cmd("PEXPIREAT").arg(&key).arg(at).ignore();
+        let members = self.keys.members(kind, bucket(id));
+        pipe.cmd("ZADD")
+            .arg(members)
+            .arg("XX")
+            .arg(at)
+            .arg(id)
+            .ignore();
+        let mut con = self.connection.clone();
+        let attempt = async { Ok(pipe.query_async(&mut con).await) };
+        let old: Vec<Option<Vec<u8>>> = match timed("redis", self.config.timeout, attempt).await? {
+            Ok((old,)) => old,
+            Err(e) if not_run(&e) => {
+                tracing::debug!(kind, error = %e, "patch transaction not run; patching by script");
+                return Ok(Outcome::NotRun);
+            }
+            Err(e) => return Err(map_err(e)),
+        };
+        let field = |i: usize| old.get(i).and_then(Option::as_deref);
+        let (old_rev, old_expiry, object, whole) = (field(0), field(1), field(2), field(3));
+        if object.is_none() {
+            let Some(whole) = whole else {
+                self.forget(kind, id).await?;
+                return Ok(Outcome::Missing);
+            };
+            let old_layout = whole.first() == Some(&b'{');
+            self.undo(kind, id, &rev, old_rev, old_expiry, &touched, &old[5..])
+                .await?;
+            return Ok(Outcome::NotAnObject { old_layout });
+        }
+        if old_rev == Some(rev.as_bytes()) {
+            // Its own revision: this transaction ran twice (a resent command).
+            return Ok(Outcome::Applied(None));
+        }
+        let size = |bytes: Option<&[u8]>| {
+            bytes
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .and_then(|s| s.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        let before = size(field(4));
+        let mut after = before;
+        for (i, t) in touched.iter().enumerate() {
+            if let Some(was) = field(5 + i) {
+                after -= (was.len() + t.cost) as i64;
+            }
+            if let Some(json) = &t.json {
+                after += (json.len() + t.cost) as i64;
+            }
+        }
+        if after + 1 > MAX_VALUE_BYTES as i64 {
+            self.undo(kind, id, &rev, old_rev, old_expiry, &touched, &old[5..])
+                .await?;
+            return Ok(Outcome::TooLarge);
+        }
+        if after != before {
+            let mut grow = redis::cmd("HINCRBY");
+            grow.arg(&key).arg("n").arg(after - before);
+            self.query::<i64>(grow).await?;
+        }
+        Ok(Outcome::Applied(old_rev.and_then(fields::parse_revision)))
+    }
+
+    /// Deletes what a transaction left of a record that was not there (a fragment), and the
+    /// bucket's entry for the dead id, unless a live record is there now.
+    async fn forget(&self, kind: &str, id: &str) -> Result<()> {
+        let keys = self.keys.of_record(kind, id);
+        let args = [
+            id.as_bytes().to_vec(),
+            crate::backend::now_ms().to_string().into_bytes(),
+        ];
+        self.invoke::<i64>(&scripts::FORGET_SCRIPT, &keys, &args)
+            .await
+            .map(drop)
+    }
+
+    /// Puts back the fields, revision and expiry a transaction replaced, unless another write
+    /// came since (`was`: the old values of `touched`, in order).
+    #[allow(clippy::too_many_arguments)]
+    async fn undo(
+        &self,
+        kind: &str,
+        id: &str,
+        rev: &str,
+        old_rev: Option<&[u8]>,
+        old_expiry: Option<&[u8]>,
+        touched: &[Touched],
+        was: &[Option<Vec<u8>>],
+    ) -> Result<()> {
+        let keys = self.keys.of_record(kind, id);
+        let mut args = vec![
+            rev.as_bytes().to_vec(),
+            old_rev.unwrap_or_default().to_vec(),
+            old_expiry.unwrap_or_default().to_vec(),
+            id.as_bytes().to_vec(),
+        ];
+        for (t, was) in touched.iter().zip(was) {
+            args.push(t.field.clone());
+            match was {
+                Some(value) => {
+                    args.push(b"1".to_vec());
+                    args.push(value.clone());
+                }
+                None => {
+                    args.push(b"0".to_vec());
+                    args.push(Vec::new());
+                }
+            }
+        }
+        let undone: i64 = self.invoke(&scripts::UNDO_SCRIPT, &keys, &args).await?;
+        if undone == 0 {
+            tracing::warn!(
+                kind,
+                id,
+                "a refused patch could not be undone: another write came first"
+            );
+        }
+        Ok(())
+    }
+}
