@@ -1,4 +1,5 @@
-//! A steady load from 16 tasks (two writes to one read, each task on its own keys), a log of
+//! A steady load from 16 tasks (two writes to one read, each task on its own keys; the writes
+//! whole saves and patches on a base that move the expiry), a log of
 //! what each key was last acknowledged to hold, and the check that nothing acknowledged was
 //! lost: what the outage and the cluster suites share.
 
@@ -7,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use databank_core::{json, Bank};
+use databank_core::{json, Bank, Revision};
 
 pub const TASKS: usize = 16;
 
@@ -46,8 +47,27 @@ pub fn start(
                     let key = format!("t{t}-k{}", n % keys);
                     let write = !n.is_multiple_of(3);
                     let started = Instant::now();
-                    let result = if write {
-                        bank.save("load", &key, json!({"n": n})).await.map(|_| ())
+                    let later = Some(chrono::Utc::now() + chrono::Duration::hours(1));
+                    let result = if write && n % 4 == 1 {
+                        // What a session store sends per request: a patch on a base revision
+                        // that moves the expiry (on Redis, a transaction of plain commands).
+                        match bank
+                            .patch("load", &key)
+                            .set("n", n)
+                            .expires_at(later)
+                            .must_exist()
+                            .applied_on(Revision::new(1))
+                            .await
+                        {
+                            // Not written yet: nothing to patch, nothing written.
+                            Err(e) if e.is_not_found() => continue,
+                            other => other.map(|_| ()),
+                        }
+                    } else if write {
+                        bank.save("load", &key, json!({"n": n}))
+                            .expires_at(later)
+                            .await
+                            .map(|_| ())
                     } else {
                         match bank.read("load", &key).await {
                             Err(e) if e.is_not_found() => Ok(()),
