@@ -13,7 +13,8 @@
 //!   since, and the patch fails as the script would.
 //!
 //! The size bookkeeping `n` is then moved by what the patch added (`HINCRBY`, only when the size
-//! changed), so it stays exact whatever order concurrent patches land in.
+//! changed, sent without the caller waiting for it), so it stays exact whatever order concurrent
+//! patches land in.
 
 use databank_core::driver::{timed, Patch};
 use databank_core::validate::MAX_VALUE_BYTES;
@@ -175,9 +176,18 @@ impl RedisBank {
             return Ok(Outcome::TooLarge);
         }
         if after != before {
+            // Off the caller's path: `n` is only read by later patches, and increments add up
+            // in any order.
             let mut grow = redis::cmd("HINCRBY");
             grow.arg(&key).arg("n").arg(after - before);
-            self.query::<i64>(grow).await?;
+            let (mut con, timeout) = (self.connection.clone(), self.config.timeout);
+            let kind = kind.to_owned();
+            tokio::spawn(async move {
+                let sent = tokio::time::timeout(timeout, grow.query_async::<i64>(&mut con)).await;
+                if !matches!(sent, Ok(Ok(_))) {
+                    tracing::warn!(kind, ?sent, "a patch's size bookkeeping was not updated");
+                }
+            });
         }
         Ok(Outcome::Applied(old_rev.and_then(fields::parse_revision)))
     }

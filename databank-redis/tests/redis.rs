@@ -546,7 +546,7 @@ async fn a_fragment_is_no_record() -> Result<()> {
     Ok(())
 }
 
-/// The size bookkeeping `n` stays the object's compact JSON size minus one through patch
+/// The size bookkeeping `n` comes to the object's compact JSON size minus one after patch
 /// transactions that grow, shrink, add and remove keys.
 #[tokio::test]
 async fn patch_transactions_keep_the_size_exact() -> Result<()> {
@@ -580,11 +580,22 @@ async fn patch_transactions_keep_the_size_exact() -> Result<()> {
         revision = applied.revision;
         let value = bank.read("session", "s").await?.value;
         let size = serde_json::to_vec(&value).map_err(to_err)?.len();
-        let n: usize = con
-            .hget(record_key(&prefix, "session", "s"), "n")
-            .await
-            .map_err(to_err)?;
-        assert_eq!(n + 1, size, "after {key}: {value}");
+        // The increment is sent after the patch answers: wait for it (bounded).
+        let waited = Instant::now();
+        loop {
+            let n: usize = con
+                .hget(record_key(&prefix, "session", "s"), "n")
+                .await
+                .map_err(to_err)?;
+            if n + 1 == size {
+                break;
+            }
+            assert!(
+                waited.elapsed() < Duration::from_secs(30),
+                "after {key}: n = {n} for {size} bytes of {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
     Ok(())
 }
