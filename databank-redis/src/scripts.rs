@@ -257,6 +257,15 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 "#;
 
+/// KEYS: record. ARGV: how many bytes a patch transaction added to the object.
+/// Moves the size bookkeeping `n` of a record that is still an object (a record deleted or
+/// expired since gets no hash back).
+const GROW: &str = r#"
+if redis.call('HEXISTS', KEYS[1], 'o') == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'n', ARGV[1])
+return 1
+"#;
+
 /// KEYS: record, members, index lists. ARGV: the transaction's revision, the revision, expiry
 /// ('' for none) it replaced, id, then per touched field: its name, '1' and its old value, or
 /// '0' and '' when it had none.
@@ -382,6 +391,7 @@ fn script(body: &str) -> Script {
 
 pub static PUT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PUT));
 pub static PATCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PATCH));
+pub static GROW_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(GROW));
 pub static FORGET_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(FORGET));
 pub static UNDO_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(UNDO));
 pub static DELETE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(DELETE));

@@ -12,9 +12,9 @@
 //!   [`scripts::UNDO_SCRIPT`] puts back what the `HMGET` returned, unless another write came
 //!   since, and the patch fails as the script would.
 //!
-//! The size bookkeeping `n` is then moved by what the patch added (`HINCRBY`, only when the size
-//! changed, sent without the caller waiting for it), so it stays exact whatever order concurrent
-//! patches land in.
+//! The size bookkeeping `n` is then moved by what the patch added ([`scripts::GROW_SCRIPT`],
+//! only when the size changed, sent without the caller waiting for it), so it stays exact
+//! whatever order concurrent patches land in.
 
 use databank_core::driver::{timed, Patch};
 use databank_core::validate::MAX_VALUE_BYTES;
@@ -177,13 +177,13 @@ impl RedisBank {
         }
         if after != before {
             // Off the caller's path: `n` is only read by later patches, and increments add up
-            // in any order.
-            let mut grow = redis::cmd("HINCRBY");
-            grow.arg(&key).arg("n").arg(after - before);
+            // in any order. A script, so that a record gone meanwhile gets no hash back.
+            let mut grow = scripts::GROW_SCRIPT.prepare_invoke();
+            grow.key(key).arg(after - before);
             let (mut con, timeout) = (self.connection.clone(), self.config.timeout);
             let kind = kind.to_owned();
             tokio::spawn(async move {
-                let sent = tokio::time::timeout(timeout, grow.query_async::<i64>(&mut con)).await;
+                let sent = tokio::time::timeout(timeout, grow.invoke_async::<i64>(&mut con)).await;
                 if !matches!(sent, Ok(Ok(_))) {
                     tracing::warn!(kind, ?sent, "a patch's size bookkeeping was not updated");
                 }

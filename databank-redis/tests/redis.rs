@@ -630,3 +630,35 @@ async fn a_patch_transaction_past_the_size_limit_is_undone() -> Result<()> {
     assert!(after.value == before.value, "the value changed");
     Ok(())
 }
+
+/// A patch transaction that moves the expiry into the past ends the record (as the script
+/// did), and the size increment sent after it brings back no hash.
+#[tokio::test]
+async fn a_patch_transaction_into_the_past_ends_the_record() -> Result<()> {
+    let base = base_url();
+    let prefix = unique_name("past");
+    let bank = open(&with_prefix(&base, &prefix, "")).await?;
+    let revision = bank
+        .create("session", "s", json!({"user": "ada"}))
+        .expires_at(databank_core::testkit::in_ms(3_600_000))
+        .await?;
+    bank.patch("session", "s")
+        .set("visits", "a longer value than before")
+        .expires_at(databank_core::testkit::in_ms(-1_000))
+        .must_exist()
+        .applied_on(revision)
+        .await?;
+    assert!(matches!(
+        bank.read("session", "s").await,
+        Err(Error::NotFound { .. })
+    ));
+    // The increment is sent after the patch answers; give it time to land (it must not).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut con = raw(&base).await;
+    let exists: bool = con
+        .exists(record_key(&prefix, "session", "s"))
+        .await
+        .map_err(to_err)?;
+    assert!(!exists, "a hash came back after the record ended");
+    Ok(())
+}
