@@ -43,17 +43,20 @@ local function unindex(lists, id)
     redis.call('HDEL', lists, id)
   end
 end
+-- Deletes a record with its index entries and its sorted-set entry.
+local function remove(rec, members, lists, id)
+  local n = redis.call('DEL', rec)
+  unindex(lists, id)
+  redis.call('ZREM', members, id)
+  return n
+end
 -- Removes up to n entries of a bucket expired at `now`; how many records it deleted (Redis
 -- has usually expired them already: those are not counted) and how many entries it took.
 local function sweep(members, lists, records, now, n, keep)
   local ids = redis.call('ZRANGEBYSCORE', members, '-inf', now, 'LIMIT', 0, n)
   local removed = 0
   for _, id in ipairs(ids) do
-    if id ~= keep then
-      removed = removed + redis.call('DEL', records .. id)
-      unindex(lists, id)
-      redis.call('ZREM', members, id)
-    end
+    if id ~= keep then removed = removed + remove(records .. id, members, lists, id) end
   end
   return removed, #ids
 end
@@ -251,9 +254,7 @@ return {1, ''}
 /// Returns 1 forgotten, 0 live.
 const FORGET: &str = r#"
 if is_live(KEYS[1], ARGV[2]) then return 0 end
-redis.call('DEL', KEYS[1])
-unindex(KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
+remove(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
 return 1
 "#;
 
@@ -298,9 +299,7 @@ return 1
 /// Returns 1 deleted, 0 missing.
 const DELETE: &str = r#"
 if not is_live(KEYS[1], ARGV[2]) then return 0 end
-redis.call('DEL', KEYS[1])
-unindex(KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
+remove(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
 return 1
 "#;
 

@@ -183,16 +183,7 @@ pub async fn an_expiring_patch_on_a_base_checks_the_record(kit: Kit) -> Result<(
         .expires_at(later)
         .await?;
     kit.bank.delete("session", "gone").await?;
-    assert_err!(
-        kit.bank
-            .patch("session", "gone")
-            .set("visits", 2)
-            .expires_at(further)
-            .must_exist()
-            .applied_on(gone)
-            .await,
-        Error::NotFound { .. }
-    );
+    assert_err!(visit(&kit.bank, "gone", gone).await, Error::NotFound { .. });
     assert_err!(
         kit.bank.read("session", "gone").await,
         Error::NotFound { .. }
@@ -206,13 +197,7 @@ pub async fn an_expiring_patch_on_a_base_checks_the_record(kit: Kit) -> Result<(
         .await?;
     sleep_past(soon).await;
     assert_err!(
-        kit.bank
-            .patch("session", "expiring")
-            .set("visits", 2)
-            .expires_at(further)
-            .must_exist()
-            .applied_on(expiring)
-            .await,
+        visit(&kit.bank, "expiring", expiring).await,
         Error::NotFound { .. }
     );
     assert_err!(
@@ -230,13 +215,7 @@ pub async fn an_expiring_patch_on_a_base_checks_the_record(kit: Kit) -> Result<(
         .await?;
     let before = kit.bank.read("session", "list").await?;
     assert_err!(
-        kit.bank
-            .patch("session", "list")
-            .set("visits", 2)
-            .expires_at(further)
-            .must_exist()
-            .applied_on(list)
-            .await,
+        visit(&kit.bank, "list", list).await,
         Error::WrongType { .. }
     );
     let after = kit.bank.read("session", "list").await?;
@@ -244,4 +223,15 @@ pub async fn an_expiring_patch_on_a_base_checks_the_record(kit: Kit) -> Result<(
     assert_eq!(after.revision, before.revision);
     assert_eq!(millis(&after), millis(&before));
     Ok(())
+}
+
+/// A session store's request: a visit counted on the session `id` loaded at `base`, which
+/// moves the expiry two hours ahead and must find the session.
+async fn visit(bank: &crate::Bank, id: &str, base: crate::Revision) -> Result<crate::Applied> {
+    bank.patch("session", id)
+        .set("visits", 2)
+        .expires_at(in_ms(7_200_000))
+        .must_exist()
+        .applied_on(base)
+        .await
 }
