@@ -21,14 +21,27 @@ use crate::session::Origin;
 #[derive(Debug)]
 pub(crate) struct Known {
     pub origin: Arc<Origin>,
-    /// The session's keys and values (without the reserved key).
-    pub data: Vec<(String, Value)>,
+    /// The session's keys and values (without the reserved key), ordered by key. Values a
+    /// save did not change are shared with the entry it replaced, not copied again.
+    data: Vec<(Arc<str>, Arc<Value>)>,
 }
 
 impl Known {
     /// The data into any map type.
     pub fn data<C: FromIterator<(String, Value)>>(&self) -> C {
-        self.data.iter().cloned().collect()
+        self.data
+            .iter()
+            .map(|(key, value)| (key.to_string(), Value::clone(value)))
+            .collect()
+    }
+
+    /// The entry under `key`, if it holds `value`.
+    fn same(&self, key: &str, value: &Value) -> Option<&(Arc<str>, Arc<Value>)> {
+        let i = self
+            .data
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+            .ok()?;
+        self.data.get(i).filter(|(_, v)| **v == *value)
     }
 }
 
@@ -90,12 +103,22 @@ impl Recent {
             self.forget(sid);
             return;
         }
+        // A save changes a few keys: the others are shared with what this process knew.
+        let previous = self.get(sid);
+        let mut entries: Vec<(Arc<str>, Arc<Value>)> = data
+            .into_iter()
+            .map(|(key, value)| {
+                previous
+                    .as_ref()
+                    .and_then(|known| known.same(key, value))
+                    .cloned()
+                    .unwrap_or_else(|| (Arc::from(key.as_str()), Arc::new(value.clone())))
+            })
+            .collect();
+        entries.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
         let known = Arc::new(Known {
             origin,
-            data: data
-                .into_iter()
-                .map(|(key, value)| (key.clone(), value.clone()))
-                .collect(),
+            data: entries,
         });
         let mut generations = self.lock();
         if generations.bytes + size > half {
@@ -158,6 +181,40 @@ mod tests {
         recent.put("s", origin, data.iter().map(|(k, v)| (k, v)));
         recent.forget("s");
         assert!(recent.get("s").is_none());
+    }
+
+    #[test]
+    fn a_save_shares_the_values_it_did_not_change() {
+        let recent = Recent::new(1 << 20);
+        let put = |revision: u64, data: &[(String, Value)]| {
+            let prints = Fingerprints::of(data.iter().map(|(k, v)| (k, v)))
+                .unwrap_or_else(|e| panic!("fingerprints: {e}"));
+            let origin = Arc::new(Origin::with(Revision::new(revision), prints).stored(true));
+            recent.put("s", origin, data.iter().map(|(k, v)| (k, v)));
+            recent.get("s").unwrap_or_else(|| panic!("just put"))
+        };
+        let long = json!("x".repeat(100));
+        let first = put(1, &[("b".into(), json!(1)), ("a".into(), long.clone())]);
+        // Another order (a framework's map), one value changed, one key added.
+        let second = put(
+            2,
+            &[
+                ("c".into(), json!(3)),
+                ("a".into(), long.clone()),
+                ("b".into(), json!(2)),
+            ],
+        );
+        assert!(
+            Arc::ptr_eq(&first.data[0].1, &second.data[0].1),
+            "a was copied"
+        );
+        assert!(!Arc::ptr_eq(&first.data[1].1, &second.data[1].1));
+        let expected: Vec<(String, Value)> = vec![
+            ("a".into(), long),
+            ("b".into(), json!(2)),
+            ("c".into(), json!(3)),
+        ];
+        assert_eq!(second.data::<Vec<_>>(), expected);
     }
 
     #[test]
