@@ -363,7 +363,10 @@ impl RedisBank {
         let (kind, id) = (patch.kind, patch.id);
         let revision = random_revision();
         let mut reply = None;
-        if let Some(at) = self.transaction_expiry(&patch).filter(|_| in_transaction) {
+        let at = in_transaction
+            .then(|| self.transaction_expiry(&patch))
+            .flatten();
+        if let Some(at) = at {
             let remove = distinct(&patch.remove);
             reply = match self
                 .patch_in_transaction(&patch, &remove, at, revision)
@@ -466,10 +469,7 @@ impl RedisBank {
         self.schema
             .indices(patch.kind)
             .iter()
-            .filter(|field| {
-                let top = field.split('.').next().unwrap_or(field.as_str());
-                patch.set.contains_key(top) || patch.remove.iter().any(|k| k == top)
-            })
+            .filter(|field| touches(patch, field))
             .collect()
     }
 
@@ -482,9 +482,19 @@ impl RedisBank {
         };
         let plain = !patch.create
             && self.config.wait_replicas == 0
-            && self.touched_indices(patch).is_empty();
+            && !self
+                .schema
+                .indices(patch.kind)
+                .iter()
+                .any(|field| touches(patch, field));
         plain.then(|| at.timestamp_millis())
     }
+}
+
+/// Whether a patch sets or removes the top-level key an index field is under.
+fn touches(patch: &Patch<'_>, field: &str) -> bool {
+    let top = field.split('.').next().unwrap_or(field);
+    patch.set.contains_key(top) || patch.remove.iter().any(|k| k == top)
 }
 
 /// A patch's removed keys, each once (a key named twice is removed, and its length taken off
