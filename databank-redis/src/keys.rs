@@ -39,6 +39,34 @@ impl Keys {
         }
     }
 
+    /// A key of one bucket: `<prefix>:{<type>:<bucket>}:` then `tail`, built in one
+    /// allocation (keys are built on every call).
+    fn bucket_key(&self, kind: &str, bucket: u32, tail: &[&[u8]]) -> Vec<u8> {
+        let tail_len: usize = tail.iter().map(|part| part.len()).sum();
+        let mut key = Vec::with_capacity(self.prefix.len() + kind.len() + 16 + tail_len);
+        key.extend_from_slice(self.prefix.as_bytes());
+        key.extend_from_slice(b":{");
+        key.extend_from_slice(kind.as_bytes());
+        key.push(b':');
+        let mut digits = [0u8; 10];
+        let mut start = digits.len();
+        let mut rest = bucket;
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        key.extend_from_slice(&digits[start..]);
+        key.extend_from_slice(b"}:");
+        for part in tail {
+            key.extend_from_slice(part);
+        }
+        key
+    }
+
     /// What every key of one bucket starts with: `<prefix>:{<type>:<bucket>}:`.
     pub fn bucket_prefix(&self, kind: &str, bucket: u32) -> String {
         format!("{}:{{{kind}:{bucket}}}:", self.prefix)
@@ -50,19 +78,17 @@ impl Keys {
     }
 
     pub fn record(&self, kind: &str, id: &str) -> Vec<u8> {
-        let mut key = self.record_prefix(kind, bucket(id)).into_bytes();
-        key.extend_from_slice(id.as_bytes());
-        key
+        self.bucket_key(kind, bucket(id), &[b"r:", id.as_bytes()])
     }
 
     /// The sorted set of a bucket's ids, scored by expiry.
     pub fn members(&self, kind: &str, bucket: u32) -> Vec<u8> {
-        format!("{}z", self.bucket_prefix(kind, bucket)).into_bytes()
+        self.bucket_key(kind, bucket, &[b"z"])
     }
 
     /// The hash of a bucket's ids to the index keys holding them.
     pub fn index_lists(&self, kind: &str, bucket: u32) -> Vec<u8> {
-        format!("{}x", self.bucket_prefix(kind, bucket)).into_bytes()
+        self.bucket_key(kind, bucket, &[b"x"])
     }
 
     /// The three keys every write of an id touches: record, members, index lists.
@@ -156,6 +182,26 @@ mod tests {
         assert!(keys
             .iter()
             .all(|key| key.starts_with(format!("p:{{t:{b}}}:").as_bytes())));
+    }
+
+    #[test]
+    fn keys_built_in_place_match_the_prefixes() {
+        let k = Keys::new("app");
+        for b in [0, 9, 10, 63, 1234] {
+            assert_eq!(
+                k.members("t", b),
+                format!("{}z", k.bucket_prefix("t", b)).into_bytes()
+            );
+            assert_eq!(
+                k.index_lists("t", b),
+                format!("{}x", k.bucket_prefix("t", b)).into_bytes()
+            );
+        }
+        let b = bucket("id-7");
+        assert_eq!(
+            k.record("t", "id-7"),
+            format!("{}id-7", k.record_prefix("t", b)).into_bytes()
+        );
     }
 
     #[test]

@@ -342,6 +342,18 @@ local removed, entries = sweep(KEYS[1], KEYS[2], ARGV[2], ARGV[1], tonumber(ARGV
 return {removed, entries}
 "#;
 
+/// KEYS: members, index lists (of one bucket). ARGV: now ms, the bucket's record key prefix,
+/// how many expired entries to sweep, and an id whose index entries to drop (after a save
+/// transaction of a type that indexes nothing, which found some from an older schema).
+/// Returns `{records deleted, entries removed}` as the purge does.
+const TIDY: &str = r#"
+unindex(KEYS[2], ARGV[4])
+local n = tonumber(ARGV[3])
+if n == 0 then return {0, 0} end
+local removed, entries = sweep(KEYS[1], KEYS[2], ARGV[2], ARGV[1], n, ARGV[4])
+return {removed, entries}
+"#;
+
 /// KEYS: members. ARGV: now ms, cursor score ('' to start), cursor id, page size.
 /// The next page of a type's sorted set after the cursor (score, then id bytewise: the set's own
 /// order), as `[id, score, ...]`; the first page starts past the expired entries. A cursor
@@ -397,4 +409,5 @@ pub static DELETE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(DELETE));
 pub static TOUCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TOUCH));
 pub static INCR_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(INCR));
 pub static PURGE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PURGE));
+pub static TIDY_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TIDY));
 pub static PAGE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(PAGE));

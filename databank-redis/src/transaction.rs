@@ -12,11 +12,17 @@
 //!   [`scripts::UNDO_SCRIPT`] puts back what the `HMGET` returned, unless another write came
 //!   since, and the patch fails as the script would.
 //!
+//! A save (a whole value, no precondition) of a type with no index is a transaction too
+//! ([`RedisBank::save_in_transaction`]): it replaces whatever is there, so nothing needs
+//! checking; only the bucket's bookkeeping follows, by script, in the rare cases it must (an
+//! id new to its bucket sweeps expired entries, as every write that adds one does; index
+//! entries left by an older schema are removed).
+//!
 //! The size bookkeeping `n` is then moved by what the patch added ([`scripts::GROW_SCRIPT`],
 //! only when the size changed, sent without the caller waiting for it), so it stays exact
 //! whatever order concurrent patches land in.
 
-use databank_core::driver::{timed, Patch};
+use databank_core::driver::{random_revision, timed, Patch, Write};
 use databank_core::validate::MAX_VALUE_BYTES;
 use databank_core::{Result, Revision};
 use redis::{ErrorKind, RedisError, ServerErrorKind};
@@ -26,6 +32,7 @@ use crate::error::map_err;
 use crate::fields;
 use crate::keys::bucket;
 use crate::scripts;
+use crate::scripts::SWEEP;
 
 /// What a patch in a transaction found, and what stays of it.
 #[derive(Debug, PartialEq, Eq)]
@@ -190,6 +197,65 @@ impl RedisBank {
             });
         }
         Ok(Outcome::Applied(old_rev.and_then(fields::parse_revision)))
+    }
+
+    /// Saves `write` (no precondition, its type indexes nothing, no `wait_replicas`) in one
+    /// transaction: `HGET` of the id's index list (left by an older schema, if any), `DEL`,
+    /// `HSET`, `PEXPIREAT` and `ZADD`. `None` when a cluster node refused it (nothing ran): the
+    /// caller runs the put script.
+    pub(crate) async fn save_in_transaction(&self, write: &Write<'_>) -> Result<Option<Revision>> {
+        let (kind, id) = (write.kind, write.id);
+        let b = bucket(id);
+        let (key, members, lists) = (
+            self.keys.record(kind, id),
+            self.keys.members(kind, b),
+            self.keys.index_lists(kind, b),
+        );
+        let revision = random_revision();
+        let at = write.expires_at.map(|at| at.timestamp_millis());
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.cmd("HGET").arg(&lists).arg(id);
+        pipe.cmd("DEL").arg(&key).ignore();
+        pipe.cmd("HSET").arg(&key).arg("r").arg(revision.get());
+        if let Some(at) = at {
+            pipe.arg("e").arg(at);
+        }
+        pipe.arg(fields::of(&write.value)?).ignore();
+        match at {
+            Some(at) => {
+                pipe.cmd("PEXPIREAT").arg(&key).arg(at).ignore();
+                pipe.cmd("ZADD").arg(&members).arg(at).arg(id);
+            }
+            None => {
+                pipe.cmd("ZADD").arg(&members).arg("+inf").arg(id);
+            }
+        }
+        let mut con = self.connection.clone();
+        let attempt = async { Ok(pipe.query_async(&mut con).await) };
+        let (indexed, added): (Option<Vec<u8>>, i64) =
+            match timed("redis", self.config.timeout, attempt).await? {
+                Ok(replies) => replies,
+                Err(e) if not_run(&e) => {
+                    tracing::debug!(kind, error = %e, "save transaction not run; saving by script");
+                    return Ok(None);
+                }
+                Err(e) => return Err(map_err(e)),
+            };
+        if indexed.is_some() || added > 0 {
+            // What the put script does in the same step: drop index entries the old value had,
+            // and sweep expired entries from a bucket that just grew.
+            let keys = [members, lists];
+            let args = [
+                crate::backend::now_ms().to_string().into_bytes(),
+                self.keys.record_prefix(kind, b).into_bytes(),
+                if added > 0 { SWEEP } else { 0 }.to_string().into_bytes(),
+                id.as_bytes().to_vec(),
+            ];
+            self.invoke::<(u64, u64)>(&scripts::TIDY_SCRIPT, &keys, &args)
+                .await?;
+        }
+        Ok(Some(revision))
     }
 
     /// Deletes what a transaction left of a record that was not there (a fragment), and the

@@ -662,3 +662,53 @@ async fn a_patch_transaction_into_the_past_ends_the_record() -> Result<()> {
     assert!(!exists, "a hash came back after the record ended");
     Ok(())
 }
+
+/// A save of a type with no index is a transaction of plain commands: it still drops the index
+/// entries an older schema gave the record, and still sweeps what expired records left in the
+/// buckets it grows.
+#[tokio::test]
+async fn saves_without_a_script_keep_the_bookkeeping() -> Result<()> {
+    let base = base_url();
+    let prefix = unique_name("plainsave");
+    let url = with_prefix(&base, &prefix, "");
+    let indexed = open(&url).await?;
+    let plain = Bank::new(RedisBank::connect(RedisConfig::from_url(&url)?, Schema::new()).await?);
+    indexed
+        .save("person", "x", json!({"email": "old@x"}))
+        .await?;
+    plain
+        .save("person", "x", json!({"email": "new@x", "n": 1}))
+        .await?;
+    assert_eq!(plain.read("person", "x").await?.value["n"], 1);
+    let mut con = raw(&base).await;
+    let (members, lists, entries) =
+        bookkeeping(&mut con, &prefix, "person", "email", "\"old@x\"").await;
+    assert!(members.is_empty(), "the old index entry stayed");
+    assert_eq!((lists, entries), (0, 1));
+    let hits = indexed
+        .search("person", &Criteria::new().eq("email", "old@x"))
+        .await?;
+    assert!(
+        hits.is_empty(),
+        "found by a value it no longer has: {hits:?}"
+    );
+
+    let gone = databank_core::testkit::in_ms(-1_000);
+    for i in 0..300 {
+        plain
+            .save("note", &format!("old{i}"), json!({"a": i}))
+            .expires_at(gone)
+            .await?;
+        assert!(matches!(
+            plain.read("note", &format!("old{i}")).await,
+            Err(Error::NotFound { .. })
+        ));
+    }
+    for i in 0..300 {
+        plain.save("note", &format!("new{i}"), json!([i])).await?;
+    }
+    let (_, lists, entries) = bookkeeping(&mut con, &prefix, "note", "a", "0").await;
+    assert_eq!((lists, entries), (0, 300), "expired entries were not swept");
+    assert_eq!(plain.count("note").await?, 300);
+    Ok(())
+}
