@@ -536,9 +536,12 @@ impl Driver for RedisBank {
     async fn read(&self, kind: &str, id: &str) -> Result<Record> {
         let key = self.keys.record(kind, id);
         let row: Fields = self
-            .call(
-                |mut con| async move { redis::cmd("HGETALL").arg(key).query_async(&mut con).await },
-            )
+            .call(|mut con| async move {
+                connection::command("HGETALL", 1, key.len())
+                    .arg(key)
+                    .query_async(&mut con)
+                    .await
+            })
             .await?;
         fields::gather(kind, id, row)?.ok_or_else(|| Error::not_found(kind, id))
     }
@@ -562,7 +565,7 @@ impl Driver for RedisBank {
         let key = self.keys.record(kind, id);
         let (revision, expiry, object): (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>) = self
             .query({
-                let mut cmd = redis::cmd("HMGET");
+                let mut cmd = connection::command("HMGET", 4, key.len() + 3);
                 cmd.arg(key).arg("r").arg("e").arg("o");
                 cmd
             })

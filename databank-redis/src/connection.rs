@@ -49,6 +49,14 @@ impl ConnectionLike for Connection {
     }
 }
 
+/// A command with room for `args` more arguments of `bytes` bytes in all, so that adding them
+/// does not grow its buffers (commands are built on every call).
+pub fn command(name: &str, args: usize, bytes: usize) -> Cmd {
+    let mut cmd = Cmd::with_capacity(args + 1, bytes + name.len());
+    cmd.arg(name);
+    cmd
+}
+
 fn bad_url(config: &RedisConfig, e: redis::RedisError) -> Error {
     Error::InvalidInput(format!(
         "bad Redis URL {}: {e}",

@@ -28,6 +28,7 @@ use databank_core::{Result, Revision};
 use redis::{ErrorKind, RedisError, ServerErrorKind};
 
 use crate::backend::RedisBank;
+use crate::connection::command;
 use crate::error::map_err;
 use crate::fields;
 use crate::keys::bucket;
@@ -103,23 +104,33 @@ impl RedisBank {
             });
         }
         let rev = revision.get().to_string();
+        let fields_len: usize = touched.iter().map(|t| t.field.len()).sum();
+        let json_len: usize = touched
+            .iter()
+            .filter_map(|t| t.json.as_ref())
+            .map(Vec::len)
+            .sum();
         let mut pipe = redis::pipe();
         pipe.atomic();
-        let mut read = redis::cmd("HMGET");
+        let mut read = command("HMGET", 6 + touched.len(), key.len() + 5 + fields_len);
         read.arg(&key).arg(&["r", "e", "o", "v", "n"]);
         for t in &touched {
             read.arg(&t.field);
         }
         pipe.add_command(read);
         if !remove.is_empty() {
-            let mut del = redis::cmd("HDEL");
+            let mut del = command("HDEL", 1 + remove.len(), key.len() + fields_len);
             del.arg(&key);
             for t in touched.iter().filter(|t| t.json.is_none()) {
                 del.arg(&t.field);
             }
             pipe.add_command(del).ignore();
         }
-        let mut write = redis::cmd("HSET");
+        let mut write = command(
+            "HSET",
+            5 + 2 * patch.set.len(),
+            key.len() + rev.len() + 24 + fields_len + json_len,
+        );
         write.arg(&key).arg("r").arg(&rev).arg("e").arg(at);
         for t in &touched {
             if let Some(json) = &t.json {
@@ -127,14 +138,13 @@ impl RedisBank {
             }
         }
         pipe.add_command(write).ignore();
-        pipe.cmd("PEXPIREAT").arg(&key).arg(at).ignore();
+        let mut expire = command("PEXPIREAT", 2, key.len() + 20);
+        expire.arg(&key).arg(at);
+        pipe.add_command(expire).ignore();
         let members = self.keys.members(kind, bucket(id));
-        pipe.cmd("ZADD")
-            .arg(members)
-            .arg("XX")
-            .arg(at)
-            .arg(id)
-            .ignore();
+        let mut score = command("ZADD", 4, members.len() + id.len() + 24);
+        score.arg(members).arg("XX").arg(at).arg(id);
+        pipe.add_command(score).ignore();
         let mut con = self.connection.clone();
         let attempt = async { Ok(pipe.query_async(&mut con).await) };
         let old: Vec<Option<Vec<u8>>> = match timed("redis", self.config.timeout, attempt).await? {
@@ -213,24 +223,38 @@ impl RedisBank {
         );
         let revision = random_revision();
         let at = write.expires_at.map(|at| at.timestamp_millis());
+        let stored = fields::of(&write.value)?;
+        let stored_len: usize = stored.iter().map(Vec::len).sum();
         let mut pipe = redis::pipe();
         pipe.atomic();
-        pipe.cmd("HGET").arg(&lists).arg(id);
-        pipe.cmd("DEL").arg(&key).ignore();
-        pipe.cmd("HSET").arg(&key).arg("r").arg(revision.get());
+        let mut indexed = command("HGET", 2, lists.len() + id.len());
+        indexed.arg(&lists).arg(id);
+        pipe.add_command(indexed);
+        let mut delete = command("DEL", 1, key.len());
+        delete.arg(&key);
+        pipe.add_command(delete).ignore();
+        let mut hset = command("HSET", 5 + stored.len(), key.len() + 44 + stored_len);
+        hset.arg(&key).arg("r").arg(revision.get());
         if let Some(at) = at {
-            pipe.arg("e").arg(at);
+            hset.arg("e").arg(at);
         }
-        pipe.arg(fields::of(&write.value)?).ignore();
+        hset.arg(stored);
+        pipe.add_command(hset).ignore();
+        let mut score = command("ZADD", 3, members.len() + id.len() + 20);
+        score.arg(&members);
         match at {
             Some(at) => {
-                pipe.cmd("PEXPIREAT").arg(&key).arg(at).ignore();
-                pipe.cmd("ZADD").arg(&members).arg(at).arg(id);
+                let mut expire = command("PEXPIREAT", 2, key.len() + 20);
+                expire.arg(&key).arg(at);
+                pipe.add_command(expire).ignore();
+                score.arg(at);
             }
             None => {
-                pipe.cmd("ZADD").arg(&members).arg("+inf").arg(id);
+                score.arg("+inf");
             }
         }
+        score.arg(id);
+        pipe.add_command(score);
         let mut con = self.connection.clone();
         let attempt = async { Ok(pipe.query_async(&mut con).await) };
         let (indexed, added): (Option<Vec<u8>>, i64) =

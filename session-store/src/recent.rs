@@ -105,16 +105,17 @@ impl Recent {
         }
         // A save changes a few keys: the others are shared with what this process knew.
         let previous = self.get(sid);
-        let mut entries: Vec<(Arc<str>, Arc<Value>)> = data
-            .into_iter()
-            .map(|(key, value)| {
-                previous
-                    .as_ref()
-                    .and_then(|known| known.same(key, value))
-                    .cloned()
-                    .unwrap_or_else(|| (Arc::from(key.as_str()), Arc::new(value.clone())))
-            })
-            .collect();
+        let data = data.into_iter();
+        let mut entries: Vec<(Arc<str>, Arc<Value>)> = Vec::with_capacity(
+            (previous.as_ref().map_or(0, |known| known.data.len()) + 1).max(data.size_hint().0),
+        );
+        entries.extend(data.map(|(key, value)| {
+            previous
+                .as_ref()
+                .and_then(|known| known.same(key, value))
+                .cloned()
+                .unwrap_or_else(|| (Arc::from(key.as_str()), Arc::new(value.clone())))
+        }));
         entries.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
         let known = Arc::new(Known {
             origin,

@@ -112,7 +112,10 @@ impl Fingerprints {
     pub fn of<'d>(
         data: impl IntoIterator<Item = (&'d String, &'d Value)>,
     ) -> databank_core::Result<Self> {
-        let mut pairs: Vec<((u64, &str), u64)> = Vec::new();
+        let data = data.into_iter();
+        // A framework's map filtered of the reserved key hints no length: room for a usual
+        // session's keys from the start.
+        let mut pairs: Vec<((u64, &str), u64)> = Vec::with_capacity(data.size_hint().0.max(16));
         let mut entries = 0;
         for (key, value) in data {
             let (print, size) = fingerprint(value)?;
