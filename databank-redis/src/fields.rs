@@ -94,7 +94,7 @@ pub fn gather(kind: &str, id: &str, fields: Fields) -> Result<Option<Record>> {
         return Ok(None);
     }
     let (mut revision, mut expiry, mut whole, mut object) = (None, None, None, None);
-    let mut entries = Map::new();
+    let mut entries = Map::with_capacity(fields.len());
     for (name, text) in fields {
         match name.as_slice() {
             b"r" => revision = Some(text),
@@ -102,8 +102,10 @@ pub fn gather(kind: &str, id: &str, fields: Fields) -> Result<Option<Record>> {
             b"v" => whole = Some(text),
             b"o" => object = Some(()),
             b"n" => {}
-            [b'.', key @ ..] => {
-                let key = String::from_utf8(key.to_vec()).map_err(|e| corrupt(kind, id, e))?;
+            [b'.', ..] => {
+                // The field's own bytes become the key: no copy.
+                let mut key = String::from_utf8(name).map_err(|e| corrupt(kind, id, e))?;
+                key.remove(0);
                 entries.insert(key, parse_json(kind, id, &text)?);
             }
             other => {
