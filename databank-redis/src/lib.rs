@@ -21,8 +21,9 @@
 //! Native strengths used: counters with `HINCRBY`, expiry with `PEXPIREAT` (plus a sorted set of
 //! expiries, so `count` is `ZCOUNT` and `purge_expired` costs O(expired)), search on declared
 //! indices with `SINTER` over index sets, and every write as one Lua script so a record and its
-//! index entries never disagree (a session's patch, which touches no index, runs as a
-//! `MULTI`/`EXEC` of plain commands instead: see the key layout). List operations are compare-and-set loops over the atomic
+//! index entries never disagree (a session's patch, which touches no index, and a save with no
+//! precondition of a type with no index run as a `MULTI`/`EXEC` of plain commands instead: see
+//! the key layout). List operations are compare-and-set loops over the atomic
 //! conditional put script (JSON arrays are stored as JSON text).
 //!
 //! # Key layout
