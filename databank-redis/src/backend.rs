@@ -99,7 +99,7 @@ impl RedisBank {
 
     /// Runs one command with the configured timeout.
     pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T> {
-        self.call(|mut con| async move { cmd.query_async(&mut con).await })
+        self.call(|mut con| async move { con.query(&cmd).await })
             .await
     }
 
@@ -537,10 +537,9 @@ impl Driver for RedisBank {
         let key = self.keys.record(kind, id);
         let row: Fields = self
             .call(|mut con| async move {
-                connection::command("HGETALL", 1, key.len())
-                    .arg(key)
-                    .query_async(&mut con)
-                    .await
+                let mut cmd = connection::command("HGETALL", 1, key.len());
+                cmd.arg(key);
+                con.query(&cmd).await
             })
             .await?;
         fields::gather(kind, id, row)?.ok_or_else(|| Error::not_found(kind, id))

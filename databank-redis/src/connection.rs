@@ -96,6 +96,16 @@ pub async fn connect(config: &RedisConfig) -> Result<Connection, Error> {
 }
 
 impl Connection {
+    /// Sends one command and decodes its reply. On one server the request is not boxed (the
+    /// trait path through `ConnectionLike` boxes each one).
+    pub async fn query<T: redis::FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
+        let value = match self {
+            Connection::Single(c) => c.send_packed_command(cmd).await?,
+            Connection::Cluster(c) => c.req_packed_command(cmd).await?,
+        };
+        Ok(redis::from_redis_value(value.extract_error()?)?)
+    }
+
     /// The nodes a per-node command fans out to: `[None]` (the one server), or each master
     /// serving slots as `CLUSTER NODES` lists them.
     pub async fn masters(&self) -> RedisResult<Vec<Option<(String, u16)>>> {
