@@ -276,8 +276,14 @@ impl RedisBank {
                 if added > 0 { SWEEP } else { 0 }.to_string().into_bytes(),
                 id.as_bytes().to_vec(),
             ];
-            self.invoke::<(u64, u64)>(&scripts::TIDY_SCRIPT, &keys, &args)
-                .await?;
+            // The save has landed: a failure here leaves bookkeeping that later sweeps and
+            // purges remove (and that searches, which check each value, never return).
+            if let Err(e) = self
+                .invoke::<(u64, u64)>(&scripts::TIDY_SCRIPT, &keys, &args)
+                .await
+            {
+                tracing::warn!(kind, error = %e, "a save's bucket bookkeeping was not tidied");
+            }
         }
         Ok(Some(revision))
     }
