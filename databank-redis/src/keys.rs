@@ -41,54 +41,40 @@ impl Keys {
 
     /// A key of one bucket: `<prefix>:{<type>:<bucket>}:` then `tail`, built in one
     /// allocation (keys are built on every call).
-    fn bucket_key(&self, kind: &str, bucket: u32, tail: &[&[u8]]) -> Vec<u8> {
+    fn bucket_key(&self, kind: &str, bucket: u32, tail: &[&str]) -> String {
+        use std::fmt::Write as _;
         let tail_len: usize = tail.iter().map(|part| part.len()).sum();
-        let mut key = Vec::with_capacity(self.prefix.len() + kind.len() + 16 + tail_len);
-        key.extend_from_slice(self.prefix.as_bytes());
-        key.extend_from_slice(b":{");
-        key.extend_from_slice(kind.as_bytes());
-        key.push(b':');
-        let mut digits = [0u8; 10];
-        let mut start = digits.len();
-        let mut rest = bucket;
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        key.extend_from_slice(&digits[start..]);
-        key.extend_from_slice(b"}:");
+        let mut key = String::with_capacity(self.prefix.len() + kind.len() + 16 + tail_len);
+        // Writing to a `String` cannot fail.
+        let _ = write!(key, "{}:{{{kind}:{bucket}}}:", self.prefix);
         for part in tail {
-            key.extend_from_slice(part);
+            key.push_str(part);
         }
         key
     }
 
     /// What every key of one bucket starts with: `<prefix>:{<type>:<bucket>}:`.
     pub fn bucket_prefix(&self, kind: &str, bucket: u32) -> String {
-        format!("{}:{{{kind}:{bucket}}}:", self.prefix)
+        self.bucket_key(kind, bucket, &[])
     }
 
     /// What the record keys of one bucket start with (the id follows).
     pub fn record_prefix(&self, kind: &str, bucket: u32) -> String {
-        format!("{}r:", self.bucket_prefix(kind, bucket))
+        self.bucket_key(kind, bucket, &["r:"])
     }
 
     pub fn record(&self, kind: &str, id: &str) -> Vec<u8> {
-        self.bucket_key(kind, bucket(id), &[b"r:", id.as_bytes()])
+        self.bucket_key(kind, bucket(id), &["r:", id]).into_bytes()
     }
 
     /// The sorted set of a bucket's ids, scored by expiry.
     pub fn members(&self, kind: &str, bucket: u32) -> Vec<u8> {
-        self.bucket_key(kind, bucket, &[b"z"])
+        self.bucket_key(kind, bucket, &["z"]).into_bytes()
     }
 
     /// The hash of a bucket's ids to the index keys holding them.
     pub fn index_lists(&self, kind: &str, bucket: u32) -> Vec<u8> {
-        self.bucket_key(kind, bucket, &[b"x"])
+        self.bucket_key(kind, bucket, &["x"]).into_bytes()
     }
 
     /// The three keys every write of an id touches: record, members, index lists.
