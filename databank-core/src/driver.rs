@@ -64,7 +64,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use serde_json::Value;
 
 use crate::{Applied, Capabilities, Criteria, Error, Expiry, IfChanged, Record, Result, Revision};
@@ -199,18 +199,21 @@ pub fn is_expired(expires_at: Expiry, now: DateTime<Utc>) -> bool {
 
 /// Bounds one server call by `timeout`. When it runs out the request may already have reached
 /// the server, so the error is [`Error::OutcomeUnknown`], never a safe-to-retry one.
-pub async fn timed<T>(
+///
+/// A plain combinator, not an `async fn`: an `async fn` would keep `call` twice in its state
+/// (the argument, and the timeout holding it), and server calls are large futures.
+pub fn timed<T>(
     driver: &'static str,
     timeout: Duration,
     call: impl Future<Output = Result<T>>,
-) -> Result<T> {
-    match tokio::time::timeout(timeout, call).await {
+) -> impl Future<Output = Result<T>> {
+    tokio::time::timeout(timeout, call).map(move |answered| match answered {
         Ok(result) => result,
         Err(_) => Err(Error::OutcomeUnknown {
             driver,
             message: format!("no answer within {timeout:?}"),
         }),
-    }
+    })
 }
 
 /// Turns one async fetch of all records into the stream [`Driver::scan`] returns.

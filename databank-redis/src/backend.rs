@@ -13,7 +13,7 @@ use databank_core::{
     Applied, Capabilities, Criteria, Error, Expiry, IfChanged, Record, Result, Revision, Schema,
     Value,
 };
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::{FutureExt, StreamExt, TryStreamExt};
 use redis::Script;
 
 use crate::config::RedisConfig;
@@ -88,28 +88,32 @@ impl RedisBank {
         Ok(bank)
     }
 
-    /// Runs one server call with the configured timeout.
-    async fn call<T, F>(&self, f: impl FnOnce(Connection) -> F) -> Result<T>
+    /// Runs one server call with the configured timeout. Combinators, not `async fn`s, down to
+    /// the call: each `async fn` layer would keep its argument future twice, and the `redis`
+    /// crate's request futures are over a kilobyte.
+    fn call<T, F>(&self, f: impl FnOnce(Connection) -> F) -> impl Future<Output = Result<T>>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
-        let call = async { f(self.connection.clone()).await.map_err(map_err) };
-        timed("redis", self.config.timeout, call).await
+        let call = f(self.connection.clone()).map(|answer| answer.map_err(map_err));
+        timed("redis", self.config.timeout, call)
     }
 
     /// Runs one command with the configured timeout.
-    pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T> {
+    pub(crate) fn query<T: redis::FromRedisValue>(
+        &self,
+        cmd: redis::Cmd,
+    ) -> impl Future<Output = Result<T>> {
         self.call(|mut con| async move { con.query(&cmd).await })
-            .await
     }
 
-    pub(crate) async fn invoke<T: redis::FromRedisValue>(
+    pub(crate) fn invoke<'a, T: redis::FromRedisValue + 'a>(
         &self,
-        script: &Script,
-        keys: &[Vec<u8>],
-        args: &[Vec<u8>],
-    ) -> Result<T> {
-        self.call(|mut con| async move {
+        script: &'a Script,
+        keys: &'a [Vec<u8>],
+        args: &'a [Vec<u8>],
+    ) -> impl Future<Output = Result<T>> + 'a {
+        self.call(move |mut con| async move {
             let mut invocation = script.prepare_invoke();
             for key in keys {
                 invocation.key(key.as_slice());
@@ -119,7 +123,6 @@ impl RedisBank {
             }
             invocation.invoke_async(&mut con).await
         })
-        .await
     }
 
     /// One write: a save of a type with no index as a transaction of plain commands, anything

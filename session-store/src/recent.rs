@@ -31,7 +31,7 @@ impl Known {
     pub fn data<C: FromIterator<(String, Value)>>(&self) -> C {
         self.data
             .iter()
-            .map(|(key, value)| (key.to_string(), Value::clone(value)))
+            .map(|(key, value)| (String::from(&**key), Value::clone(value)))
             .collect()
     }
 
