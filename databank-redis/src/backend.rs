@@ -395,8 +395,10 @@ impl RedisBank {
         let ((code, base), acked) = match reply {
             Some(reply) => (reply, None),
             None => {
+                // The rare paths are boxed, so the common one's future (every session save's)
+                // does not carry their state: 2.0 KB -> 1.4 KB.
                 let ((code, base), acked): ((i64, Vec<u8>), _) =
-                    self.patch_on_server(&patch, revision).await?;
+                    Box::pin(self.patch_on_server(&patch, revision)).await?;
                 ((code, fields::parse_revision(&base)), acked)
             }
         };
@@ -411,7 +413,8 @@ impl RedisBank {
                     kind,
                     "patching a record of the 0.2.0 layout by read and write"
                 );
-                let revision = databank_core::driver::patch_by_read_and_write(self, patch).await?;
+                let revision =
+                    Box::pin(databank_core::driver::patch_by_read_and_write(self, patch)).await?;
                 Ok((revision, None))
             }
             DONE => {

@@ -159,12 +159,11 @@ impl RedisBank {
         let (old_rev, old_expiry, object, whole) = (field(0), field(1), field(2), field(3));
         if object.is_none() {
             let Some(whole) = whole else {
-                self.forget(kind, id).await?;
+                Box::pin(self.forget(kind, id)).await?;
                 return Ok(Outcome::Missing);
             };
             let old_layout = whole.first() == Some(&b'{');
-            self.undo(kind, id, &rev, old_rev, old_expiry, &touched, &old[5..])
-                .await?;
+            Box::pin(self.undo(kind, id, &rev, old_rev, old_expiry, &touched, &old[5..])).await?;
             return Ok(Outcome::NotAnObject { old_layout });
         }
         if old_rev == Some(rev.as_bytes()) {
@@ -188,8 +187,7 @@ impl RedisBank {
             }
         }
         if after + 1 > MAX_VALUE_BYTES as i64 {
-            self.undo(kind, id, &rev, old_rev, old_expiry, &touched, &old[5..])
-                .await?;
+            Box::pin(self.undo(kind, id, &rev, old_rev, old_expiry, &touched, &old[5..])).await?;
             return Ok(Outcome::TooLarge);
         }
         if after != before {
