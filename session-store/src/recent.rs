@@ -21,8 +21,10 @@ use crate::session::Origin;
 #[derive(Debug)]
 pub(crate) struct Known {
     pub origin: Arc<Origin>,
-    /// The session's keys and values (without the reserved key), ordered by key. Values a
-    /// save did not change are shared with the entry it replaced, not copied again.
+    /// The session's keys and values (without the reserved key), in the order of
+    /// `origin.fingerprints` (by key hash, then name): entry `i` is the key fingerprint `i`
+    /// describes. Values a save did not change are shared with the entry it replaced, not
+    /// copied again.
     data: Vec<(Arc<str>, Arc<Value>)>,
 }
 
@@ -35,13 +37,16 @@ impl Known {
             .collect()
     }
 
-    /// The entry under `key`, if it holds `value`.
-    fn same(&self, key: &str, value: &Value) -> Option<&(Arc<str>, Arc<Value>)> {
-        let i = self
-            .data
-            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
-            .ok()?;
-        self.data.get(i).filter(|(_, v)| **v == *value)
+    /// The entry under `key`, if its value has fingerprint `print`. Fingerprints, not values,
+    /// are compared: a save sends only the keys whose fingerprints changed, so an entry with the
+    /// same fingerprint is what the bank still holds; and the values kept here are cold in
+    /// memory, their fingerprints are not.
+    fn same(&self, key: &str, print: u64) -> Option<&(Arc<str>, Arc<Value>)> {
+        let (i, was) = self.origin.fingerprints.find(key)?;
+        if was != print {
+            return None;
+        }
+        self.data.get(i).filter(|(k, _)| &**k == key)
     }
 }
 
@@ -105,21 +110,29 @@ impl Recent {
         }
         // A save changes a few keys: the others are shared with what this process knew.
         let previous = self.get(sid);
-        let data = data.into_iter();
-        let mut entries: Vec<(Arc<str>, Arc<Value>)> = Vec::with_capacity(
-            (previous.as_ref().map_or(0, |known| known.data.len()) + 1).max(data.size_hint().0),
-        );
-        entries.extend(data.map(|(key, value)| {
-            previous
+        let prints = &origin.fingerprints;
+        let mut entries: Vec<(usize, (Arc<str>, Arc<Value>))> = Vec::with_capacity(prints.len());
+        for (key, value) in data {
+            let Some((at, print)) = prints.find(key) else {
+                // Data its origin does not describe: nothing sure to keep.
+                self.forget(sid);
+                return;
+            };
+            let entry = previous
                 .as_ref()
-                .and_then(|known| known.same(key, value))
+                .and_then(|known| known.same(key, print))
                 .cloned()
-                .unwrap_or_else(|| (Arc::from(key.as_str()), Arc::new(value.clone())))
-        }));
-        entries.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+                .unwrap_or_else(|| (Arc::from(key.as_str()), Arc::new(value.clone())));
+            entries.push((at, entry));
+        }
+        if entries.len() != prints.len() {
+            self.forget(sid);
+            return;
+        }
+        entries.sort_unstable_by_key(|(at, _)| *at);
         let known = Arc::new(Known {
             origin,
-            data: entries,
+            data: entries.into_iter().map(|(_, entry)| entry).collect(),
         });
         let mut generations = self.lock();
         if generations.bytes + size > half {
@@ -205,17 +218,42 @@ mod tests {
                 ("b".into(), json!(2)),
             ],
         );
+        let value = |known: &Known, key: &str| {
+            known
+                .data
+                .iter()
+                .find(|(k, _)| &**k == key)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("{key} missing"))
+        };
         assert!(
-            Arc::ptr_eq(&first.data[0].1, &second.data[0].1),
+            Arc::ptr_eq(&value(&first, "a"), &value(&second, "a")),
             "a was copied"
         );
-        assert!(!Arc::ptr_eq(&first.data[1].1, &second.data[1].1));
+        assert!(!Arc::ptr_eq(&value(&first, "b"), &value(&second, "b")));
+        let mut kept = second.data::<Vec<(String, Value)>>();
+        kept.sort_by(|x, y| x.0.cmp(&y.0));
         let expected: Vec<(String, Value)> = vec![
             ("a".into(), long),
             ("b".into(), json!(2)),
             ("c".into(), json!(3)),
         ];
-        assert_eq!(second.data::<Vec<_>>(), expected);
+        assert_eq!(kept, expected);
+    }
+
+    #[test]
+    fn data_its_origin_does_not_describe_is_not_kept() {
+        let recent = Recent::new(1 << 20);
+        let (origin, data) = entry(1, "a");
+        recent.put("s", origin.clone(), data.iter().map(|(k, v)| (k, v)));
+        assert!(recent.get("s").is_some());
+        // Another key than the fingerprints name: the stale copy goes too.
+        let other = [("other".to_owned(), json!("a"))];
+        recent.put("s", origin.clone(), other.iter().map(|(k, v)| (k, v)));
+        assert!(recent.get("s").is_none());
+        // Fewer keys than the fingerprints name.
+        recent.put("s", origin, std::iter::empty());
+        assert!(recent.get("s").is_none());
     }
 
     #[test]

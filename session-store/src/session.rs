@@ -145,7 +145,6 @@ impl Fingerprints {
     }
 
     /// The number of keys.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.prints.len()
     }
@@ -169,6 +168,12 @@ impl Fingerprints {
     /// The fingerprint of `key`'s value.
     #[cfg(test)]
     pub fn get(&self, key: &str) -> Option<u64> {
+        self.find(key).map(|(_, print)| print)
+    }
+
+    /// Where `key` sits in key order, and its value's fingerprint (a search comparing
+    /// integers, and names only when their hashes tie).
+    pub fn find(&self, key: &str) -> Option<(usize, u64)> {
         let (mut low, mut high) = (0, self.len());
         let key = (key_hash(key), key);
         while low < high {
@@ -177,7 +182,7 @@ impl Fingerprints {
             match name.cmp(&key) {
                 std::cmp::Ordering::Less => low = middle + 1,
                 std::cmp::Ordering::Greater => high = middle,
-                std::cmp::Ordering::Equal => return Some(print),
+                std::cmp::Ordering::Equal => return Some((middle, print)),
             }
         }
         None
