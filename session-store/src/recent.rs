@@ -25,8 +25,11 @@ pub(crate) struct Known {
     /// `origin.fingerprints` (by key hash, then name): entry `i` is the key fingerprint `i`
     /// describes. Values a save did not change are shared with the entry it replaced, not
     /// copied again.
-    data: Vec<(Arc<str>, Arc<Value>)>,
+    data: Vec<Entry>,
 }
+
+/// A kept key and its value, each shared between the copies that hold it unchanged.
+type Entry = (Arc<str>, Arc<Value>);
 
 impl Known {
     /// The data into any map type.
@@ -41,7 +44,7 @@ impl Known {
     /// are compared: a save sends only the keys whose fingerprints changed, so an entry with the
     /// same fingerprint is what the bank still holds; and the values kept here are cold in
     /// memory, their fingerprints are not.
-    fn same(&self, key: &str, print: u64) -> Option<&(Arc<str>, Arc<Value>)> {
+    fn same(&self, key: &str, print: u64) -> Option<&Entry> {
         let (i, was) = self.origin.fingerprints.find(key)?;
         if was != print {
             return None;
@@ -111,7 +114,7 @@ impl Recent {
         // A save changes a few keys: the others are shared with what this process knew.
         let previous = self.get(sid);
         let prints = &origin.fingerprints;
-        let mut entries: Vec<(usize, (Arc<str>, Arc<Value>))> = Vec::with_capacity(prints.len());
+        let mut entries: Vec<(usize, Entry)> = Vec::with_capacity(prints.len());
         for (key, value) in data {
             let Some((at, print)) = prints.find(key) else {
                 // Data its origin does not describe: nothing sure to keep.
