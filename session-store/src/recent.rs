@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::session::Origin;
+use crate::session::{key_name, Origin};
 
 /// A session as stored at `origin.revision`.
 #[derive(Debug)]
@@ -44,12 +44,12 @@ impl Known {
     /// are compared: a save sends only the keys whose fingerprints changed, so an entry with the
     /// same fingerprint is what the bank still holds; and the values kept here are cold in
     /// memory, their fingerprints are not.
-    fn same(&self, key: &str, print: u64) -> Option<&Entry> {
-        let (i, was) = self.origin.fingerprints.find(key)?;
+    fn same(&self, name: (u64, &str), print: u64) -> Option<&Entry> {
+        let (i, was) = self.origin.fingerprints.find(name)?;
         if was != print {
             return None;
         }
-        self.data.get(i).filter(|(k, _)| &**k == key)
+        self.data.get(i).filter(|(k, _)| **k == *name.1)
     }
 }
 
@@ -116,14 +116,15 @@ impl Recent {
         let prints = &origin.fingerprints;
         let mut entries: Vec<(usize, Entry)> = Vec::with_capacity(prints.len());
         for (key, value) in data {
-            let Some((at, print)) = prints.find(key) else {
+            let name = key_name(key);
+            let Some((at, print)) = prints.find(name) else {
                 // Data its origin does not describe: nothing sure to keep.
                 self.forget(sid);
                 return;
             };
             let entry = previous
                 .as_ref()
-                .and_then(|known| known.same(key, print))
+                .and_then(|known| known.same(name, print))
                 .cloned()
                 .unwrap_or_else(|| (Arc::from(key.as_str()), Arc::new(value.clone())));
             entries.push((at, entry));

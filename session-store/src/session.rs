@@ -168,14 +168,14 @@ impl Fingerprints {
     /// The fingerprint of `key`'s value.
     #[cfg(test)]
     pub fn get(&self, key: &str) -> Option<u64> {
-        self.find(key).map(|(_, print)| print)
+        self.find(key_name(key)).map(|(_, print)| print)
     }
 
-    /// Where `key` sits in key order, and its value's fingerprint (a search comparing
-    /// integers, and names only when their hashes tie).
-    pub fn find(&self, key: &str) -> Option<(usize, u64)> {
+    /// Where the key `name` ([`key_name`]) sits in key order, and its value's fingerprint (a
+    /// search comparing integers, and names only when their hashes tie).
+    pub fn find(&self, name: (u64, &str)) -> Option<(usize, u64)> {
         let (mut low, mut high) = (0, self.len());
-        let key = (key_hash(key), key);
+        let key = name;
         while low < high {
             let middle = low + (high - low) / 2;
             let (name, print) = self.entry(middle)?;
@@ -301,6 +301,12 @@ fn fingerprint(value: &Value) -> databank_core::Result<(u64, usize)> {
     // A session key's value sits two levels down in the stored record.
     let size = hash_and_measure(value, 2, &mut hasher)?;
     Ok((hasher.finish(), size))
+}
+
+/// A key as [`Fingerprints`] order it: its hash, then itself (hashed once, searched in as
+/// many sets of fingerprints as needed).
+pub(crate) fn key_name(key: &str) -> (u64, &str) {
+    (key_hash(key), key)
 }
 
 /// A hash of a key's name (it orders [`Fingerprints`]).
