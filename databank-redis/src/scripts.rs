@@ -95,6 +95,29 @@ local function hset_from(key, args, first)
   end
   if #chunk > 0 then redis.call('HSET', key, unpack(chunk)) end
 end
+-- The exact size bookkeeping of an object record (what `n` bounds from above): each `.key`
+-- field's JSON and what its key costs (its JSON-escaped name, quotes, colon and comma).
+local function exact_size(rec)
+  local all = redis.call('HGETALL', rec)
+  local n = 0
+  for k = 1, #all, 2 do
+    local f = all[k]
+    if string.byte(f, 1) == 46 then
+      n = n + #all[k + 1] + 4
+      for c = 2, #f do
+        local b = string.byte(f, c)
+        if b == 34 or b == 92 or b == 10 or b == 13 or b == 9 or b == 8 or b == 12 then
+          n = n + 2
+        elseif b < 32 then
+          n = n + 6
+        else
+          n = n + 1
+        end
+      end
+    end
+  end
+  return n
+end
 local function expire(rec, members, id, at)
   if at == '' then
     redis.call('PERSIST', rec)
@@ -196,6 +219,10 @@ for k = 1, nrem do
     rems[#rems + 1] = f
   end
 end
+if n + 1 > tonumber(ARGV[5]) and live then
+  -- `n` only bounds the size from above (patch transactions add what they set): count.
+  n = n - tonumber(cur[4] or '0') + exact_size(rec)
+end
 if n + 1 > tonumber(ARGV[5]) then return {-5, ''} end
 fields[6] = n
 if live then
@@ -258,25 +285,31 @@ remove(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
 return 1
 "#;
 
-/// KEYS: record. ARGV: how many bytes a patch transaction added to the object.
-/// Moves the size bookkeeping `n` of a record that is still an object (a record deleted or
-/// expired since gets no hash back).
-const GROW: &str = r#"
-if redis.call('HEXISTS', KEYS[1], 'o') == 0 then return 0 end
-redis.call('HINCRBY', KEYS[1], 'n', ARGV[1])
-return 1
+/// KEYS: record. ARGV: a patch transaction's revision.
+/// Sets the size bookkeeping `n` of the record that transaction wrote to its exact value, and
+/// returns it; -1 (and nothing changed) when another write came since.
+const RECOUNT: &str = r#"
+if redis.call('HGET', KEYS[1], 'r') ~= ARGV[1] then return -1 end
+local n = exact_size(KEYS[1])
+redis.call('HSET', KEYS[1], 'n', n)
+return n
 "#;
 
 /// KEYS: record, members, index lists. ARGV: the transaction's revision, the revision, expiry
-/// ('' for none) it replaced, id, then per touched field: its name, '1' and its old value, or
-/// '0' and '' when it had none.
+/// ('' for none) it replaced, id, the size bookkeeping to put back ('' for none), then per
+/// touched field: its name, '1' and its old value, or '0' and '' when it had none.
 /// Puts back what a refused patch transaction replaced, unless another write came since.
 /// Returns 1 undone, 0 not (another write came).
 const UNDO: &str = r#"
 local rec = KEYS[1]
 if redis.call('HGET', rec, 'r') ~= ARGV[1] then return 0 end
 redis.call('HSET', rec, 'r', ARGV[2])
-for i = 5, #ARGV, 3 do
+if ARGV[5] == '' then
+  redis.call('HDEL', rec, 'n')
+else
+  redis.call('HSET', rec, 'n', ARGV[5])
+end
+for i = 6, #ARGV, 3 do
   if ARGV[i + 1] == '1' then
     redis.call('HSET', rec, ARGV[i], ARGV[i + 2])
   else
@@ -402,7 +435,7 @@ fn script(body: &str) -> Script {
 
 pub static PUT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PUT));
 pub static PATCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PATCH));
-pub static GROW_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(GROW));
+pub static RECOUNT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(RECOUNT));
 pub static FORGET_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(FORGET));
 pub static UNDO_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(UNDO));
 pub static DELETE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(DELETE));

@@ -18,9 +18,11 @@
 //! id new to its bucket sweeps expired entries, as every write that adds one does; index
 //! entries left by an older schema are removed).
 //!
-//! The size bookkeeping `n` is then moved by what the patch added ([`scripts::GROW_SCRIPT`],
-//! only when the size changed, sent without the caller waiting for it), so it stays exact
-//! whatever order concurrent patches land in.
+//! The size bookkeeping `n` is moved in the same transaction by what the patch sets (`HINCRBY`,
+//! before `PEXPIREAT`, so that a record the patch ends gets no hash back). Without a read
+//! first, the transaction cannot subtract what the set keys held before: `n` bounds the size
+//! from above, and is exact again after any whole write. A patch whose bound passes the size
+//! limit has the record counted ([`scripts::RECOUNT_SCRIPT`]) before it is refused.
 
 use databank_core::driver::{random_revision, timed, Patch, Write};
 use databank_core::validate::MAX_VALUE_BYTES;
@@ -69,6 +71,16 @@ fn not_run(e: &RedisError) -> bool {
     )
 }
 
+/// What a transaction replaced, as its `HMGET` returned it.
+struct Was<'a> {
+    revision: Option<&'a [u8]>,
+    expiry: Option<&'a [u8]>,
+    /// The size bookkeeping to put back (`None`: the record had none).
+    size: Option<Vec<u8>>,
+    /// The old values of the touched fields, in order.
+    fields: &'a [Option<Vec<u8>>],
+}
+
 /// One touched field: its hash field, its new JSON (`None`: removed) and what its key costs.
 struct Touched {
     field: Vec<u8>,
@@ -103,6 +115,11 @@ impl RedisBank {
                 cost: fields::key_cost(name),
             });
         }
+        // What the set keys add to `n`; what they held before is not known until the reply.
+        let grown: i64 = touched
+            .iter()
+            .filter_map(|t| t.json.as_ref().map(|json| (json.len() + t.cost) as i64))
+            .sum();
         let rev = revision.get().to_string();
         let fields_len: usize = touched.iter().map(|t| t.field.len()).sum();
         let json_len: usize = touched
@@ -138,6 +155,11 @@ impl RedisBank {
             }
         }
         pipe.add_command(write).ignore();
+        if grown != 0 {
+            let mut grow = command("HINCRBY", 3, key.len() + 21);
+            grow.arg(&key).arg("n").arg(grown);
+            pipe.add_command(grow).ignore();
+        }
         let mut expire = command("PEXPIREAT", 2, key.len() + 20);
         expire.arg(&key).arg(at);
         pipe.add_command(expire).ignore();
@@ -163,7 +185,13 @@ impl RedisBank {
                 return Ok(Outcome::Missing);
             };
             let old_layout = whole.first() == Some(&b'{');
-            Box::pin(self.undo(kind, id, &rev, old_rev, old_expiry, &touched, &old[5..])).await?;
+            let was = Was {
+                revision: old_rev,
+                expiry: old_expiry,
+                size: field(4).map(<[u8]>::to_vec),
+                fields: &old[5..],
+            };
+            Box::pin(self.undo(kind, id, &rev, &touched, was)).await?;
             return Ok(Outcome::NotAnObject { old_layout });
         }
         if old_rev == Some(rev.as_bytes()) {
@@ -176,33 +204,27 @@ impl RedisBank {
                 .and_then(|s| s.parse::<i64>().ok())
                 .unwrap_or(0)
         };
+        // `n` now holds `before + grown`: a bound on the size, as `before` was. Past the limit,
+        // the record is counted before the patch is refused.
         let before = size(field(4));
-        let mut after = before;
-        for (i, t) in touched.iter().enumerate() {
-            if let Some(was) = field(5 + i) {
-                after -= (was.len() + t.cost) as i64;
-            }
-            if let Some(json) = &t.json {
-                after += (json.len() + t.cost) as i64;
+        let (mut after, mut restored) = (before + grown, before);
+        if after + 1 > MAX_VALUE_BYTES as i64 {
+            if let Some(exact) = Box::pin(self.recount(kind, &key, &rev)).await? {
+                let held: i64 = (0..touched.len())
+                    .filter_map(|i| field(5 + i).map(|was| (was.len() + touched[i].cost) as i64))
+                    .sum();
+                (after, restored) = (exact, exact - grown + held);
             }
         }
         if after + 1 > MAX_VALUE_BYTES as i64 {
-            Box::pin(self.undo(kind, id, &rev, old_rev, old_expiry, &touched, &old[5..])).await?;
+            let was = Was {
+                revision: old_rev,
+                expiry: old_expiry,
+                size: Some(restored.to_string().into_bytes()),
+                fields: &old[5..],
+            };
+            Box::pin(self.undo(kind, id, &rev, &touched, was)).await?;
             return Ok(Outcome::TooLarge);
-        }
-        if after != before {
-            // Off the caller's path: `n` is only read by later patches, and increments add up
-            // in any order. A script, so that a record gone meanwhile gets no hash back.
-            let mut grow = scripts::GROW_SCRIPT.prepare_invoke();
-            grow.key(key).arg(after - before);
-            let (mut con, timeout) = (self.connection.clone(), self.config.timeout);
-            let kind = kind.to_owned();
-            tokio::spawn(async move {
-                let sent = tokio::time::timeout(timeout, grow.invoke_async::<i64>(&mut con)).await;
-                if !matches!(sent, Ok(Ok(_))) {
-                    tracing::warn!(kind, ?sent, "a patch's size bookkeeping was not updated");
-                }
-            });
         }
         Ok(Outcome::Applied(old_rev.and_then(fields::parse_revision)))
     }
@@ -299,29 +321,42 @@ impl RedisBank {
             .map(drop)
     }
 
-    /// Puts back the fields, revision and expiry a transaction replaced, unless another write
-    /// came since (`was`: the old values of `touched`, in order).
-    #[allow(clippy::too_many_arguments)]
+    /// Sets the size bookkeeping of the record `key`, as the transaction that wrote `rev` left
+    /// it, to its exact value; `None` when another write came since.
+    async fn recount(&self, kind: &str, key: &[u8], rev: &str) -> Result<Option<i64>> {
+        let keys = [key.to_vec()];
+        let args = [rev.as_bytes().to_vec()];
+        let exact: i64 = self.invoke(&scripts::RECOUNT_SCRIPT, &keys, &args).await?;
+        if exact < 0 {
+            tracing::debug!(
+                kind,
+                "a patch's size was not counted: another write came first"
+            );
+            return Ok(None);
+        }
+        Ok(Some(exact))
+    }
+
+    /// Puts back what a transaction replaced (`was`), unless another write came since.
     async fn undo(
         &self,
         kind: &str,
         id: &str,
         rev: &str,
-        old_rev: Option<&[u8]>,
-        old_expiry: Option<&[u8]>,
         touched: &[Touched],
-        was: &[Option<Vec<u8>>],
+        was: Was<'_>,
     ) -> Result<()> {
         let keys = self.keys.of_record(kind, id);
         let mut args = vec![
             rev.as_bytes().to_vec(),
-            old_rev.unwrap_or_default().to_vec(),
-            old_expiry.unwrap_or_default().to_vec(),
+            was.revision.unwrap_or_default().to_vec(),
+            was.expiry.unwrap_or_default().to_vec(),
             id.as_bytes().to_vec(),
+            was.size.unwrap_or_default(),
         ];
-        for (t, was) in touched.iter().zip(was) {
+        for (t, value) in touched.iter().zip(was.fields) {
             args.push(t.field.clone());
-            match was {
+            match value {
                 Some(value) => {
                     args.push(b"1".to_vec());
                     args.push(value.clone());

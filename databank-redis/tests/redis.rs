@@ -546,10 +546,17 @@ async fn a_fragment_is_no_record() -> Result<()> {
     Ok(())
 }
 
-/// The size bookkeeping `n` comes to the object's compact JSON size minus one after patch
-/// transactions that grow, shrink, add and remove keys.
+/// The compact JSON size of a record's value minus one, what `n` keeps (an object's).
+async fn size_of(bank: &Bank, id: &str) -> Result<i64> {
+    let value = bank.read("session", id).await?.value;
+    Ok(serde_json::to_vec(&value).map_err(to_err)?.len() as i64 - 1)
+}
+
+/// The size bookkeeping `n` bounds the object's compact JSON size minus one from above after
+/// patch transactions that grow, shrink, add and remove keys (each adds what it sets, in the
+/// same transaction), and is exact again after a whole write.
 #[tokio::test]
-async fn patch_transactions_keep_the_size_exact() -> Result<()> {
+async fn patch_transactions_bound_the_size() -> Result<()> {
     let base = base_url();
     let prefix = unique_name("size");
     let bank = open(&with_prefix(&base, &prefix, "")).await?;
@@ -566,37 +573,71 @@ async fn patch_transactions_keep_the_size_exact() -> Result<()> {
         ("missing", None),
     ];
     let mut con = raw(&base).await;
-    for (key, value) in steps {
+    let key = record_key(&prefix, "session", "s");
+    for (name, value) in steps {
         let patch = bank.patch("session", "s").expires_at(later).must_exist();
         let patch = match value {
-            Some(value) => patch.set(key, value),
-            None => patch.remove(key),
+            Some(value) => patch.set(name, value),
+            None => patch.remove(name),
         };
         let applied = patch.applied_on(revision).await?;
         assert!(
             applied.on_base,
-            "{key}: an uncontested patch missed its base"
+            "{name}: an uncontested patch missed its base"
         );
         revision = applied.revision;
-        let value = bank.read("session", "s").await?.value;
-        let size = serde_json::to_vec(&value).map_err(to_err)?.len();
-        // The increment is sent after the patch answers: wait for it (bounded).
-        let waited = Instant::now();
-        loop {
-            let n: usize = con
-                .hget(record_key(&prefix, "session", "s"), "n")
-                .await
-                .map_err(to_err)?;
-            if n + 1 == size {
-                break;
-            }
-            assert!(
-                waited.elapsed() < Duration::from_secs(30),
-                "after {key}: n = {n} for {size} bytes of {value}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let n: i64 = con.hget(&key, "n").await.map_err(to_err)?;
+        let size = size_of(&bank, "s").await?;
+        assert!(n >= size, "after {name}: n = {n} below the size {size}");
     }
+    bank.save("session", "s", json!({"a": 1}))
+        .expires_at(later)
+        .await?;
+    let n: i64 = con.hget(&key, "n").await.map_err(to_err)?;
+    assert_eq!(n, size_of(&bank, "s").await?, "a whole write keeps n exact");
+    Ok(())
+}
+
+/// A patch whose bound on the size passes the limit, where the record itself does not, is
+/// applied: the record is counted first (in the transaction's path and in the script's), and
+/// `n` is exact again.
+#[tokio::test]
+async fn a_size_bound_past_the_limit_is_counted_not_refused() -> Result<()> {
+    let base = base_url();
+    let prefix = unique_name("recount");
+    let bank = open(&with_prefix(&base, &prefix, "")).await?;
+    let later = databank_core::testkit::in_ms(3_600_000);
+    let mut con = raw(&base).await;
+    let key = record_key(&prefix, "session", "s");
+    let limit = databank_core::validate::MAX_VALUE_BYTES as i64;
+    let revision = bank
+        .create("session", "s", json!({"a": "x", "quote\"": 1}))
+        .expires_at(later)
+        .await?;
+    // As after many patches: `n` far above the size.
+    let _: () = con.hset(&key, "n", limit).await.map_err(to_err)?;
+    let applied = bank
+        .patch("session", "s")
+        .set("b", "y")
+        .expires_at(later)
+        .must_exist()
+        .applied_on(revision)
+        .await?;
+    assert!(applied.on_base);
+    let n: i64 = con.hget(&key, "n").await.map_err(to_err)?;
+    assert_eq!(n, size_of(&bank, "s").await?, "the transaction's count");
+    // The script's path (no expiry set: the patch keeps it).
+    let _: () = con.hset(&key, "n", limit).await.map_err(to_err)?;
+    bank.patch("session", "s")
+        .set("c", json!([1, 2]))
+        .must_exist()
+        .await?;
+    let n: i64 = con.hget(&key, "n").await.map_err(to_err)?;
+    assert_eq!(n, size_of(&bank, "s").await?, "the script's count");
+    assert_eq!(
+        bank.read("session", "s").await?.value,
+        json!({"a": "x", "quote\"": 1, "b": "y", "c": [1, 2]})
+    );
     Ok(())
 }
 
@@ -604,8 +645,9 @@ async fn patch_transactions_keep_the_size_exact() -> Result<()> {
 /// and expiry are as they were.
 #[tokio::test]
 async fn a_patch_transaction_past_the_size_limit_is_undone() -> Result<()> {
+    let base = base_url();
     let prefix = unique_name("limit");
-    let bank = open(&with_prefix(&base_url(), &prefix, "")).await?;
+    let bank = open(&with_prefix(&base, &prefix, "")).await?;
     let later = databank_core::testkit::in_ms(3_600_000);
     let big = "x".repeat(databank_core::validate::MAX_VALUE_BYTES - 100);
     let revision = bank
@@ -628,11 +670,17 @@ async fn a_patch_transaction_past_the_size_limit_is_undone() -> Result<()> {
     assert_eq!(after.revision, before.revision);
     assert_eq!(after.expires_at, before.expires_at);
     assert!(after.value == before.value, "the value changed");
+    let n: i64 = raw(&base)
+        .await
+        .hget(record_key(&prefix, "session", "s"), "n")
+        .await
+        .map_err(to_err)?;
+    assert_eq!(n, size_of(&bank, "s").await?, "n was not put back");
     Ok(())
 }
 
 /// A patch transaction that moves the expiry into the past ends the record (as the script
-/// did), and the size increment sent after it brings back no hash.
+/// did), and its size increment brings back no hash.
 #[tokio::test]
 async fn a_patch_transaction_into_the_past_ends_the_record() -> Result<()> {
     let base = base_url();
@@ -652,8 +700,6 @@ async fn a_patch_transaction_into_the_past_ends_the_record() -> Result<()> {
         bank.read("session", "s").await,
         Err(Error::NotFound { .. })
     ));
-    // The increment is sent after the patch answers; give it time to land (it must not).
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut con = raw(&base).await;
     let exists: bool = con
         .exists(record_key(&prefix, "session", "s"))
