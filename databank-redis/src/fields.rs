@@ -19,7 +19,7 @@ pub fn key_field(key: &str) -> Vec<u8> {
 }
 
 /// What one top-level key adds to the `n` field besides its value's JSON: its quoted name, the
-/// colon and a comma.
+/// colon and a comma. The scripts' `exact_size` counts the same way on the server.
 pub fn key_cost(key: &str) -> usize {
     escaped_len(key) + 2
 }

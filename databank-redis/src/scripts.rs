@@ -96,7 +96,8 @@ local function hset_from(key, args, first)
   if #chunk > 0 then redis.call('HSET', key, unpack(chunk)) end
 end
 -- The exact size bookkeeping of an object record (what `n` bounds from above): each `.key`
--- field's JSON and what its key costs (its JSON-escaped name, quotes, colon and comma).
+-- field's JSON and what its key costs (its JSON-escaped name, quotes, colon and comma): the
+-- server's copy of `fields::key_cost` (`databank_core::validate::escaped_len` plus two).
 local function exact_size(rec)
   local all = redis.call('HGETALL', rec)
   local n = 0
