@@ -1,7 +1,7 @@
 //! What a person sees: both demo apps (the functions their examples run), driven by a real headless
 //! Chromium (Debian's `chromium` and `chromium-driver`) through WebDriver, on the disk and Redis
 //! backends: the visit counter, login, two tabs of one session, logout seen from the other tab,
-//! the back button after logout, the session cookie as the browser stored it, and a server
+//! the back button after logout, a logout in one tab while a slow request runs in another, the session cookie as the browser stored it, and a server
 //! restart between two visits. A screenshot of the signed-in page is written under
 //! `target/browser/` on each run.
 //!
@@ -437,7 +437,82 @@ async fn run(c: &Client, app: &mut App, test: &str) -> TestResult {
         None,
         "back after logout showed the signed-in page"
     );
+
+    // A logout in one tab while a slow request that changes the session runs in another: the
+    // slow response arrives last, and neither tab is signed in afterwards.
+    c.goto(&app.url("/")).await?;
+    log_in(c, "Lin").await?;
+    let gate = unique_name("g");
+    c.execute(
+        "window.slow = fetch(arguments[0], {method: 'POST'}).then(r => r.status); return true;",
+        vec![json!(format!("/api/held/{gate}/keys/late"))],
+    )
+    .await?;
+    wait_until_held(app, &gate).await?;
+    c.switch_to_window(second_tab.clone()).await?;
+    c.goto(&app.url("/")).await?;
+    assert_eq!(
+        signed_in_as(c).await?.as_deref(),
+        Some("Lin"),
+        "the second tab is signed in"
+    );
+    log_out(c).await?;
+    gate_client()?
+        .post(app.url(&format!("/api/gates/{gate}/open")))
+        .send()
+        .await?
+        .error_for_status()?;
+    c.switch_to_window(first_tab.clone()).await?;
+    let status = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; window.slow.then(done, e => done(String(e)));",
+            vec![],
+        )
+        .await?;
+    assert!(
+        status.as_u64().is_some_and(|s| s < 500),
+        "the slow request gave {status}"
+    );
+    c.refresh().await?;
+    assert_eq!(
+        signed_in_as(c).await?,
+        None,
+        "the slow request signed the first tab back in after the logout"
+    );
+    c.switch_to_window(second_tab).await?;
+    c.refresh().await?;
+    assert_eq!(
+        signed_in_as(c).await?,
+        None,
+        "the slow request signed the second tab back in after the logout"
+    );
     Ok(())
+}
+
+/// A plain HTTP client (no cookies) for the test gates.
+fn gate_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder().build()
+}
+
+/// Returns once a request waits at `gate`.
+async fn wait_until_held(app: &App, gate: &str) -> TestResult {
+    let client = gate_client()?;
+    let started = Instant::now();
+    loop {
+        let state: serde_json::Value = client
+            .get(app.url(&format!("/api/gates/{gate}")))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if state["held"] == true {
+            return Ok(());
+        }
+        if started.elapsed() > databank_demo::gate::MAX_HOLD {
+            return Err(format!("the slow request never reached gate {gate}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]

@@ -13,10 +13,12 @@
 //! not round-trip) is stored exactly as given, as `{"$json": "<text>"}`, and handed back
 //! unchanged. The store makes session keys (256 random bits, atomic insert). `update` saves one
 //! atomic patch of what the request changed, like the tower adapter (a token under
-//! [`ORIGIN_KEY`](crate::ORIGIN_KEY) names what was loaded); an `update` of a session destroyed
-//! (`purge`) or expired meanwhile stores the state under a new key, never under the old one,
-//! as actix-session's own Redis store does. `update_ttl` moves the expiry without rewriting
-//! data.
+//! [`ORIGIN_KEY`](crate::ORIGIN_KEY) names what was loaded). An `update` of a session destroyed
+//! (`purge`, a logout in another request) or expired while the request ran is dropped and
+//! logged: its state is stored under no key, old or new, so a slow request that ends after a
+//! logout cannot sign the user back in. (actix-session's own Redis store saves such state under
+//! a new key; we do not.) The key handed back names no session, so the browser's next request
+//! starts a fresh one. `update_ttl` moves the expiry without rewriting data.
 
 use std::collections::HashMap;
 
@@ -157,10 +159,11 @@ impl SessionStore for DatabankStore {
         {
             Ok(()) => Ok(session_key),
             Err(SessionError::Gone) => {
-                tracing::info!(sid = %tag(session_key.as_ref()), "update of a destroyed or expired session; stored under a new key");
-                self.insert_state(data, ttl)
-                    .await
-                    .map_err(UpdateError::Other)
+                // The session was ended (a logout) or expired while this request ran: its data
+                // is stored under no id, old or new. actix-session sets the cookie to the key
+                // returned, which names no session any more, so the browser ends signed out.
+                tracing::info!(sid = %tag(session_key.as_ref()), "update of a destroyed or expired session dropped");
+                Ok(session_key)
             }
             Err(e) => Err(UpdateError::Other(other(e))),
         }

@@ -20,9 +20,8 @@ pub enum SessionError {
     #[error("the session changed since it was loaded")]
     Conflict,
     /// The session was destroyed or expired after this request loaded it, so its changes were
-    /// not saved: a logged-out or expired session never comes back under its id. The
-    /// framework adapters log this and drop the save (tower-sessions) or store the state under
-    /// a new id (actix-session, as its own Redis store does).
+    /// not saved: a logged-out or expired session never comes back, under its id or any
+    /// other. Both framework adapters log this and drop the save.
     #[error("the session was destroyed or expired since it was loaded")]
     Gone,
     /// The stored record is not a session this version can read.

@@ -362,6 +362,77 @@ async fn a_session_destroyed_meanwhile_stays_gone(f: Fixture) -> TestResult {
     Ok(())
 }
 
+/// The value of a framework adapter's call, or a failed test naming the call.
+#[cfg(all(feature = "tower-sessions", feature = "actix"))]
+fn called<T, E: std::fmt::Display>(result: Result<T, E>, call: &str) -> T {
+    result.unwrap_or_else(|e| panic!("{call}: {e}"))
+}
+
+/// A logout while a slow request runs sticks through both framework adapters, on one app
+/// instance and across two: the slow request loads, the user logs out (through the same store,
+/// or through a second store over the same bank, as another app instance would), then the slow
+/// request saves what it changed. Its data is stored under no id, old or new, and no session
+/// in the bank holds the signed-in user.
+#[cfg(all(feature = "tower-sessions", feature = "actix"))]
+async fn a_logout_sticks_through_both_adapters(f: Fixture) -> TestResult {
+    use actix_session::storage::{SessionKey, SessionStore as ActixStore};
+    use tower_sessions_core::session::{Id, Record};
+    use tower_sessions_core::SessionStore as TowerStore;
+
+    let other = DatabankStore::new(f.store.bank().clone());
+    for (instances, logout) in [("one instance", &f.store), ("two instances", &other)] {
+        // tower-sessions (axum)
+        let mut record = Record {
+            id: Id::default(),
+            data: [("user".to_owned(), json!("ada"))].into_iter().collect(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        };
+        called(
+            TowerStore::create(&f.store, &mut record).await,
+            "tower create",
+        );
+        let mut slow = called(TowerStore::load(&f.store, &record.id).await, "tower load")
+            .unwrap_or_else(|| panic!("{instances}: the created session is not there"));
+        called(TowerStore::delete(logout, &record.id).await, "tower delete");
+        slow.data.insert("cart".to_owned(), json!(3));
+        called(TowerStore::save(&f.store, &slow).await, "tower save");
+        assert!(
+            called(TowerStore::load(&f.store, &record.id).await, "tower load").is_none(),
+            "{instances}: tower: the logged-out session came back"
+        );
+
+        // actix-session
+        let ttl = actix_web::cookie::time::Duration::hours(1);
+        let state = [("user".to_owned(), "\"grace\"".to_owned())]
+            .into_iter()
+            .collect();
+        let key = called(ActixStore::save(&f.store, state, &ttl).await, "actix save");
+        let sid = key.as_ref().to_owned();
+        let mut slow = called(ActixStore::load(&f.store, &key).await, "actix load")
+            .unwrap_or_else(|| panic!("{instances}: the saved session is not there"));
+        called(ActixStore::delete(logout, &key).await, "actix delete");
+        slow.insert("cart".to_owned(), "3".to_owned());
+        let old_key = called(SessionKey::try_from(sid.clone()), "session key");
+        let returned = called(
+            ActixStore::update(&f.store, old_key, slow, &ttl).await,
+            "actix update",
+        );
+        for key in [returned, called(SessionKey::try_from(sid), "session key")] {
+            assert!(
+                called(ActixStore::load(&f.store, &key).await, "actix load").is_none(),
+                "{instances}: actix: the logged-out session's data is stored under {key:?}"
+            );
+        }
+
+        let sessions = f.store.all().await?;
+        assert!(
+            sessions.is_empty(),
+            "{instances}: the logged-out sessions came back: {sessions:?}"
+        );
+    }
+    Ok(())
+}
+
 /// A save merged with another request's (so this request's data is not the whole session)
 /// and then saved again on top of its own revision: the next load still has the other
 /// request's key.
@@ -605,6 +676,8 @@ macro_rules! on_backend {
                 o
             });
             case!(a_session_destroyed_meanwhile_stays_gone);
+            #[cfg(all(feature = "tower-sessions", feature = "actix"))]
+            case!(a_logout_sticks_through_both_adapters);
             case!(a_session_destroyed_meanwhile_stays_gone_under_reject, {
                 let mut o = StoreOptions::default();
                 o.conflicts = ConflictPolicy::Reject;
