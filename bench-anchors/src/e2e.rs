@@ -1,5 +1,6 @@
-//! Section 4: one axum app, a session read and write per request, under `wrk`: on our store
-//! (tower-sessions 0.15) and on tower-sessions-redis-store (tower-sessions 0.14), same Redis.
+//! Section 4: an axum app, a session read and write per request, under `wrk`: on our store
+//! (tower-sessions 0.15) and on tower-sessions-redis-store (tower-sessions 0.14), same Redis;
+//! one app process, and two app processes on the same sessions.
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -40,12 +41,98 @@ struct WrkRun {
     errors: u64,
 }
 
+/// Which store an app process serves its sessions from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Store {
+    Ours,
+    Anchor,
+}
+
+impl Store {
+    fn flag(self) -> &'static str {
+        match self {
+            Store::Ours => "ours",
+            Store::Anchor => "anchor",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Store::Ours => "databank-session-store (tower-sessions 0.15)",
+            Store::Anchor => "tower-sessions-redis-store 0.16 (fred)",
+        }
+    }
+}
+
+/// `--serve-e2e ours|anchor URL`: this binary as one app process (what section 4 starts
+/// once or twice per store): serves the app on a free port, prints `listening <addr>`, and
+/// serves until its standard input closes (the benchmark ends or dies).
+pub async fn serve_process(which: &str, url: &str) -> Result<(), Error> {
+    let app = match which {
+        "ours" => app!(tower_sessions, DatabankStore::open(url).await?),
+        "anchor" => {
+            use tower_sessions_redis_store::fred::prelude::*;
+            let pool = Pool::new(Config::from_url(url)?, None, None, None, 6)?;
+            // The connection task runs on; its handle is not needed.
+            drop(pool.connect());
+            pool.wait_for_connect().await?;
+            app!(
+                tower_sessions_14,
+                tower_sessions_redis_store::RedisStore::new(pool)
+            )
+        }
+        other => return Err(format!("--serve-e2e takes ours or anchor, not {other}").into()),
+    };
+    let addr = serve(app).await?;
+    println!("listening {addr}");
+    let mut stdin = tokio::io::stdin();
+    let mut sink = Vec::new();
+    // Returns at end of input: the parent closed it or is gone.
+    let _ = stdin.read_to_end(&mut sink).await;
+    Ok(())
+}
+
+/// One app process started by [`serve_process`]; killed when dropped.
+struct AppProcess {
+    addr: SocketAddr,
+    _child: tokio::process::Child,
+}
+
+async fn start_process(store: Store, url: &str) -> Result<AppProcess, Error> {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["--serve-e2e", store.flag(), url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or("no stdout from the app process")?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+        .await
+        .map_err(|_| "the app process did not start within 60 s")??
+        .ok_or("the app process ended before it listened")?;
+    let addr = line
+        .strip_prefix("listening ")
+        .ok_or_else(|| format!("unexpected line from the app process: {line}"))?
+        .parse()?;
+    Ok(AppProcess {
+        addr,
+        _child: child,
+    })
+}
+
 pub async fn run(mode: Mode, redis: &str) -> Result<Section, Error> {
     let secs = mode.pick(10, 2);
     let sessions = mode.pick(500, 50);
+    let reps = mode.pick(3, 1);
     let mut section = Section::new(
         "4. End to end: axum app under wrk, sessions on Redis",
         &[
+            "shape",
             "store",
             "requests/s",
             "p50 ms",
@@ -58,88 +145,112 @@ pub async fn run(mode: Mode, redis: &str) -> Result<Section, Error> {
     );
     section.note(format!(
         "`GET /` reads a counter from the session and writes it back (tower-sessions' \
-         `SessionManagerLayer`, cookie sessions). `wrk -t2 -c32 -d{secs}s` spreads requests over \
-         {sessions} sessions made beforehand. Same app, same Redis; ours on tower-sessions 0.15, \
-         the anchor on tower-sessions 0.14 (what tower-sessions-redis-store 0.16 supports). \
-         {} alternate runs each, medians. wrk, the app and Redis share the machine's 2 cores.",
-        mode.reps()
+         `SessionManagerLayer`, cookie sessions), over {sessions} sessions made beforehand, each \
+         request on one of them at random. **one process**: one app process under \
+         `wrk -t2 -c32 -d{secs}s`. **two processes**: the same app started twice on two ports \
+         over the same Redis, and two `wrk -t1 -c16 -d{secs}s` side by side, one per process, on \
+         the same cookies, so every session is served by both (a balancer without sticky \
+         sessions); requests/s is the two runs' sum, latencies the slower run's. Ours on \
+         tower-sessions 0.15, the anchor on tower-sessions 0.14 (what \
+         tower-sessions-redis-store 0.16 supports). The stores take turns, each first in every \
+         other repetition ({reps} repetitions, medians). wrk, the apps and Redis share the \
+         machine's 2 cores."
     ));
     let sep = if redis.contains('?') { '&' } else { '?' };
-    let ours_store = DatabankStore::open(&format!("{redis}{sep}prefix={}", unique("e2e"))).await?;
-    let ours_app = app!(tower_sessions, ours_store);
-    let anchor_app = {
-        use tower_sessions_redis_store::fred::prelude::*;
-        let pool = Pool::new(Config::from_url(redis)?, None, None, None, 6)?;
-        // The connection task runs on; its handle is not needed.
-        drop(pool.connect());
-        pool.wait_for_connect().await?;
-        app!(
-            tower_sessions_14,
-            tower_sessions_redis_store::RedisStore::new(pool)
-        )
-    };
-    let ours_addr = serve(ours_app).await?;
-    let anchor_addr = serve(anchor_app).await?;
+    let ours_url = format!("{redis}{sep}prefix={}", unique("e2e"));
     let dir = std::env::current_dir()?.join("target").join("bench");
     std::fs::create_dir_all(&dir)?;
-    let ours_script = script(&dir, "ours", ours_addr, sessions).await?;
-    let anchor_script = script(&dir, "anchor", anchor_addr, sessions).await?;
-    let (mut ours_runs, mut anchor_runs) = (Vec::new(), Vec::new());
-    for _ in 0..mode.reps() {
-        ours_runs.push(wrk(ours_addr, &ours_script, secs).await?);
-        anchor_runs.push(wrk(anchor_addr, &anchor_script, secs).await?);
-    }
-    let pick = |runs: &[WrkRun]| {
-        let m = median(runs.iter().map(|r| r.stats).collect());
-        let errors: u64 = runs.iter().map(|r| r.errors).sum();
-        (m, errors)
-    };
-    let (ours, ours_errors) = pick(&ours_runs);
-    let (anchor, anchor_errors) = pick(&anchor_runs);
-    let ratio = ours.per_sec / anchor.per_sec.max(f64::MIN_POSITIVE);
-    for (name, s, errors, is_ours) in [
-        (
-            "databank-session-store (tower-sessions 0.15)",
-            ours,
-            ours_errors,
-            true,
-        ),
-        (
-            "tower-sessions-redis-store 0.16 (fred)",
-            anchor,
-            anchor_errors,
-            false,
-        ),
-    ] {
-        section.row(vec![
-            ("store", json!(name)),
-            ("requests/s", json!(s.per_sec)),
-            ("p50 ms", json!(s.p50_us / 1000.0)),
-            ("p99 ms", json!(s.p99_us / 1000.0)),
-            ("errors", json!(errors)),
-            (
-                "ratio (ours ÷ anchor)",
-                if is_ours { json!(ratio) } else { json!(null) },
-            ),
-            (
-                "target",
-                if is_ours {
-                    json!("≥ 1.0")
-                } else {
-                    json!(null)
-                },
-            ),
-            (
-                "met",
-                if is_ours {
-                    json!(ratio >= 1.0)
-                } else {
-                    json!(null)
-                },
-            ),
-        ]);
+    for processes in [1usize, 2] {
+        let shape = if processes == 1 {
+            "one process"
+        } else {
+            "two processes"
+        };
+        let mut started = Vec::new();
+        for store in [Store::Ours, Store::Anchor] {
+            let url = if store == Store::Ours {
+                &ours_url
+            } else {
+                redis
+            };
+            let mut apps = Vec::new();
+            for _ in 0..processes {
+                apps.push(start_process(store, url).await?);
+            }
+            let script = script(&dir, store.flag(), apps[0].addr, sessions).await?;
+            started.push((store, apps, script));
+        }
+        let mut runs: Vec<Vec<WrkRun>> = vec![Vec::new(), Vec::new()];
+        for rep in 0..reps {
+            let order = if rep % 2 == 0 { [0, 1] } else { [1, 0] };
+            for n in order {
+                let (_, apps, script) = &started[n];
+                runs[n].push(wrk_side_by_side(apps, script, secs).await?);
+            }
+        }
+        let pick = |runs: &[WrkRun]| {
+            let m = median(runs.iter().map(|r| r.stats).collect());
+            let errors: u64 = runs.iter().map(|r| r.errors).sum();
+            (m, errors)
+        };
+        let (ours, _) = pick(&runs[0]);
+        let (anchor, _) = pick(&runs[1]);
+        let ratio = ours.per_sec / anchor.per_sec.max(f64::MIN_POSITIVE);
+        for ((store, _, _), runs) in started.iter().zip(&runs) {
+            let (s, errors) = pick(runs);
+            let is_ours = *store == Store::Ours;
+            section.row(vec![
+                ("shape", json!(shape)),
+                ("store", json!(store.name())),
+                ("requests/s", json!(s.per_sec)),
+                ("p50 ms", json!(s.p50_us / 1000.0)),
+                ("p99 ms", json!(s.p99_us / 1000.0)),
+                ("errors", json!(errors)),
+                (
+                    "ratio (ours ÷ anchor)",
+                    if is_ours { json!(ratio) } else { json!(null) },
+                ),
+                (
+                    "target",
+                    if is_ours {
+                        json!("≥ 1.0")
+                    } else {
+                        json!(null)
+                    },
+                ),
+                (
+                    "met",
+                    if is_ours {
+                        json!(ratio >= 1.0)
+                    } else {
+                        json!(null)
+                    },
+                ),
+            ]);
+        }
     }
     Ok(section)
+}
+
+/// One `wrk` run per app process, all at once (32 connections in all); their requests/s
+/// summed, latencies and run length from the slowest.
+async fn wrk_side_by_side(apps: &[AppProcess], script: &Path, secs: u64) -> Result<WrkRun, Error> {
+    let (threads, connections) = if apps.len() == 1 { (2, 32) } else { (1, 16) };
+    let runs = futures_util::future::try_join_all(
+        apps.iter()
+            .map(|app| wrk(app.addr, script, secs, threads, connections)),
+    )
+    .await?;
+    let mut total = WrkRun::default();
+    for run in runs {
+        total.stats.per_sec += run.stats.per_sec;
+        total.stats.ops += run.stats.ops;
+        total.stats.p50_us = total.stats.p50_us.max(run.stats.p50_us);
+        total.stats.p99_us = total.stats.p99_us.max(run.stats.p99_us);
+        total.stats.secs = total.stats.secs.max(run.stats.secs);
+        total.errors += run.errors;
+    }
+    Ok(total)
 }
 
 async fn serve(app: axum::Router) -> Result<SocketAddr, Error> {
@@ -193,9 +304,21 @@ async fn new_session_cookie(addr: SocketAddr) -> Result<String, Error> {
         .ok_or_else(|| format!("no session cookie in: {response}").into())
 }
 
-async fn wrk(addr: SocketAddr, script: &Path, secs: u64) -> Result<WrkRun, Error> {
+async fn wrk(
+    addr: SocketAddr,
+    script: &Path,
+    secs: u64,
+    threads: usize,
+    connections: usize,
+) -> Result<WrkRun, Error> {
     let out = tokio::process::Command::new("wrk")
-        .args(["-t2", "-c32", &format!("-d{secs}s"), "--latency", "-s"])
+        .args([
+            &format!("-t{threads}"),
+            &format!("-c{connections}"),
+            &format!("-d{secs}s"),
+            "--latency",
+            "-s",
+        ])
         .arg(script)
         .arg(format!("http://{addr}/"))
         .output()

@@ -18,10 +18,12 @@ type Row = Map<String, Value>;
 type Failure = Box<dyn std::error::Error>;
 
 /// The columns whose cells name a row in a chart, in the order they are joined.
-const LABEL_COLUMNS: [&str; 7] = [
+const LABEL_COLUMNS: [&str; 9] = [
     "backend",
+    "shape",
     "case",
     "store",
+    "session at start",
     "operation",
     "command",
     "concurrency",
@@ -40,8 +42,15 @@ fn number(cell: Option<&Value>) -> Option<f64> {
 /// The text that names a row: its label columns, `c=` before a concurrency, `vs` before an
 /// anchor.
 fn label(row: &Row) -> String {
+    label_without(row, "")
+}
+
+/// The text that names a row (its label columns joined), without the cells of column
+/// `left_out`.
+pub fn label_without(row: &Row, left_out: &str) -> String {
     LABEL_COLUMNS
         .iter()
+        .filter(|column| **column != left_out)
         .filter_map(|column| {
             let cell = row.get(*column)?;
             let text = match cell {

@@ -30,7 +30,9 @@ pub async fn run(mode: Mode, env: &Env, backends: &[String]) -> Result<Vec<Secti
          save (of a type with no index) one `MULTI`/`EXEC` of plain commands that also keeps the \
          bucket's sorted set of ids; raw is \
          GET/SET on a `ConnectionManager`; redis-cluster: the same on a local cluster of 3 masters \
-         and 3 replicas, raw GET/SET through the `redis` crate's cluster client. MongoDB: raw `find_one`/`replace_one(upsert)` on \
+         and 3 replicas, raw GET/SET through the `redis` crate's cluster client; the raw side \
+         decodes the JSON it reads into a value and encodes the value it writes, as ours does. \
+         MongoDB: raw `find_one`/`replace_one(upsert)` on \
          `{{_id, v}}`. Disk: our durable save against a hand-written write-temp + fsync + \
          rename + fsync-dir loop in `std::fs` (each in `spawn_blocking`, as ours). PostgreSQL and \
          SQLite: raw sqlx on a table `(id PRIMARY KEY, v)` (`jsonb` / `TEXT`), `SELECT v` by id \
@@ -163,16 +165,20 @@ where
                 mode.reps(),
                 || ours(bank, op, c, ops),
                 || {
-                    let (raw, prefix, text) = (raw.clone(), prefix.clone(), text.clone());
+                    let (raw, prefix) = (raw.clone(), prefix.clone());
+                    // What ours does on each side: the JSON it reads is decoded into a value,
+                    // the value it writes is encoded.
                     measure(c, ops, move |i| {
-                        let (mut conn, prefix, text) = (raw.clone(), prefix.clone(), text.clone());
+                        let (mut conn, prefix) = (raw.clone(), prefix.clone());
                         async move {
                             let key = format!("{prefix}:{}", i % IDS);
                             if op == "read" {
-                                let got: Option<String> =
+                                let got: Option<Vec<u8>> =
                                     redis::cmd("GET").arg(key).query_async(&mut conn).await?;
-                                got.ok_or("raw GET found nothing")?;
+                                let bytes = got.ok_or("raw GET found nothing")?;
+                                serde_json::from_slice::<serde_json::Value>(&bytes)?;
                             } else {
+                                let text = serde_json::to_vec(&value(i % IDS))?;
                                 redis::cmd("SET")
                                     .arg(key)
                                     .arg(text)

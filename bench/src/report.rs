@@ -169,12 +169,16 @@ pub fn merge(dir: &Path, parts: &[&str]) -> std::io::Result<String> {
     }
     sections.sort_by(|a, b| a.title.cmp(&b.title));
     let machine = machine();
+    let commit = commit();
     let mut md = format!(
-        "# databank benchmarks\n\nMode: **{mode}** (`cargo xtask bench{}`). Machine: {machine}. \
-         Medians of alternate runs; ratio = ours ÷ anchor (higher is better for ours). \
-         Benchmarks, not tests: no timing is asserted anywhere.\n\n",
+        "# databank benchmarks\n\ncommit {commit}\n\nMode: **{mode}** (`cargo xtask bench{}`). \
+         Machine: {machine}. Every table below comes from this one run of this commit. Medians \
+         of alternate runs; ratio = ours ÷ anchor (higher is better for ours). Benchmarks, not \
+         tests: no timing is asserted anywhere. What earlier runs tried and gave is in \
+         [HISTORY.md](HISTORY.md).\n\n",
         if mode == "quick" { " --quick" } else { "" }
     );
+    md.push_str(&summary(&sections));
     // A chart per section, linked under its table.
     let charts = crate::charts::write(&sections, &dir.join("charts"))
         .map_err(|e| std::io::Error::other(format!("cannot draw the charts: {e}")))?;
@@ -191,12 +195,116 @@ pub fn merge(dir: &Path, parts: &[&str]) -> std::io::Result<String> {
         }
     }
     std::fs::write(dir.join("report.md"), &md)?;
-    let json = serde_json::json!({ "mode": mode, "machine": machine, "sections": sections });
+    let json = serde_json::json!({
+        "commit": commit,
+        "mode": mode,
+        "machine": machine,
+        "sections": sections,
+    });
     std::fs::write(
         dir.join("report.json"),
         serde_json::to_string_pretty(&json).map_err(std::io::Error::other)?,
     )?;
     Ok(md)
+}
+
+/// The commit the benchmarks were built from (`git rev-parse HEAD`), marked when the work
+/// tree had uncommitted changes to tracked files.
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    match git(&["rev-parse", "HEAD"]) {
+        Some(sha) => match git(&["status", "--porcelain", "--untracked-files=no"]) {
+            Some(changes) if changes.is_empty() => sha,
+            _ => format!("{sha} (with uncommitted changes)"),
+        },
+        None => "unknown (not a git checkout)".into(),
+    }
+}
+
+/// The one-screen summary: every row that carries a target, rows that differ only in
+/// concurrency on one line.
+pub fn summary(sections: &[Section]) -> String {
+    struct Line {
+        section: String,
+        case: String,
+        measured: Vec<String>,
+        target: String,
+        met: bool,
+    }
+    let mut lines: Vec<Line> = Vec::new();
+    for section in sections {
+        let number = section
+            .title
+            .split(['.', ' '])
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        for row in &section.rows {
+            let Some(met) = row.get("met").and_then(Value::as_bool) else {
+                continue;
+            };
+            let case = crate::charts::label_without(row, "concurrency");
+            // What the target is about: ours ÷ the anchor, a growth, or a peak RSS.
+            let ratio = section
+                .columns
+                .iter()
+                .filter(|c| {
+                    c.starts_with("ratio")
+                        || c.contains('÷')
+                        || c.starts_with("vs ")
+                        || c.starts_with("peak")
+                })
+                .map(|c| cell(row.get(c)))
+                .find(|text| !text.is_empty())
+                .unwrap_or_else(|| "see table".into());
+            let measured = match row.get("concurrency") {
+                Some(c) => format!("c={}: {ratio}", cell(Some(c))),
+                None => ratio,
+            };
+            let target = cell(row.get("target"));
+            match lines
+                .iter_mut()
+                .find(|l| l.section == number && l.case == case && l.target == target)
+            {
+                Some(line) => {
+                    line.measured.push(measured);
+                    line.met &= met;
+                }
+                None => lines.push(Line {
+                    section: number.clone(),
+                    case,
+                    measured: vec![measured],
+                    target,
+                    met,
+                }),
+            }
+        }
+    }
+    let mut out = String::from(
+        "## Summary\n\nEvery target of the sections below, measured in this run (ours ÷ the \
+         anchor unless the target says otherwise); a line is met when all its cases are.\n\n\
+         | section | case | measured | target | met |\n|---|---|---|---|---|\n",
+    );
+    for line in &lines {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            line.section,
+            line.case,
+            line.measured.join(" · "),
+            line.target,
+            if line.met { "yes" } else { "**no**" }
+        ));
+    }
+    let met = lines.iter().filter(|l| l.met).count();
+    out.push_str(&format!("\n{met} of {} targets met.\n\n", lines.len()));
+    out
 }
 
 /// Cores, CPU model, memory and kernel of this machine, from `/proc` (Linux).

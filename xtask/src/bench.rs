@@ -1,5 +1,6 @@
 //! `cargo xtask bench [--quick]`: the benchmarks, on the servers `cargo xtask test` would use,
-//! written to `target/bench/report.md` and `target/bench/report.json`.
+//! written to `target/bench/report.md` and `target/bench/report.json`; a full run also writes
+//! the committed report, `bench/REPORT.md` and `bench/charts/`.
 //!
 //! Two binaries, both release builds into the one `target/`: `databank-bench` (core
 //! operations, raw-client overhead, cleanup at scale, and the `databank` tool's migrations,
@@ -107,6 +108,34 @@ pub fn command(args: &[String]) -> Result<(), Error> {
     println!(
         "xtask: wrote {0}/report.md and {0}/report.json",
         out.display()
+    );
+    if !quick {
+        publish(&out, &root.join("bench"))?;
+    }
+    Ok(())
+}
+
+/// A full run's report becomes the committed one: `bench/REPORT.md` and its charts in
+/// `bench/charts/` (the README shows one of them), replacing the last run's.
+fn publish(out: &std::path::Path, bench: &std::path::Path) -> Result<(), Error> {
+    std::fs::copy(out.join("report.md"), bench.join("REPORT.md"))?;
+    let charts = bench.join("charts");
+    std::fs::create_dir_all(&charts)?;
+    for entry in std::fs::read_dir(&charts)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "svg") {
+            std::fs::remove_file(path)?;
+        }
+    }
+    for entry in std::fs::read_dir(out.join("charts"))? {
+        let path = entry?.path();
+        if let Some(name) = path.file_name() {
+            std::fs::copy(&path, charts.join(name))?;
+        }
+    }
+    println!(
+        "xtask: wrote {0}/REPORT.md and {0}/charts/ (commit them)",
+        bench.display()
     );
     Ok(())
 }
