@@ -70,7 +70,8 @@ async fn run() -> Result<(), Error> {
         mode: mode.name().into(),
         ..Report::default()
     };
-    // `--only per-request,e2e,contention` and `--backend memory,redis,mongo` narrow a run (for
+    // `--only per-request,e2e,contention`, `--backend memory,redis,mongo` and (section 3)
+    // `--shape one-instance,two-instances,mostly-reads,many-sessions` narrow a run (for
     // profiling one case); the report is then partial.
     let list = |flag: &str| -> Vec<String> {
         std::env::args()
@@ -79,10 +80,10 @@ async fn run() -> Result<(), Error> {
             .map(|l| l.split(',').map(str::to_owned).collect())
             .unwrap_or_default()
     };
-    let (only, backends) = (list("--only"), list("--backend"));
+    let (only, backends, shapes) = (list("--only"), list("--backend"), list("--shape"));
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     if wanted("per-request") {
-        let (requests, costs) = per_request(mode, &env, &backends).await?;
+        let (requests, costs) = per_request(mode, &env, &backends, &shapes).await?;
         report.sections.extend([requests, costs]);
     }
     if wanted("e2e") {
@@ -354,6 +355,7 @@ async fn per_request(
     mode: Mode,
     env: &Env,
     backends: &[String],
+    shapes: &[String],
 ) -> Result<(Section, Section), Error> {
     let mut section = Section::comparison(
         "3. Session store against the existing stores, by deployment shape",
@@ -398,6 +400,14 @@ async fn per_request(
          synchronous=NORMAL, pools of 16.",
         mode.reps()
     ));
+    section.note(
+        "What the anchors guarantee differs from ours: the fred store saves with `SET … XX`, \
+         which does nothing once the key is deleted, so a logout sticks there too; what it \
+         lacks is per-key merging (two requests that change different keys of one session: \
+         the later save drops the earlier one's change; section 6 counts those). The sqlx \
+         stores upsert and MemoryStore inserts, so a save that ends after a logout brings the \
+         session back there. Ours merges per key and never stores a destroyed session again.",
+    );
     costs.note(
         "Per request, in each shape, for each store (one run of the section's request count at \
          concurrency 32, after the timed runs): this process's CPU time (user + system, from \
@@ -421,6 +431,9 @@ async fn per_request(
             continue;
         }
         for shape in Shape::ALL {
+            if !shapes.is_empty() && !shapes.iter().any(|s| *s == shape.flag()) {
+                continue;
+            }
             let count = if shape == Shape::ManySessions {
                 many
             } else {

@@ -37,6 +37,16 @@ impl Shape {
         }
     }
 
+    /// The shape as `--shape` names it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Shape::OneInstance => "one-instance",
+            Shape::TwoInstances => "two-instances",
+            Shape::MostlyReads => "mostly-reads",
+            Shape::ManySessions => "many-sessions",
+        }
+    }
+
     /// Request number `i` over `sessions` seeded sessions.
     pub fn visit(self, i: usize, sessions: usize) -> Visit {
         let sessions = sessions.max(1);
