@@ -70,17 +70,7 @@ impl Store {
 pub async fn serve_process(which: &str, url: &str) -> Result<(), Error> {
     let app = match which {
         "ours" => app!(tower_sessions, DatabankStore::open(url).await?),
-        "anchor" => {
-            use tower_sessions_redis_store::fred::prelude::*;
-            let pool = Pool::new(Config::from_url(url)?, None, None, None, 6)?;
-            // The connection task runs on; its handle is not needed.
-            drop(pool.connect());
-            pool.wait_for_connect().await?;
-            app!(
-                tower_sessions_14,
-                tower_sessions_redis_store::RedisStore::new(pool)
-            )
-        }
+        "anchor" => app!(tower_sessions_14, crate::fred_store(url).await?),
         other => return Err(format!("--serve-e2e takes ours or anchor, not {other}").into()),
     };
     let addr = serve(app).await?;

@@ -94,6 +94,8 @@ fn mix(i: usize) -> u64 {
 /// `/proc/self/stat` (Linux; 0 elsewhere). Its resolution is the kernel's clock tick (10 ms):
 /// runs long enough to spend a second of CPU keep the error under 1%.
 pub fn cpu_us() -> f64 {
+    // Asked before the reading, so the first call's `getconf` is not counted in a run.
+    let hz = clock_ticks_per_sec();
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return 0.0;
     };
@@ -105,20 +107,23 @@ pub fn cpu_us() -> f64 {
     // utime and stime are fields 14 and 15 of the line; 12 and 13 after the name.
     let ticks = |n: usize| fields.get(n).and_then(|f| f.parse::<f64>().ok());
     match (ticks(11), ticks(12)) {
-        (Some(user), Some(system)) => (user + system) * 1e6 / clock_ticks_per_sec(),
+        (Some(user), Some(system)) => (user + system) * 1e6 / hz,
         _ => 0.0,
     }
 }
 
-/// The kernel's `USER_HZ`, as `getconf CLK_TCK` prints it (100 on Linux).
+/// The kernel's `USER_HZ`, as `getconf CLK_TCK` prints it (100 on Linux); asked once.
 fn clock_ticks_per_sec() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(100.0)
+    static HZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 /// What the Redis server has done so far: commands run (inner commands of scripts and

@@ -409,13 +409,7 @@ async fn run(c: &Client, app: &mut App, test: &str) -> TestResult {
     // A second tab shares the session.
     let first_tab = c.window().await?;
     let second_tab = c.new_window(true).await?.handle;
-    c.switch_to_window(second_tab.clone()).await?;
-    c.goto(&app.url("/")).await?;
-    assert_eq!(
-        signed_in_as(c).await?.as_deref(),
-        Some("Ada"),
-        "the second tab is signed in"
-    );
+    open_signed_in(c, app, &second_tab, "Ada").await?;
 
     // Logging out in one tab signs the other out on reload.
     log_out(c).await?;
@@ -449,13 +443,7 @@ async fn run(c: &Client, app: &mut App, test: &str) -> TestResult {
     )
     .await?;
     wait_until_held(app, &gate).await?;
-    c.switch_to_window(second_tab.clone()).await?;
-    c.goto(&app.url("/")).await?;
-    assert_eq!(
-        signed_in_as(c).await?.as_deref(),
-        Some("Lin"),
-        "the second tab is signed in"
-    );
+    open_signed_in(c, app, &second_tab, "Lin").await?;
     log_out(c).await?;
     gate_client()?
         .post(app.url(&format!("/api/gates/{gate}/open")))
@@ -485,6 +473,23 @@ async fn run(c: &Client, app: &mut App, test: &str) -> TestResult {
         signed_in_as(c).await?,
         None,
         "the slow request signed the second tab back in after the logout"
+    );
+    Ok(())
+}
+
+/// Switches to `tab`, opens the home page there, and checks it is signed in as `name`.
+async fn open_signed_in(
+    c: &Client,
+    app: &App,
+    tab: &fantoccini::wd::WindowHandle,
+    name: &str,
+) -> TestResult {
+    c.switch_to_window(tab.clone()).await?;
+    c.goto(&app.url("/")).await?;
+    assert_eq!(
+        signed_in_as(c).await?.as_deref(),
+        Some(name),
+        "the second tab is signed in"
     );
     Ok(())
 }
