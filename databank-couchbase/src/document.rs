@@ -7,8 +7,6 @@ use databank_core::{Error, Expiry, Record, Revision};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::patch::{expiry_guard, size_budget};
-
 /// Couchbase's limit on a document key, in bytes.
 pub const MAX_KEY_BYTES: usize = 250;
 
@@ -107,6 +105,21 @@ pub fn from_document(tag: &str, key: &str, document: Value) -> Result<Stored, Er
         id,
         record: record(value, Revision::new(revision), expires_at),
     })
+}
+
+/// What `p.g` (the expiry guard, see `patch.rs`) holds for a record expiring at `expires_at`.
+pub fn expiry_guard(expires_at: Expiry) -> i64 {
+    match expires_at {
+        // For an expiry at or before 1970 this saturates to `i64::MAX`: always expired.
+        Some(at) => i64::MAX.saturating_sub(at.timestamp_millis().saturating_sub(1)),
+        None => 0,
+    }
+}
+
+/// What `p.q` (the size budget, see `patch.rs`) holds for a value of `size` bytes.
+pub fn size_budget(size: usize) -> i64 {
+    let size = i64::try_from(size.min(MAX_VALUE_BYTES)).unwrap_or(i64::MAX);
+    i64::MAX - MAX_VALUE_BYTES as i64 + size
 }
 
 /// The SDK's expiry for a record: whole seconds from now, rounded up (Couchbase counts in
@@ -227,5 +240,25 @@ mod tests {
         assert_eq!(secs(1_001), Some(2));
         assert_eq!(secs(-5_000), Some(1));
         assert_eq!(server_expiry(None, now), None);
+    }
+
+    #[test]
+    fn guards_overflow_exactly_at_their_limits() {
+        let at = DateTime::<Utc>::from_timestamp_millis(1_000).expect("a time");
+        let guard = expiry_guard(Some(at));
+        assert!(
+            guard.checked_add(999).is_some(),
+            "live a millisecond before"
+        );
+        assert!(
+            guard.checked_add(1_000).is_none(),
+            "expired at its millisecond"
+        );
+        assert_eq!(expiry_guard(None), 0);
+        let long_ago = DateTime::<Utc>::from_timestamp_millis(-5).expect("a time");
+        assert_eq!(expiry_guard(Some(long_ago)), i64::MAX);
+        let budget = size_budget(100);
+        assert!(budget.checked_add((MAX_VALUE_BYTES - 100) as i64).is_some());
+        assert!(budget.checked_add((MAX_VALUE_BYTES - 99) as i64).is_none());
     }
 }

@@ -19,31 +19,16 @@ use couchbase::options::kv_options::MutateInOptions;
 use couchbase::subdoc::mutate_in_specs::MutateInSpec;
 use databank_core::criteria::{canonical, index_field, lookup};
 use databank_core::driver::{random_revision, DateTime, Patch, PatchExpiry, Utc};
-use databank_core::validate::{entries_size, MAX_VALUE_BYTES};
-use databank_core::{Expiry, Result, Revision, Value};
+use databank_core::validate::entries_size;
+use databank_core::{Result, Revision, Value};
 
-use crate::document::server_expiry;
+use crate::document::{expiry_guard, server_expiry};
 use crate::error::map_err;
 
 /// The most specs one multi-mutation may hold (`docs/SubDocument.md`, "Multi-Path").
 const MAX_SPECS: usize = 16;
 /// The longest key the fast path addresses (the server's path limit is 1,024 bytes).
 const MAX_PATH_KEY: usize = 1000;
-
-/// What `p.g` holds for a record expiring at `expires_at`.
-pub fn expiry_guard(expires_at: Expiry) -> i64 {
-    match expires_at {
-        // For an expiry at or before 1970 this saturates to `i64::MAX`: always expired.
-        Some(at) => i64::MAX.saturating_sub(at.timestamp_millis().saturating_sub(1)),
-        None => 0,
-    }
-}
-
-/// What `p.q` holds for a value of `size` bytes.
-pub fn size_budget(size: usize) -> i64 {
-    let size = i64::try_from(size.min(MAX_VALUE_BYTES)).unwrap_or(i64::MAX);
-    i64::MAX - MAX_VALUE_BYTES as i64 + size
-}
 
 /// The path of top-level key `key` of the value: `v.` and the key in backticks, a backtick
 /// doubled (`docs/SubDocument.md`, "Path syntax"). `None` for a key the fast path leaves to the
@@ -169,6 +154,7 @@ pub fn falls_back(refused: &couchbase::error::Error) -> bool {
 mod tests {
     use super::*;
     use databank_core::json;
+    use databank_core::validate::MAX_VALUE_BYTES;
 
     fn patch() -> Patch<'static> {
         Patch::new("session", "s1")
@@ -224,26 +210,6 @@ mod tests {
         }
         assert_eq!(specs(&many, &[]), None);
         assert_eq!(value_path("a.b`c"), Some("v.`a.b``c`".into()));
-    }
-
-    #[test]
-    fn guards_overflow_exactly_at_their_limits() {
-        let at = DateTime::<Utc>::from_timestamp_millis(1_000).expect("a time");
-        let guard = expiry_guard(Some(at));
-        assert!(
-            guard.checked_add(999).is_some(),
-            "live a millisecond before"
-        );
-        assert!(
-            guard.checked_add(1_000).is_none(),
-            "expired at its millisecond"
-        );
-        assert_eq!(expiry_guard(None), 0);
-        let long_ago = DateTime::<Utc>::from_timestamp_millis(-5).expect("a time");
-        assert_eq!(expiry_guard(Some(long_ago)), i64::MAX);
-        let budget = size_budget(100);
-        assert!(budget.checked_add((MAX_VALUE_BYTES - 100) as i64).is_some());
-        assert!(budget.checked_add((MAX_VALUE_BYTES - 99) as i64).is_none());
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub fn docker_run() -> Result<(String, String), Error> {
             .into());
     }
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let container = crate::services::Container(id);
+    let container = crate::docker::Container(id);
     initialise()?;
     let url = format!("couchbase://{ADMIN}:{PASSWORD}@127.0.0.1/{BUCKET}");
     let id = container.0.clone();

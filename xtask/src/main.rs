@@ -9,6 +9,7 @@
 
 mod bench;
 mod couchbase;
+mod docker;
 mod fuzz;
 mod services;
 mod soak;

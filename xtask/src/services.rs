@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use databank_testservers::Server;
 
+use crate::docker;
 use crate::Error;
 
 /// A database the test suites may need.
@@ -110,21 +111,7 @@ pub struct Provided {
 enum Guard {
     Local(Server),
     Cluster(databank_testservers::RedisCluster),
-    Docker(Container),
-}
-
-/// A container removed on drop.
-#[derive(Debug)]
-pub struct Container(pub String);
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["rm", "-f", self.0.as_str()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
+    Docker(docker::Container),
 }
 
 impl Provided {
@@ -193,7 +180,7 @@ pub fn provide(spec: Spec) -> Provided {
             },
         };
     }
-    if docker_available() {
+    if docker::available() {
         let started = if spec.name == "couchbase" {
             crate::couchbase::docker_run()
         } else {
@@ -205,7 +192,7 @@ pub fn provide(spec: Spec) -> Provided {
                     spec,
                     url: Ok(url),
                     source: format!("docker {}", spec.image),
-                    guard: Some(Guard::Docker(Container(id))),
+                    guard: Some(Guard::Docker(docker::Container(id))),
                 }
             }
             Err(e) => eprintln!(
@@ -306,16 +293,6 @@ pub fn secantus_python() -> Result<PathBuf, String> {
         return Err("pip install secantusdb failed; see the output above".into());
     }
     Ok(python)
-}
-
-pub fn docker_available() -> bool {
-    databank_testservers::which("docker").is_some()
-        && Command::new("docker")
-            .args(["info", "--format", "{{.ServerVersion}}"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
 }
 
 fn docker_run(spec: Spec) -> Result<(String, String), Error> {
