@@ -334,7 +334,8 @@ pub fn as_array_mut<'v>(kind: &str, id: &str, value: &'v mut Value) -> Result<&'
 ///
 /// **Errors.** A call that did not reach the backend is [`Error::Unavailable`] (safe to retry);
 /// one whose outcome is unknown (a timeout after the request left, an ambiguous durability
-/// answer, a contention loop given up) is [`Error::OutcomeUnknown`].
+/// answer) is [`Error::OutcomeUnknown`]. A read-modify-write loop that gives up after
+/// conflicts, each of which applied nothing, is [`Error::Contended`].
 #[async_trait]
 pub trait Driver: Send + Sync + std::fmt::Debug {
     /// What this driver does natively.
@@ -518,6 +519,7 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
     /// Removes the first item deep-equal to `item` from an array record; returns whether one was
     /// there. A missing record or an absent item is `Ok(false)`; a non-array is `WrongType`.
     async fn remove(&self, kind: &str, id: &str, item: &Value) -> Result<bool> {
+        let mut contention = Contention::new(kind, id);
         loop {
             let record = match self.read(kind, id).await {
                 Ok(record) => record,
@@ -538,7 +540,9 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
             .expires_at(record.expires_at);
             match self.write(write).await {
                 Ok(_) => return Ok(true),
-                Err(Error::Conflict { .. } | Error::NotFound { .. }) => yield_now().await,
+                Err(Error::Conflict { .. } | Error::NotFound { .. }) => {
+                    contention.wait_or_give_up().await?
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -552,6 +556,7 @@ pub async fn patch_by_read_and_write<D: Driver + ?Sized>(
     driver: &D,
     patch: Patch<'_>,
 ) -> Result<Revision> {
+    let mut contention = Contention::new(patch.kind, patch.id);
     loop {
         let (mut value, precondition, current) = match driver.read(patch.kind, patch.id).await {
             Ok(record) => (
@@ -570,8 +575,10 @@ pub async fn patch_by_read_and_write<D: Driver + ?Sized>(
         patch.clone().apply(&mut value)?;
         let write = Write::new(patch.kind, patch.id, value, precondition).expires_at(expires_at);
         match driver.write(write).await {
-            Err(Error::Conflict { .. } | Error::AlreadyExists { .. }) => yield_now().await,
-            Err(Error::NotFound { .. }) if patch.create => yield_now().await,
+            Err(Error::Conflict { .. } | Error::AlreadyExists { .. }) => {
+                contention.wait_or_give_up().await?
+            }
+            Err(Error::NotFound { .. }) if patch.create => contention.wait_or_give_up().await?,
             other => return other,
         }
     }
@@ -592,6 +599,7 @@ where
     F: FnMut(&Value) -> Result<(Value, R)> + Send,
     R: Send,
 {
+    let mut contention = Contention::new(kind, id);
     loop {
         let outcome = match driver.read(kind, id).await {
             Ok(record) => {
@@ -609,10 +617,63 @@ where
         };
         match outcome {
             Err(Error::Conflict { .. } | Error::NotFound { .. } | Error::AlreadyExists { .. }) => {
-                yield_now().await
+                contention.wait_or_give_up().await?
             }
             other => return other,
         }
+    }
+}
+
+/// How many conflicting writes a provided read-modify-write loop ([`Driver::incr_by`],
+/// [`Driver::append`], [`Driver::prepend`], [`Driver::remove`], [`patch_by_read_and_write`])
+/// makes before it gives up with [`Error::Contended`], which applied nothing.
+pub const MAX_CONFLICTS: u32 = 64;
+
+/// The longest wait between two tries of a provided read-modify-write loop.
+const MAX_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The tries of one read-modify-write loop: the first retries only yield, later ones sleep for
+/// an exponentially growing, jittered time (so contenders spread out), and the loop stops
+/// after [`MAX_CONFLICTS`] conflicts.
+struct Contention<'a> {
+    kind: &'a str,
+    id: &'a str,
+    conflicts: u32,
+}
+
+impl<'a> Contention<'a> {
+    fn new(kind: &'a str, id: &'a str) -> Self {
+        Contention {
+            kind,
+            id,
+            conflicts: 0,
+        }
+    }
+
+    /// After a write that conflicted (and so applied nothing): waits before the next try, or
+    /// gives up with [`Error::Contended`].
+    async fn wait_or_give_up(&mut self) -> Result<()> {
+        self.conflicts += 1;
+        if self.conflicts >= MAX_CONFLICTS {
+            return Err(Error::Contended {
+                kind: self.kind.to_owned(),
+                id: self.id.to_owned(),
+                attempts: self.conflicts,
+            });
+        }
+        if self.conflicts <= 2 {
+            yield_now().await;
+            return Ok(());
+        }
+        let ceiling = Duration::from_micros(250u64 << self.conflicts.min(16)).min(MAX_BACKOFF);
+        // Between half the ceiling and all of it.
+        let jitter = std::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            self.conflicts,
+        );
+        let wait = ceiling / 2 + ceiling.mul_f64((jitter % 1024) as f64 / 2048.0);
+        tokio::time::sleep(wait).await;
+        Ok(())
     }
 }
 

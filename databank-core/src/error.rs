@@ -81,14 +81,29 @@ pub enum Error {
         message: String,
     },
     /// The request may or may not have been applied: it timed out after it was sent, the
-    /// backend's durability answer was ambiguous, or a contention loop gave up. Retrying a
-    /// counter or list operation after this may apply it twice; read before retrying.
+    /// backend's durability answer was ambiguous, or a driver's own retry loop gave up after a
+    /// try whose outcome it could not tell. Retrying a counter or list operation after this
+    /// may apply it twice; read before retrying.
     #[error("{driver}: the outcome is unknown: {message}")]
     OutcomeUnknown {
         /// The driver name, such as `"redis"`.
         driver: &'static str,
         /// What happened.
         message: String,
+    },
+    /// A read-modify-write loop gave up after `attempts` writes that each found the record
+    /// changed since its read: nothing was applied, and trying again later may succeed. The
+    /// provided [`Driver`](crate::driver::Driver) loops (counters, lists and patches of a
+    /// driver that does not do them natively) stop after
+    /// [`MAX_CONFLICTS`](crate::driver::MAX_CONFLICTS).
+    #[error("{kind} {id:?}: gave up after {attempts} writes that each met a concurrent change; nothing was applied")]
+    Contended {
+        /// The record's type.
+        kind: String,
+        /// The record's id.
+        id: String,
+        /// How many writes conflicted.
+        attempts: u32,
     },
     /// The bank was closed with [`Bank::close`](crate::Bank::close); it accepts no more calls.
     #[error("the bank is closed")]
@@ -120,7 +135,7 @@ pub enum Error {
 
 impl Error {
     /// True when the call was not applied and may succeed if tried again later
-    /// ([`Error::Unavailable`], or a backend error its driver marks so). False for
+    /// ([`Error::Unavailable`], [`Error::Contended`], or a backend error its driver marks so). False for
     /// [`Error::OutcomeUnknown`]: a timed-out `incr_by` may already have counted. A conflict is
     /// not retryable as such either: read the record again and redo the change.
     ///
@@ -134,7 +149,7 @@ impl Error {
     /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Unavailable { .. } => true,
+            Error::Unavailable { .. } | Error::Contended { .. } => true,
             Error::Backend { retryable, .. } => *retryable,
             _ => false,
         }

@@ -13,4 +13,4 @@ impl Harness for Memory {
     }
 }
 
-databank_core::conformance_tests!(|| Memory);
+databank_core::conformance_tests!(|| Memory, does_not_apply: [reopen_keeps_records]);

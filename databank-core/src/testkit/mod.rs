@@ -95,6 +95,53 @@ where
     F: FnOnce(Kit) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
+    if let Some(reason) = run_behaviour(make, behaviour) {
+        report_skip(name, &reason);
+    }
+}
+
+/// What [`conformance_tests!`](crate::conformance_tests) runs: [`run`], and a check that the
+/// behaviour skipped itself exactly when the harness declared it not to apply
+/// (`does_not_apply`), so that no skip is ever reported as a pass.
+pub fn run_declared<H, F, Fut>(
+    name: &str,
+    declared_not_to_apply: bool,
+    make: impl FnOnce() -> H,
+    behaviour: F,
+) where
+    H: Harness,
+    F: FnOnce(Kit) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    match (run_behaviour(make, behaviour), declared_not_to_apply) {
+        (Some(reason), true) => report_skip(name, &reason),
+        (None, false) => {}
+        (Some(reason), false) => panic!(
+            "{name} does not apply to this driver ({reason}): name it in \
+             `conformance_tests!(harness, does_not_apply: [{name}])`, so that `cargo test` \
+             reports it ignored instead of passed"
+        ),
+        (None, true) => panic!(
+            "{name} is declared in `does_not_apply`, yet it ran and passed on this driver: \
+             take it out of the list"
+        ),
+    }
+}
+
+/// Writes a skip where a runner sees it: straight to the file descriptor, since the test
+/// harness captures `eprintln!`.
+fn report_skip(name: &str, reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{SKIP_PREFIX}{name}: {reason}");
+}
+
+/// Runs one behaviour; panics on error or timeout; returns the reason it gave for skipping.
+fn run_behaviour<H, F, Fut>(make: impl FnOnce() -> H, behaviour: F) -> Option<String>
+where
+    H: Harness,
+    F: FnOnce(Kit) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -119,21 +166,14 @@ where
         let _ = bank.close().await;
         harness.cleanup().await;
         match outcome {
-            Ok(Ok(())) => {
-                let reason = skipped
-                    .lock()
-                    .unwrap_or_else(|poison| poison.into_inner())
-                    .take();
-                if let Some(reason) = reason {
-                    // Straight to the file descriptor: the test harness captures `eprintln!`.
-                    use std::io::Write;
-                    let _ = writeln!(std::io::stderr(), "{SKIP_PREFIX}{name}: {reason}");
-                }
-            }
+            Ok(Ok(())) => skipped
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .take(),
             Ok(Err(e)) => panic!("behaviour failed with error: {e} ({e:?})"),
             Err(_) => panic!("behaviour did not finish within {BEHAVIOUR_TIMEOUT:?}"),
         }
-    });
+    })
 }
 
 /// An expiry `ms` milliseconds from now.
@@ -161,10 +201,25 @@ pub async fn sleep_past(expiry: Expiry) {
 
 /// Defines one `#[test]` per conformance behaviour, each running against a bank from `$harness`
 /// (a function or closure returning a [`Harness`](crate::testkit::Harness)).
+///
+/// Behaviours that do not apply to a driver (say, [`reopen_keeps_records`](behaviours::reopen_keeps_records)
+/// for one that keeps nothing across a reopen) are named after `does_not_apply:`; their tests
+/// are generated `#[ignore]`d, so plain `cargo test` reports them as ignored, never as passed.
+/// Run with `--ignored`, such a test checks that the behaviour really does not apply (it calls
+/// [`Kit::skip`]); and a behaviour that skips itself without being named here fails, saying
+/// what to add.
+///
+/// ```ignore
+/// databank_core::conformance_tests!(harness);
+/// databank_core::conformance_tests!(|| Memory, does_not_apply: [reopen_keeps_records]);
+/// ```
 #[macro_export]
 macro_rules! conformance_tests {
-    ($harness:expr) => {
-        $crate::__conformance_tests!($harness;
+    ($harness:expr $(,)?) => {
+        $crate::conformance_tests!($harness, does_not_apply: []);
+    };
+    ($harness:expr, does_not_apply: [$($skip:ident),* $(,)?] $(,)?) => {
+        $crate::__conformance_tests!(($) $harness; [$($skip),*];
             create_then_read,
             create_existing_is_already_exists,
             create_returns_the_revision_read_sees,
@@ -225,6 +280,7 @@ macro_rules! conformance_tests {
             remove_absent_member_is_ok,
             length_of_missing_is_zero,
             concurrent_appends_lose_nothing,
+            provided_loops_give_up_on_endless_conflicts,
             patch_sets_and_removes_keys,
             patch_creates_a_missing_record_unless_told_not_to,
             patch_of_an_expired_record_starts_afresh,
@@ -278,12 +334,36 @@ macro_rules! conformance_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_tests {
-    ($harness:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                $crate::testkit::run(stringify!($name), $harness, $crate::testkit::behaviours::$name);
-            }
-        )*
+    (($d:tt) $harness:expr; [$($skip:ident),*]; $($name:ident),* $(,)?) => {
+        // One arm per behaviour declared not to apply, then the rest: a local macro, because
+        // `macro_rules` cannot test an identifier's membership in a list any other way.
+        macro_rules! __databank_kit_test {
+            $(
+                ($skip) => {
+                    #[test]
+                    #[ignore = "declared not to apply to this driver (does_not_apply)"]
+                    fn $skip() {
+                        $crate::testkit::run_declared(
+                            stringify!($skip),
+                            true,
+                            $harness,
+                            $crate::testkit::behaviours::$skip,
+                        );
+                    }
+                };
+            )*
+            ($d other:ident) => {
+                #[test]
+                fn $d other() {
+                    $crate::testkit::run_declared(
+                        stringify!($d other),
+                        false,
+                        $harness,
+                        $crate::testkit::behaviours::$d other,
+                    );
+                }
+            };
+        }
+        $( __databank_kit_test!($name); )*
     };
 }

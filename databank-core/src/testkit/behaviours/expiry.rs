@@ -247,7 +247,10 @@ pub async fn count_expired_counts_what_a_purge_removes(kit: Kit) -> Result<()> {
         .expires_at(in_ms(-1_000))
         .await?;
     let waiting = match kit.bank.count_expired("session").await {
-        Err(Error::Unsupported(_)) if !kit.bank.capabilities().counts_expired => return Ok(()),
+        Err(Error::Unsupported(_)) if !kit.bank.capabilities().counts_expired => {
+            kit.skip("the driver cannot count expired records (counts_expired is off)");
+            return Ok(());
+        }
         other => other?,
     };
     if kit.bank.capabilities().native_expiry {

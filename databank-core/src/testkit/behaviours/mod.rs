@@ -5,6 +5,7 @@ mod expiry;
 mod input;
 mod known;
 mod lists;
+mod loops;
 mod patch;
 mod search;
 
@@ -13,6 +14,7 @@ pub use expiry::*;
 pub use input::*;
 pub use known::*;
 pub use lists::*;
+pub use loops::*;
 pub use patch::*;
 pub use search::*;
 
