@@ -21,7 +21,8 @@ use clap::{Parser, Subcommand, ValueEnum};
         databank search redis://cache/0 person name=Ada age=36\n  \
         databank export redis://cache/0 --type person --type session -o bank.jsonl\n  \
         databank import disk:///srv/bank bank.jsonl --on-conflict skip\n  \
-        databank copy disk:///srv/bank redis://cache/0?prefix=app --verify"
+        databank copy disk:///srv/bank redis://cache/0?prefix=app --verify\n  \
+        databank upgrade redis://cache/0?prefix=app --dry-run"
 )]
 pub struct Args {
     /// Print results as JSON, for scripts.
@@ -41,6 +42,15 @@ pub enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+    /// Move a bank written by an older databank into this version's layout (a Redis bank of
+    /// databank 0.2, which does not open until then); other banks have nothing to move.
+    Upgrade {
+        /// The bank's URL.
+        url: String,
+        /// Say what would be moved, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Show the bank's driver, capabilities, and types with their live record counts.
     Info {

@@ -8,6 +8,7 @@ mod info;
 mod records;
 mod sessions;
 mod transfer;
+mod upgrade;
 
 use std::process::ExitCode;
 
@@ -54,7 +55,8 @@ fn main() -> ExitCode {
         | Command::Search { url, .. }
         | Command::Export { url, .. }
         | Command::Import { url, .. }
-        | Command::Sessions { url, .. } => vec![url.clone()],
+        | Command::Sessions { url, .. }
+        | Command::Upgrade { url, .. } => vec![url.clone()],
         Command::Copy { from, to, .. } => vec![from.clone(), to.clone()],
         Command::Completions { .. } => Vec::new(),
     };
@@ -124,6 +126,7 @@ async fn run(args: Args) -> Result<(), Failure> {
     match args.command {
         Command::Completions { .. } => Ok(()), // answered in `main`
         Command::Info { url } => info::info(&open(&url).await?, &url, json).await,
+        Command::Upgrade { url, dry_run } => upgrade::upgrade(&url, dry_run, json).await,
         Command::Get { url, r#type, id } => {
             records::get(&open(&url).await?, &r#type, &id, json).await
         }

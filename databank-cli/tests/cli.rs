@@ -527,3 +527,25 @@ fn the_progress_bar_is_drawn_in_a_terminal_and_ends_full() {
     assert!(!stderr.contains('['), "no bar off a terminal: {stderr:?}");
     assert!(stderr.contains("exported 120 records"));
 }
+
+#[test]
+fn upgrade_says_what_it_would_move_and_what_has_nothing_to_move() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let dir = dir.path();
+    // A bank in this version's layout (the move of a 0.2 layout is tested with the driver).
+    let redis = redis_bank("upgrade");
+    ok(dir, &["put", &redis, "item", "a", "1"]);
+    let text = ok(dir, &["upgrade", &redis, "--dry-run"]);
+    assert!(text.contains("nothing to upgrade"), "{text}");
+    let found: Value =
+        serde_json::from_str(&ok(dir, &["upgrade", "--json", &redis])).expect("JSON");
+    assert_eq!(
+        found,
+        json!({"old_layout": false, "dry_run": false, "types": []})
+    );
+    assert_eq!(ok(dir, &["get", &redis, "item", "a"]).trim(), "1");
+    let text = ok(dir, &["upgrade", "disk:bank"]);
+    assert!(text.contains("the disk driver has one layout"), "{text}");
+    let refused = fails(dir, &["upgrade", "nosuch://x"]);
+    assert!(refused.contains("nosuch"), "{refused}");
+}

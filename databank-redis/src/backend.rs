@@ -23,6 +23,7 @@ use crate::fields::{self, Fields};
 use crate::keys::{bucket, Keys, BUCKETS};
 use crate::scripts::{self, CONFLICT, DONE, EXISTS, MISSING, NOT_AN_OBJECT, OLD_LAYOUT, TOO_LARGE};
 use crate::transaction::Outcome;
+use crate::upgrade;
 
 /// How many records one round trip fetches during scans and searches.
 const BATCH: usize = 256;
@@ -65,10 +66,9 @@ impl RedisBank {
     /// Connects to the server or cluster a config names. Fails with `Unavailable` if it
     /// cannot be reached within the config's timeout.
     ///
-    /// On one server, a bank written by databank 0.2 under this prefix (it has the key
-    /// `<prefix>:rev`) is first moved into the bucketed layout, a few hundred records per
-    /// script: stop the processes still running 0.2 first, since what they write afterwards
-    /// lands in the old layout and is not seen.
+    /// A bank written by databank 0.2 under this prefix (it has the key `<prefix>:rev`) does
+    /// not open: the error names `databank upgrade URL`, which moves it (see
+    /// [`upgrade`](crate::upgrade())).
     pub async fn connect(config: RedisConfig, schema: Schema) -> Result<Self> {
         config.validate()?;
         // Connecting applies nothing: a timeout here is `Unavailable`, safe to retry.
@@ -82,8 +82,10 @@ impl RedisBank {
             schema,
             config,
         };
-        if bank.config.cluster_nodes.is_empty() {
-            bank.upgrade_from_0_2(&bank.config.prefix).await?;
+        if bank.config.cluster_nodes.is_empty()
+            && upgrade::is_old_layout(&bank.connection, &bank.config).await?
+        {
+            return Err(upgrade::old_layout_error(&bank.config));
         }
         Ok(bank)
     }

@@ -56,6 +56,7 @@ mod upgrade;
 pub use backend::RedisBank;
 pub use config::{RedisConfig, DEFAULT_PREFIX, DEFAULT_TIMEOUT};
 pub use keys::{bucket, BUCKETS};
+pub use upgrade::{upgrade, OldLayout, Upgrade};
 
 use databank_core::driver::{Driver, OpenFuture, Registration, Url};
 use databank_core::{Result, Schema};

@@ -352,10 +352,12 @@ async fn written_by_one_process_read_by_another() -> Result<()> {
     Ok(())
 }
 
-/// A bank written by databank 0.2 (its keys written here by hand, as 0.2 wrote them) is moved
-/// into the bucketed layout when it opens: records, expiries and index entries.
+/// A bank written by databank 0.2 (its keys written here by hand, as 0.2 wrote them) does not
+/// open: the error names `databank upgrade`. A dry run of the upgrade says what it would move
+/// and changes nothing; the upgrade moves records, expiries and index entries into the
+/// bucketed layout, and the bank then opens.
 #[tokio::test]
-async fn a_bank_of_the_0_2_layout_is_moved_when_it_opens() -> Result<()> {
+async fn a_bank_of_the_0_2_layout_opens_only_after_an_explicit_upgrade() -> Result<()> {
     let base = base_url();
     let p = unique_name("old");
     let mut con = raw(&base).await;
@@ -391,8 +393,41 @@ async fn a_bank_of_the_0_2_layout_is_moved_when_it_opens() -> Result<()> {
     )
     .set(format!("{p}:rev"), 6);
     let () = pipe.query_async(&mut con).await.map_err(to_err)?;
+    let url = with_prefix(&base, &p, "");
+    let before = keys(&mut con, &format!("{p}:*")).await;
 
-    let bank = open(&with_prefix(&base, &p, "")).await?;
+    let refused = open(&url).await;
+    match &refused {
+        Err(e @ Error::Backend { .. }) => assert!(
+            e.to_string().contains("databank upgrade URL"),
+            "the error names the command: {e}"
+        ),
+        other => panic!("an old-layout bank opened: {other:?}"),
+    }
+    let config = RedisConfig::from_url(&url)?;
+    let plan = databank_redis::upgrade(config.clone(), true).await?;
+    assert!(plan.old_layout && plan.dry_run, "{plan:?}");
+    assert_eq!(plan.types, [("person".to_string(), 2)]);
+    let mut after_dry_run = keys(&mut con, &format!("{p}:*")).await;
+    let mut expected = before.clone();
+    after_dry_run.sort();
+    expected.sort();
+    assert_eq!(after_dry_run, expected, "a dry run changes nothing");
+    assert!(
+        open(&url).await.is_err(),
+        "still the old layout after a dry run"
+    );
+
+    let done = databank_redis::upgrade(config.clone(), false).await?;
+    assert_eq!(done.types, plan.types);
+    assert!(done.old_layout && !done.dry_run);
+    let again = databank_redis::upgrade(config, false).await?;
+    assert!(
+        !again.old_layout,
+        "a second upgrade finds nothing: {again:?}"
+    );
+
+    let bank = open(&url).await?;
     assert_eq!(
         bank.read("person", "a").await?.value,
         json!({"email": "a@x", "n": 1})
