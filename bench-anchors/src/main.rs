@@ -60,12 +60,10 @@ async fn run() -> Result<(), Error> {
             (Some(which), Some(url)) => (which, url),
             _ => return Err("usage: --serve-e2e ours|anchor URL".into()),
         };
-        databank_session_store::register_drivers()?;
         return e2e::serve_process(which, url).await;
     }
     let mode = Mode::from_args();
     let env = env()?;
-    databank_session_store::register_drivers()?;
     let mut report = Report {
         mode: mode.name().into(),
         ..Report::default()

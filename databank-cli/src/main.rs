@@ -116,9 +116,8 @@ fn percent_decode(text: &str) -> String {
 }
 
 async fn open(url: &str) -> Result<Bank, Failure> {
-    // The drivers this build has (the tool's features are the session store's).
-    databank_session_store::register_drivers()?;
-    Ok(databank_core::open(url, Schema::new()).await?)
+    // The drivers this build has (the tool's features are the `databank` crate's).
+    Ok(databank::open(url, Schema::new()).await?)
 }
 
 async fn run(args: Args) -> Result<(), Failure> {

@@ -23,8 +23,8 @@ pub async fn upgrade(url: &str, dry_run: bool, json: bool) -> Result<(), Failure
 
 #[cfg(feature = "redis")]
 async fn redis(url: &str, dry_run: bool, json: bool) -> Result<(), Failure> {
-    let config = databank_redis::RedisConfig::from_url(url)?;
-    let found = databank_redis::upgrade(config, dry_run).await?;
+    let config = databank::redis::RedisConfig::from_url(url)?;
+    let found = databank::redis::upgrade(config, dry_run).await?;
     let summary = match (found.old_layout, dry_run) {
         (false, _) => "already in this version's layout: nothing to upgrade".to_owned(),
         (true, true) => "in databank 0.2's layout; the upgrade would move:".to_owned(),

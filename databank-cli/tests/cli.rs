@@ -444,8 +444,7 @@ fn bad_input_is_one_line_and_exit_code_1() {
 async fn sessions_are_counted_listed_shown_and_cleared_without_showing_ids() {
     use databank_session_store::{DatabankStore, Session};
     let url = redis_bank("sessions");
-    databank_session_store::register_drivers().expect("registered");
-    let bank = databank_core::open(&url, databank_core::Schema::new())
+    let bank = databank::open(&url, databank_core::Schema::new())
         .await
         .expect("Redis opens");
     let store = DatabankStore::new(bank);

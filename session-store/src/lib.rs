@@ -41,21 +41,3 @@ pub use store::{CleanupTask, ConflictPolicy, DatabankStore, StoreOptions};
 pub mod format {
     pub use crate::session::{decode, encode};
 }
-
-/// Registers the drivers this crate was built with, for [`DatabankStore::open`]; calling it
-/// again is harmless. Fails only when another driver has taken one of their URL schemes.
-pub fn register_drivers() -> databank_core::Result<()> {
-    #[cfg(feature = "memory")]
-    databank_memory::register()?;
-    #[cfg(feature = "disk")]
-    databank_disk::register()?;
-    #[cfg(feature = "redis")]
-    databank_redis::register()?;
-    #[cfg(feature = "mongo")]
-    databank_mongo::register()?;
-    #[cfg(feature = "couchbase")]
-    databank_couchbase::register()?;
-    #[cfg(any(feature = "postgres", feature = "sqlite"))]
-    databank_sql::register()?;
-    Ok(())
-}

@@ -165,7 +165,8 @@ impl DatabankStore {
     }
 
     /// Opens a bank by URL with the drivers this crate was built with (features `memory`,
-    /// `disk`, `redis`, `mongo`, `couchbase`) and makes a store over it. The store owns that bank:
+    /// `disk`, `redis`, `mongo`, `couchbase`, `postgres`, `sqlite`, passed on to the `databank`
+    /// crate, which registers them) and makes a store over it. The store owns that bank:
     /// [`close`](DatabankStore::close) closes it.
     pub async fn open(url: &str) -> Result<Self> {
         Self::open_with(url, StoreOptions::default()).await
@@ -173,8 +174,7 @@ impl DatabankStore {
 
     /// [`open`](DatabankStore::open) with options.
     pub async fn open_with(url: &str, options: StoreOptions) -> Result<Self> {
-        crate::register_drivers()?;
-        let bank = databank_core::open(url, databank_core::Schema::new()).await?;
+        let bank = databank::open(url, databank_core::Schema::new()).await?;
         Ok(Self::build(bank, options, true))
     }
 

@@ -5,18 +5,17 @@
 //! cargo run --example quickstart
 //! ```
 
-use databank_core::{json, Criteria, Error, Schema};
+use databank::{json, Criteria, Error, Schema};
 use futures_util::StreamExt;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    databank_disk::register()?;
     let url = std::env::var("DATABANK_URL").unwrap_or_else(|_| "disk:data".into());
     let schema = Schema::new().index("person", ["email", "name.last"]);
-    let bank = databank_core::open(&url, schema).await?;
+    let bank = databank::open(&url, schema).await?;
 
     let runs = bank.incr("meta", "runs").await?;
-    println!("run #{runs} against {}", databank_core::redact(&url));
+    println!("run #{runs} against {}", databank::redact(&url));
 
     for (id, first, last) in [
         ("ada", "Ada", "Lovelace"),
