@@ -22,7 +22,6 @@ use crate::error::map_err;
 use crate::fields::{self, Fields};
 use crate::keys::{bucket, Keys, BUCKETS};
 use crate::scripts::{self, CONFLICT, DONE, EXISTS, MISSING, NOT_AN_OBJECT, OLD_LAYOUT, TOO_LARGE};
-use crate::transaction::Outcome;
 use crate::upgrade;
 
 /// How many records one round trip fetches during scans and searches.
@@ -127,18 +126,9 @@ impl RedisBank {
         })
     }
 
-    /// One write: a save of a type with no index as a transaction of plain commands, anything
-    /// else through the put script, which checks the precondition on the server.
+    /// One write, through the put script, which checks the precondition on the server.
     async fn put(&self, write: Write<'_>) -> Result<Revision> {
         let (kind, id, value) = (write.kind, write.id, &write.value);
-        if write.precondition == Precondition::Any
-            && self.config.wait_replicas == 0
-            && self.schema.indices(kind).is_empty()
-        {
-            if let Some(revision) = self.save_in_transaction(&write).await? {
-                return Ok(revision);
-            }
-        }
         let mut keys = self.keys.of_record(kind, id);
         keys.extend(
             self.keys
@@ -365,45 +355,14 @@ impl RedisBank {
         Ok(out)
     }
 
-    /// Applies a patch; its new revision, and the revision it applied to when it found a live
-    /// record (`None`: created, retried, or patched by read and write). A patch that names its
-    /// base (`in_transaction`) runs as one transaction of plain commands where it can (see
-    /// `transaction.rs`), else as the patch script.
-    async fn patch_and_base(
-        &self,
-        patch: Patch<'_>,
-        in_transaction: bool,
-    ) -> Result<(Revision, Option<Revision>)> {
+    /// Applies a patch with the patch script; its new revision, and the revision it applied to
+    /// when it found a live record (`None`: created, retried, or patched by read and write).
+    async fn patch_and_base(&self, patch: Patch<'_>) -> Result<(Revision, Option<Revision>)> {
         let (kind, id) = (patch.kind, patch.id);
         let revision = random_revision();
-        let mut reply = None;
-        let at = in_transaction
-            .then(|| self.transaction_expiry(&patch))
-            .flatten();
-        if let Some(at) = at {
-            let remove = distinct(&patch.remove);
-            reply = match self
-                .patch_in_transaction(&patch, &remove, at, revision)
-                .await?
-            {
-                Outcome::Applied(base) => Some((DONE, base)),
-                Outcome::Missing => Some((MISSING, None)),
-                Outcome::NotAnObject { old_layout: true } => Some((OLD_LAYOUT, None)),
-                Outcome::NotAnObject { old_layout: false } => Some((NOT_AN_OBJECT, None)),
-                Outcome::TooLarge => Some((TOO_LARGE, None)),
-                Outcome::NotRun => None,
-            };
-        }
-        let ((code, base), acked) = match reply {
-            Some(reply) => (reply, None),
-            None => {
-                // The rare paths are boxed, so the common one's future (every session save's)
-                // does not carry their state: 2.0 KB -> 1.4 KB.
-                let ((code, base), acked): ((i64, Vec<u8>), _) =
-                    Box::pin(self.patch_on_server(&patch, revision)).await?;
-                ((code, fields::parse_revision(&base)), acked)
-            }
-        };
+        let ((code, base), acked): ((i64, Vec<u8>), _) =
+            self.patch_on_server(&patch, revision).await?;
+        let base = fields::parse_revision(&base);
         match code {
             MISSING => Err(Error::not_found(kind, id)),
             NOT_AN_OBJECT => Err(Error::wrong_type(kind, id, "an object")),
@@ -489,23 +448,6 @@ impl RedisBank {
             .filter(|field| touches(patch, field))
             .collect()
     }
-
-    /// The expiry (unix ms) a patch runs in a transaction with, when it can: it sets an expiry
-    /// (so what it writes to a record that is gone expires by itself), creates nothing, touches
-    /// no index, and no `WAIT` follows it.
-    fn transaction_expiry(&self, patch: &Patch<'_>) -> Option<i64> {
-        let PatchExpiry::Set(Some(at)) = patch.expiry else {
-            return None;
-        };
-        let plain = !patch.create
-            && self.config.wait_replicas == 0
-            && !self
-                .schema
-                .indices(patch.kind)
-                .iter()
-                .any(|field| touches(patch, field));
-        plain.then(|| at.timestamp_millis())
-    }
 }
 
 /// Whether a patch sets or removes the top-level key an index field is under.
@@ -558,11 +500,11 @@ impl Driver for RedisBank {
     }
 
     async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
-        Ok(self.patch_and_base(patch, false).await?.0)
+        Ok(self.patch_and_base(patch).await?.0)
     }
 
     async fn patch_on(&self, patch: Patch<'_>, base: Revision) -> Result<Applied> {
-        let (revision, found) = self.patch_and_base(patch, true).await?;
+        let (revision, found) = self.patch_and_base(patch).await?;
         Ok(Applied::new(revision, found == Some(base)))
     }
 
@@ -581,7 +523,7 @@ impl Driver for RedisBank {
             return Err(Error::not_found(kind, id));
         };
         if object.is_none() {
-            // Not an object, or a fragment (no record): the whole read tells which.
+            // Not an object (or no value at all): the whole read tells which.
             return Ok(IfChanged::of(self.read(kind, id).await?, known));
         }
         let expires_at = fields::parse_expiry(kind, id, expiry.as_deref())?;

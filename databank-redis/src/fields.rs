@@ -87,8 +87,8 @@ fn parse_json(kind: &str, id: &str, text: &[u8]) -> Result<Value> {
     serde_json::from_slice(text).map_err(|e| corrupt(kind, id, e))
 }
 
-/// The live record a hash holds; `None` when the hash is empty (no record), expired, or a
-/// fragment (no `o` or `v` field).
+/// The live record a hash holds; `None` when the hash is empty (no record), expired, or holds
+/// no value (no `o` or `v` field, which no write makes).
 pub fn gather(kind: &str, id: &str, fields: Fields) -> Result<Option<Record>> {
     if fields.is_empty() {
         return Ok(None);
@@ -128,7 +128,7 @@ pub fn gather(kind: &str, id: &str, fields: Fields) -> Result<Option<Record>> {
     let value = match (whole, object) {
         (Some(text), None) => parse_json(kind, id, &text)?,
         (None, Some(())) => Value::Object(entries),
-        // A fragment: a patch transaction's writes to a record that was gone (see layout.md).
+        // No value: not a record (no write makes such a hash).
         (None, None) => return Ok(None),
         _ => return Err(corrupt(kind, id, "both one value and one object")),
     };

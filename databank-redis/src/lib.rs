@@ -50,7 +50,6 @@ mod error;
 mod fields;
 mod keys;
 mod scripts;
-mod transaction;
 mod upgrade;
 
 pub use backend::RedisBank;

@@ -65,8 +65,7 @@ end
 local function after_growth(added, members, lists, records, now, keep)
   if added > 0 then sweep(members, lists, records, now, SWEEP, keep) end
 end
--- A hash with neither `o` nor `v` is a fragment (a patch transaction's writes to a record
--- that was gone), not a record.
+-- A hash with neither `o` nor `v` (which no write makes) is not a record.
 local function is_live(key, now)
   local cur = redis.call('HMGET', key, 'r', 'e', 'o')
   if not cur[1] then return false, nil end
@@ -94,30 +93,6 @@ local function hset_from(key, args, first)
     end
   end
   if #chunk > 0 then redis.call('HSET', key, unpack(chunk)) end
-end
--- The exact size bookkeeping of an object record (what `n` bounds from above): each `.key`
--- field's JSON and what its key costs (its JSON-escaped name, quotes, colon and comma): the
--- server's copy of `fields::key_cost` (`databank_core::validate::escaped_len` plus two).
-local function exact_size(rec)
-  local all = redis.call('HGETALL', rec)
-  local n = 0
-  for k = 1, #all, 2 do
-    local f = all[k]
-    if string.byte(f, 1) == 46 then
-      n = n + #all[k + 1] + 4
-      for c = 2, #f do
-        local b = string.byte(f, c)
-        if b == 34 or b == 92 or b == 10 or b == 13 or b == 9 or b == 8 or b == 12 then
-          n = n + 2
-        elseif b < 32 then
-          n = n + 6
-        else
-          n = n + 1
-        end
-      end
-    end
-  end
-  return n
 end
 local function expire(rec, members, id, at)
   if at == '' then
@@ -220,10 +195,6 @@ for k = 1, nrem do
     rems[#rems + 1] = f
   end
 end
-if n + 1 > tonumber(ARGV[5]) and live then
-  -- `n` only bounds the size from above (patch transactions add what they set): count.
-  n = n - tonumber(cur[4] or '0') + exact_size(rec)
-end
 if n + 1 > tonumber(ARGV[5]) then return {-5, ''} end
 fields[6] = n
 if live then
@@ -277,58 +248,6 @@ return {1, ''}
 "#;
 
 /// KEYS: record, members, index lists. ARGV: id, now ms.
-/// After a patch transaction found no record: deletes the fragment it left and the bucket's
-/// bookkeeping for the dead id (as a sweep would), unless a live record is there now.
-/// Returns 1 forgotten, 0 live.
-const FORGET: &str = r#"
-if is_live(KEYS[1], ARGV[2]) then return 0 end
-remove(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
-return 1
-"#;
-
-/// KEYS: record. ARGV: a patch transaction's revision.
-/// Sets the size bookkeeping `n` of the record that transaction wrote to its exact value, and
-/// returns it; -1 (and nothing changed) when another write came since.
-const RECOUNT: &str = r#"
-if redis.call('HGET', KEYS[1], 'r') ~= ARGV[1] then return -1 end
-local n = exact_size(KEYS[1])
-redis.call('HSET', KEYS[1], 'n', n)
-return n
-"#;
-
-/// KEYS: record, members, index lists. ARGV: the transaction's revision, the revision, expiry
-/// ('' for none) it replaced, id, the size bookkeeping to put back ('' for none), then per
-/// touched field: its name, '1' and its old value, or '0' and '' when it had none.
-/// Puts back what a refused patch transaction replaced, unless another write came since.
-/// Returns 1 undone, 0 not (another write came).
-const UNDO: &str = r#"
-local rec = KEYS[1]
-if redis.call('HGET', rec, 'r') ~= ARGV[1] then return 0 end
-redis.call('HSET', rec, 'r', ARGV[2])
-if ARGV[5] == '' then
-  redis.call('HDEL', rec, 'n')
-else
-  redis.call('HSET', rec, 'n', ARGV[5])
-end
-for i = 6, #ARGV, 3 do
-  if ARGV[i + 1] == '1' then
-    redis.call('HSET', rec, ARGV[i], ARGV[i + 2])
-  else
-    redis.call('HDEL', rec, ARGV[i])
-  end
-end
-if ARGV[3] == '' then
-  redis.call('PERSIST', rec)
-  redis.call('HDEL', rec, 'e')
-  redis.call('ZADD', KEYS[2], 'XX', '+inf', ARGV[4])
-else
-  redis.call('HSET', rec, 'e', ARGV[3])
-  redis.call('PEXPIREAT', rec, ARGV[3])
-  redis.call('ZADD', KEYS[2], 'XX', ARGV[3], ARGV[4])
-end
-return 1
-"#;
-
 /// KEYS: record, members, index lists. ARGV: id, now ms, the bucket's record key prefix.
 /// Returns 1 deleted, 0 missing.
 const DELETE: &str = r#"
@@ -373,18 +292,6 @@ return {1, redis.call('HGET', KEYS[1], 'v')}
 /// `{records deleted, entries removed}` (Redis has usually deleted the records itself).
 const PURGE: &str = r#"
 local removed, entries = sweep(KEYS[1], KEYS[2], ARGV[2], ARGV[1], tonumber(ARGV[3]), false)
-return {removed, entries}
-"#;
-
-/// KEYS: members, index lists (of one bucket). ARGV: now ms, the bucket's record key prefix,
-/// how many expired entries to sweep, and an id whose index entries to drop (after a save
-/// transaction of a type that indexes nothing, which found some from an older schema).
-/// Returns `{records deleted, entries removed}` as the purge does.
-const TIDY: &str = r#"
-unindex(KEYS[2], ARGV[4])
-local n = tonumber(ARGV[3])
-if n == 0 then return {0, 0} end
-local removed, entries = sweep(KEYS[1], KEYS[2], ARGV[2], ARGV[1], n, ARGV[4])
 return {removed, entries}
 "#;
 
@@ -436,12 +343,8 @@ fn script(body: &str) -> Script {
 
 pub static PUT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PUT));
 pub static PATCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PATCH));
-pub static RECOUNT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(RECOUNT));
-pub static FORGET_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(FORGET));
-pub static UNDO_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(UNDO));
 pub static DELETE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(DELETE));
 pub static TOUCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TOUCH));
 pub static INCR_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(INCR));
 pub static PURGE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PURGE));
-pub static TIDY_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TIDY));
 pub static PAGE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(PAGE));

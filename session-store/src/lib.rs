@@ -7,9 +7,9 @@
 //!   never returned or counted.
 //! - Optimistic concurrency: a session saved after another request changed it is merged or
 //!   rejected ([`ConflictPolicy`]), never silently overwritten.
-//! - Loads of sessions this process saved or loaded lately ask the bank only whether they
-//!   changed (by revision; [`StoreOptions::recent_bytes`]): the bank still decides, and an
-//!   unchanged session is neither sent nor decoded again.
+//! - A load is one read and a save one atomic write (a patch of the keys a request changed,
+//!   or a compare-and-set): nothing is cached in-process, so any number of app instances share
+//!   sessions without sticky routing.
 //! - Session ids the store makes are 256 random bits from the OS; logs show a short keyed hash
 //!   of an id, never the id.
 //! - Adapters: `tower-sessions` feature ([`tower`] module, for axum) and `actix` feature.
@@ -22,7 +22,6 @@
 mod error;
 mod id;
 mod origins;
-mod recent;
 mod session;
 mod store;
 

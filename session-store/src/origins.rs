@@ -1,27 +1,18 @@
 //! What the framework adapters carry from `load` to `save`: a short opaque token naming the
-//! [`Origin`]s this process keeps for it, instead of an origin itself.
+//! [`Origin`] this process keeps for it, instead of an origin itself.
 //!
-//! A token names one load (or create), and then every save made under it: its history of
-//! versions, each the fingerprints of the whole session as that save stored it. A cache in
+//! A token names one load (or create), then what the latest save under it stored: a cache in
 //! front of the store (tower-sessions' `CachingSessionStore`) hands each later request the
-//! record as some save under the token left it, token included; concurrent requests may start
-//! from different versions. The save picks the version its data differs least from (see
-//! [`closest`](crate::session::closest)), most likely the one the request started from, and
-//! sets the keys whose values differ from it, so it does not write back values another request
-//! changed meanwhile. Keys the data lacks are another matter: a request that removed a key (a
-//! logout, a flash message read) ends with data equal to a version before that key was added,
-//! and data alone cannot tell that from a request that started there while another added it.
-//! So every key some version holds and the data lacks is removed (see
-//! [`absent_keys`](crate::session::absent_keys)): a removal is never lost; a key added by a
-//! concurrent request may be, as with any store behind a cache. A save
-//! records its data as a version before it reaches the bank, since the cache hands that data
-//! out from then on (it saves to itself and to the store at once), and puts what the bank
-//! stored in its place when the bank answers: a request that started from data still being
-//! saved finds its version, instead of a newer one holding keys it lacks.
+//! record as the last save left it, token included, so the next save compares its data with
+//! what that save stored and sends exactly what changed since (a key removed after a save that
+//! added it, a logout, is removed). Requests a cache runs at once on one session may start
+//! from data older or newer than the token's origin: an older origin only makes a save send
+//! more keys than it changed; a newer one makes it remove keys another request added
+//! meanwhile, as with any store behind a cache. A removal is never lost.
 //!
-//! Memory is bounded: at most [`VERSIONS`] versions a token, and two generations of at most
-//! `capacity / 2` versions kept each; a token that outlived them (or one a handler wrote, or
-//! one from another process) names nothing, and the save then replaces the whole session.
+//! Memory is bounded: two generations of at most `capacity / 2` tokens each; a token that
+//! outlived them (or one a handler wrote, or one from another process) names nothing, and the
+//! save then replaces the whole session.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,38 +23,10 @@ use crate::session::Origin;
 
 const TAG: &str = "dbo1:";
 
-/// The versions one token keeps: enough for the requests a cache may have in flight on one
-/// session at once.
-pub(crate) const VERSIONS: usize = 16;
-
-#[derive(Debug)]
-struct Remembered {
-    sid: String,
-    /// Oldest first.
-    versions: Vec<Arc<Origin>>,
-}
-
-impl Remembered {
-    /// Adds the newest version, dropping the oldest past [`VERSIONS`]; for another session the
-    /// history starts over.
-    fn push(&mut self, sid: &str, origin: Arc<Origin>) {
-        if self.sid != sid {
-            sid.clone_into(&mut self.sid);
-            self.versions.clear();
-        }
-        if self.versions.len() >= VERSIONS {
-            self.versions.remove(0);
-        }
-        self.versions.push(origin);
-    }
-}
-
 #[derive(Debug, Default)]
 struct Generations {
-    current: HashMap<u64, Remembered>,
-    previous: HashMap<u64, Remembered>,
-    /// Versions added to `current` since it began.
-    added: usize,
+    current: HashMap<u64, (String, Arc<Origin>)>,
+    previous: HashMap<u64, (String, Arc<Origin>)>,
 }
 
 /// The origins behind the tokens handed out, bounded.
@@ -73,17 +36,8 @@ pub(crate) struct Origins {
     capacity: usize,
 }
 
-/// What a carried token names.
-#[derive(Debug)]
-pub(crate) struct Recalled {
-    /// The token, if the carried value was one (known or not).
-    pub token: Option<u64>,
-    /// Its versions, oldest first; empty when it names nothing this process knows for `sid`.
-    pub versions: Vec<Arc<Origin>>,
-}
-
 impl Origins {
-    /// Keeps at most `capacity` versions (two generations of half).
+    /// Keeps at most `capacity` tokens (two generations of half).
     pub fn new(capacity: usize) -> Self {
         Origins {
             generations: Mutex::new(Generations::default()),
@@ -98,91 +52,45 @@ impl Origins {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Adds `origin` as the newest version of `token` for `sid` (a token of another session
-    /// starts over). A token in the current generation is changed in place; a new generation
-    /// reuses the table of the one it drops (no regrowth, no rehash).
-    fn add(&self, token: u64, sid: &str, origin: Arc<Origin>) {
-        let mut generations = self.lock();
-        if generations.added >= self.capacity / 2 {
-            let mut dropped = std::mem::take(&mut generations.previous);
-            dropped.clear();
-            generations.previous = std::mem::replace(&mut generations.current, dropped);
-            generations.added = 0;
-        }
-        generations.added += 1;
-        if let Some(remembered) = generations.current.get_mut(&token) {
-            remembered.push(sid, origin);
-            return;
-        }
-        let remembered = match generations.previous.remove(&token) {
-            Some(mut remembered) => {
-                remembered.push(sid, origin);
-                remembered
-            }
-            None => Remembered {
-                sid: sid.to_owned(),
-                versions: vec![origin],
-            },
-        };
-        generations.current.insert(token, remembered);
-    }
-
     /// A new token naming `origin` (a load or a create) of `sid`.
     pub fn remember(&self, sid: &str, origin: Arc<Origin>) -> String {
         let token = databank_core::driver::random_revision().get();
-        self.add(token, sid, origin);
+        self.saved(token, sid, origin);
         format!("{TAG}{token:016x}")
     }
 
-    /// What a value carried under the reserved key names for `sid`.
-    pub fn recall(&self, sid: &str, carried: Option<&Value>) -> Recalled {
+    /// The token a value carried under the reserved key holds, if it is one (known or not),
+    /// and the origin it names for `sid`, if this process knows it.
+    pub fn recall(&self, sid: &str, carried: Option<&Value>) -> (Option<u64>, Option<Arc<Origin>>) {
         let token = carried
             .and_then(Value::as_str)
             .and_then(|text| text.strip_prefix(TAG))
             .and_then(|hex| u64::from_str_radix(hex, 16).ok());
-        let versions = token
-            .and_then(|token| {
-                let generations = self.lock();
-                generations
-                    .current
-                    .get(&token)
-                    .or_else(|| generations.previous.get(&token))
-                    .filter(|remembered| remembered.sid == sid)
-                    .map(|remembered| remembered.versions.clone())
-            })
-            .unwrap_or_default();
-        Recalled { token, versions }
+        let origin = token.and_then(|token| {
+            let generations = self.lock();
+            generations
+                .current
+                .get(&token)
+                .or_else(|| generations.previous.get(&token))
+                .filter(|(named, _)| named == sid)
+                .map(|(_, origin)| origin.clone())
+        });
+        (token, origin)
     }
 
-    /// Records what a save under `token` stored (or is storing) as its newest version.
+    /// Makes `token` name `origin` of `sid` from now on (what a save under it stored). A full
+    /// current generation becomes the previous one, reusing the table of the one it drops.
     pub fn saved(&self, token: u64, sid: &str, origin: Arc<Origin>) {
-        self.add(token, sid, origin);
-    }
-
-    /// Puts what a save stored in the place of the `pending` version it recorded when it
-    /// began (as the newest version if that one is gone).
-    pub fn settled(&self, token: u64, sid: &str, pending: &Arc<Origin>, saved: Arc<Origin>) {
+        let mut generations = self.lock();
+        if generations.current.len() >= self.capacity / 2
+            && !generations.current.contains_key(&token)
         {
-            let mut generations = self.lock();
-            let Generations {
-                current, previous, ..
-            } = &mut *generations;
-            let slot = current
-                .get_mut(&token)
-                .or_else(|| previous.get_mut(&token))
-                .filter(|remembered| remembered.sid == sid)
-                .and_then(|remembered| {
-                    remembered
-                        .versions
-                        .iter_mut()
-                        .find(|version| Arc::ptr_eq(version, pending))
-                });
-            if let Some(slot) = slot {
-                *slot = saved;
-                return;
-            }
+            let mut dropped = std::mem::take(&mut generations.previous);
+            dropped.clear();
+            generations.previous = std::mem::replace(&mut generations.current, dropped);
         }
-        self.add(token, sid, saved);
+        generations.previous.remove(&token);
+        generations.current.insert(token, (sid.to_owned(), origin));
     }
 }
 
@@ -196,22 +104,33 @@ mod tests {
         Arc::new(Origin::with(Revision::new(revision), Default::default()))
     }
 
+    fn token_of(carried: &Value) -> u64 {
+        carried
+            .as_str()
+            .and_then(|text| text.strip_prefix(TAG))
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+            .unwrap_or_default()
+    }
+
     #[test]
     fn tokens_name_their_origin_for_their_session_only() {
         let origins = Origins::new(8);
-        let token = origins.remember("s1", origin(1));
-        let carried = json!(token);
-        assert_eq!(
-            origins.recall("s1", Some(&carried)).versions,
-            vec![origin(1)]
-        );
-        assert!(origins.recall("s2", Some(&carried)).versions.is_empty());
-        assert!(origins
-            .recall("s1", Some(&json!("dbo1:zz")))
-            .versions
-            .is_empty());
-        assert!(origins.recall("s1", Some(&json!(7))).versions.is_empty());
-        assert!(origins.recall("s1", None).versions.is_empty());
+        let carried = json!(origins.remember("s1", origin(1)));
+        assert_eq!(origins.recall("s1", Some(&carried)).1, Some(origin(1)));
+        assert_eq!(origins.recall("s2", Some(&carried)).1, None);
+        assert_eq!(origins.recall("s1", Some(&json!("dbo1:zz"))), (None, None));
+        assert_eq!(origins.recall("s1", Some(&json!(7))), (None, None));
+        assert_eq!(origins.recall("s1", None), (None, None));
+    }
+
+    #[test]
+    fn a_save_makes_the_token_name_what_it_stored() {
+        let origins = Origins::new(8);
+        let carried = json!(origins.remember("s", origin(1)));
+        let (token, _) = origins.recall("s", Some(&carried));
+        assert_eq!(token, Some(token_of(&carried)));
+        origins.saved(token_of(&carried), "s", origin(2));
+        assert_eq!(origins.recall("s", Some(&carried)).1, Some(origin(2)));
     }
 
     #[test]
@@ -221,60 +140,17 @@ mod tests {
         for n in 0..100 {
             origins.remember("s", origin(n));
         }
-        assert!(origins.recall("s", Some(&first)).versions.is_empty());
+        assert_eq!(origins.recall("s", Some(&first)).1, None);
         let generations = origins.lock();
         assert!(generations.current.len() + generations.previous.len() <= 8);
         drop(generations);
-        // One token saved under many times keeps its newest VERSIONS versions.
-        let origins = Origins::new(1024);
+        // A token saved under many times stays one entry, and recent.
+        let origins = Origins::new(8);
         let carried = json!(origins.remember("s", origin(0)));
-        let Some(token) = origins.recall("s", Some(&carried)).token else {
-            panic!("a token handed out was not read back");
-        };
         for n in 1..100 {
-            origins.saved(token, "s", origin(n));
+            origins.saved(token_of(&carried), "s", origin(n));
         }
-        let versions = origins.recall("s", Some(&carried)).versions;
-        assert_eq!(versions.len(), VERSIONS);
-        assert_eq!(versions.last(), Some(&origin(99)));
-    }
-
-    #[test]
-    fn a_settled_save_takes_the_place_of_its_pending_version() {
-        let origins = Origins::new(8);
-        let carried = json!(origins.remember("s", origin(1)));
-        let Some(token) = origins.recall("s", Some(&carried)).token else {
-            panic!("a token handed out was not read back");
-        };
-        let (first, second) = (origin(0), origin(0));
-        origins.saved(token, "s", first.clone());
-        origins.saved(token, "s", second.clone());
-        // The first save to begin answers last: it keeps its place in the order.
-        origins.settled(token, "s", &second, origin(3));
-        origins.settled(token, "s", &first, origin(2));
-        assert_eq!(
-            origins.recall("s", Some(&carried)).versions,
-            vec![origin(1), origin(2), origin(3)]
-        );
-        // A pending version already dropped: the settled one comes in as the newest.
-        origins.settled(token, "s", &origin(0), origin(4));
-        assert_eq!(
-            origins.recall("s", Some(&carried)).versions.last(),
-            Some(&origin(4))
-        );
-    }
-
-    #[test]
-    fn a_save_adds_a_version() {
-        let origins = Origins::new(8);
-        let carried = json!(origins.remember("s", origin(1)));
-        let recalled = origins.recall("s", Some(&carried));
-        if let Some(token) = recalled.token {
-            origins.saved(token, "s", origin(2));
-        }
-        assert_eq!(
-            origins.recall("s", Some(&carried)).versions,
-            vec![origin(1), origin(2)]
-        );
+        assert_eq!(origins.recall("s", Some(&carried)).1, Some(origin(99)));
+        assert_eq!(origins.lock().current.len(), 1);
     }
 }

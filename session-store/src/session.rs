@@ -44,11 +44,6 @@ pub(crate) struct Origin {
     pub fingerprints: Fingerprints,
     /// The record is in an older format: the next save rewrites it whole.
     pub rewrite: bool,
-    /// The fingerprints are those of the session stored at `revision` (it was read, or
-    /// written whole, or patched from such an origin while nothing else wrote it), not only
-    /// what one request saw: a patch that lands on `revision` then stores exactly the
-    /// request's data.
-    pub stored: bool,
 }
 
 impl Origin {
@@ -56,30 +51,16 @@ impl Origin {
         revision: Revision,
         data: impl IntoIterator<Item = (&'d String, &'d Value)>,
     ) -> databank_core::Result<Self> {
-        Ok(Self::with(revision, Fingerprints::of(data)?).stored(true))
+        Ok(Self::with(revision, Fingerprints::of(data)?))
     }
 
-    /// An origin from fingerprints already taken, of what a request saw (not known to be what
-    /// is stored at `revision`).
+    /// An origin from fingerprints already taken.
     pub fn with(revision: Revision, fingerprints: Fingerprints) -> Self {
         Origin {
             rewrite: false,
-            stored: false,
             revision,
             fingerprints,
         }
-    }
-
-    /// Data a save is storing, before the bank has answered: no revision is known (a patch
-    /// from it is never on its base, and `Reject` refuses it), nor that it is stored.
-    pub fn pending(fingerprints: Fingerprints) -> Self {
-        Origin::with(Revision::new(0), fingerprints)
-    }
-
-    /// The same origin, known (or not) to be the session stored at its revision.
-    pub fn stored(mut self, stored: bool) -> Self {
-        self.stored = stored;
-        self
     }
 }
 
@@ -145,6 +126,7 @@ impl Fingerprints {
     }
 
     /// The number of keys.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.prints.len()
     }
@@ -173,6 +155,7 @@ impl Fingerprints {
 
     /// Where the key `name` ([`key_name`]) sits in key order, and its value's fingerprint (a
     /// search comparing integers, and names only when their hashes tie).
+    #[cfg(test)]
     pub fn find(&self, name: (u64, &str)) -> Option<(usize, u64)> {
         let (mut low, mut high) = (0, self.len());
         let key = name;
@@ -227,42 +210,6 @@ impl Fingerprints {
     }
 }
 
-/// Of the versions a token names (oldest first), the one data with fingerprints `now` differs
-/// least from: keys whose value differs or that only one side has. That is most likely the
-/// version the request started from (what it changed is small), so a patch against it does not
-/// write back values another request changed meanwhile; on a tie the newest wins. Keys the data
-/// lacks are not told apart this way (see [`absent_keys`]).
-pub(crate) fn closest(versions: &[Arc<Origin>], now: &Fingerprints) -> Option<Arc<Origin>> {
-    if versions.len() <= 1 {
-        return versions.first().cloned();
-    }
-    versions
-        .iter()
-        .rev()
-        .min_by_key(|version| version.fingerprints.differences(now).len())
-        .cloned()
-}
-
-/// The stored keys of the keys that some of a token's versions hold and data with
-/// fingerprints `now` lacks, sorted; none when the token has one version (its removals are
-/// those [`changes`] finds).
-pub(crate) fn absent_keys(versions: &[Arc<Origin>], now: &Fingerprints) -> Vec<String> {
-    if versions.len() <= 1 {
-        return Vec::new();
-    }
-    let mut absent: Vec<String> = versions
-        .iter()
-        .flat_map(|version| version.fingerprints.differences(now))
-        .filter_map(|difference| match difference {
-            Difference::Removed(key) => Some(stored_key(key)),
-            Difference::Set(_) => None,
-        })
-        .collect();
-    absent.sort_unstable();
-    absent.dedup();
-    absent
-}
-
 /// What a request changed in a session since it was loaded: the stored keys to set (with the
 /// values `data` holds for them) and to remove. `now` is `data`'s fingerprints.
 pub(crate) fn changes<'d>(
@@ -305,7 +252,8 @@ fn fingerprint(value: &Value) -> databank_core::Result<(u64, usize)> {
 
 /// A key as [`Fingerprints`] order it: its hash, then itself (hashed once, searched in as
 /// many sets of fingerprints as needed).
-pub(crate) fn key_name(key: &str) -> (u64, &str) {
+#[cfg(test)]
+fn key_name(key: &str) -> (u64, &str) {
     (key_hash(key), key)
 }
 
@@ -599,75 +547,6 @@ mod tests {
             Fingerprints::of(&data),
             Err(databank_core::Error::InvalidInput(_))
         ));
-    }
-
-    /// A session's data from key, number pairs.
-    fn data(pairs: &[(&str, i64)]) -> Map<String, Value> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), json!(v)))
-            .collect()
-    }
-
-    #[test]
-    fn the_closest_version_is_where_the_request_started() -> Result<(), SessionError> {
-        let start = data(&[("n", 1)]);
-        let after_a = data(&[("n", 1), ("a", 1)]);
-        let versions = [
-            Arc::new(Origin::of(Revision::new(1), &start)?),
-            Arc::new(Origin::of(Revision::new(2), &after_a)?),
-        ];
-        let closest_to = |pairs: &[(&str, i64)]| {
-            Fingerprints::of(&data(pairs))
-                .ok()
-                .and_then(|now| closest(&versions, &now))
-                .map(|o| o.revision)
-        };
-        // Closest to the version before `a`: its values, not `after_a`'s, are what `n` was
-        // compared with (`a` itself is in `absent_keys`).
-        assert_eq!(closest_to(&[("n", 1), ("b", 1)]), Some(Revision::new(1)));
-        assert_eq!(
-            closest_to(&[("n", 1), ("a", 1), ("c", 1)]),
-            Some(Revision::new(2))
-        );
-        // A tie goes to the newest.
-        assert_eq!(
-            closest_to(&[("n", 2), ("a", 1), ("x", 0)]),
-            Some(Revision::new(2))
-        );
-        assert!(closest(&[], &Fingerprints::of(&start)?).is_none());
-        Ok(())
-    }
-
-    #[test]
-    fn keys_any_version_holds_and_the_data_lacks_are_absent() -> Result<(), SessionError> {
-        let versions = [
-            Arc::new(Origin::of(Revision::new(1), &data(&[("n", 1)]))?),
-            Arc::new(Origin::of(
-                Revision::new(2),
-                &data(&[("n", 2), ("user", 1)]),
-            )?),
-            Arc::new(Origin::of(
-                Revision::new(3),
-                &data(&[("n", 3), ("flash", 1)]),
-            )?),
-        ];
-        // A logout that also counts the visit: closest to the first version, yet `user` and
-        // `flash`, which later versions hold, go.
-        let now = Fingerprints::of(&data(&[("n", 4)]))?;
-        assert_eq!(
-            closest(&versions, &now).map(|o| o.revision),
-            Some(Revision::new(1))
-        );
-        assert_eq!(
-            absent_keys(&versions, &now),
-            [stored_key("flash"), stored_key("user")]
-        );
-        let kept = Fingerprints::of(&data(&[("n", 4), ("user", 1), ("flash", 1)]))?;
-        assert!(absent_keys(&versions, &kept).is_empty());
-        // One version: its removals are the changes', nothing besides.
-        assert!(absent_keys(&versions[1..2], &now).is_empty());
-        Ok(())
     }
 
     #[test]

@@ -5,14 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use databank_core::{Bank, Error, IfChanged, Revision};
+use databank_core::{Bank, Error, Revision};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 use crate::id::{new_id, tag};
 use crate::origins::Origins;
-use crate::recent::Recent;
 use crate::session::{
     changes, decode, decode_versioned, encode, encode_data, Fingerprints, Origin,
 };
@@ -44,18 +43,10 @@ pub struct StoreOptions {
     pub max_session_bytes: usize,
     /// What to do on a concurrent change.
     pub conflicts: ConflictPolicy,
-    /// About how many bytes (encoded) of the sessions this process saved or loaded lately it
-    /// keeps, to load them again by revision: an unchanged session is then not sent by the
-    /// bank nor decoded here, and a changed one is read as usual. 0 keeps none. Only used
-    /// where the bank's driver reads by revision natively
-    /// ([`Capabilities::native_read_if_changed`](databank_core::Capabilities): Redis,
-    /// PostgreSQL, SQLite); elsewhere a copy would cost more than the read it saves.
-    pub recent_bytes: usize,
 }
 
 impl StoreOptions {
-    /// The defaults: type `session`, 64 KiB sessions, [`ConflictPolicy::Merge`], 8 MiB of
-    /// recent sessions.
+    /// The defaults: type `session`, 64 KiB sessions, [`ConflictPolicy::Merge`].
     ///
     /// ```
     /// use databank_session_store::{ConflictPolicy, StoreOptions};
@@ -86,12 +77,6 @@ impl StoreOptions {
         self.conflicts = policy;
         self
     }
-
-    /// Sets how many bytes of recently saved or loaded sessions are kept (0: none).
-    pub fn recent_bytes(mut self, bytes: usize) -> Self {
-        self.recent_bytes = bytes;
-        self
-    }
 }
 
 impl Default for StoreOptions {
@@ -100,7 +85,6 @@ impl Default for StoreOptions {
             kind: "session".into(),
             max_session_bytes: 64 * 1024,
             conflicts: ConflictPolicy::Merge,
-            recent_bytes: 8 << 20,
         }
     }
 }
@@ -133,7 +117,6 @@ struct Inner {
     owns_bank: bool,
     closed: watch::Sender<bool>,
     origins: Origins,
-    recent: Recent,
 }
 
 impl DatabankStore {
@@ -150,11 +133,6 @@ impl DatabankStore {
     fn build(bank: Bank, options: StoreOptions, owns_bank: bool) -> Self {
         DatabankStore {
             inner: Arc::new(Inner {
-                recent: Recent::new(if bank.capabilities().native_read_if_changed {
-                    options.recent_bytes
-                } else {
-                    0
-                }),
                 bank,
                 options,
                 owns_bank,
@@ -212,41 +190,19 @@ impl DatabankStore {
         C: FromIterator<(String, Value)>,
         for<'c> &'c C: IntoIterator<Item = (&'c String, &'c Value)>,
     {
-        let (bank, recent) = (&self.inner.bank, &self.inner.recent);
-        let known = recent.get(sid);
-        let found = match &known {
-            Some(known) => {
-                bank.read_if_changed(self.kind(), sid, known.origin.revision)
-                    .await
-            }
-            None => bank.read(self.kind(), sid).await.map(IfChanged::Changed),
-        };
-        let record = match (found, known) {
-            (Ok(IfChanged::Changed(record)), _) => record,
-            (Ok(IfChanged::Unchanged { expires_at }), Some(known)) => {
-                tracing::debug!(sid = %tag(sid), "loaded session (unchanged since this process knew it)");
-                return Ok(Some((known.data(), known.origin.clone(), expires_at)));
-            }
-            (Ok(IfChanged::Unchanged { .. }), None) => {
-                return Err(SessionError::Databank(Error::backend(
-                    "session-store",
-                    "the bank reported a session unchanged that was read whole",
-                )))
-            }
-            (Err(Error::NotFound { .. } | Error::InvalidInput(_)), _) => {
-                recent.forget(sid);
+        let record = match self.inner.bank.read(self.kind(), sid).await {
+            Ok(record) => record,
+            Err(Error::NotFound { .. } | Error::InvalidInput(_)) => {
                 tracing::debug!(sid = %tag(sid), "no session");
                 return Ok(None);
             }
-            (Err(e), _) => return Err(e.into()),
+            Err(e) => return Err(e.into()),
         };
         let (data, version) = decode_versioned::<C>(record.value)?;
         tracing::debug!(sid = %tag(sid), "loaded session");
         let mut origin = Origin::of(record.revision, &data)?;
         origin.rewrite = version < crate::session::VERSION;
-        let origin = Arc::new(origin);
-        recent.put(sid, origin.clone(), &data);
-        Ok(Some((data, origin, record.expires_at)))
+        Ok(Some((data, Arc::new(origin), record.expires_at)))
     }
 
     /// Saves a session under `sid`, with its expiry as the record's.
@@ -261,14 +217,13 @@ impl DatabankStore {
     /// size limit fails with `TooLarge` and the stored one is kept.
     pub async fn set(&self, sid: &str, session: &mut Session) -> Result<()> {
         let base = match &session.origin {
-            Some(origin) => Base::Loaded(origin, &[]),
+            Some(origin) => Base::Loaded(origin),
             None => Base::New,
         };
         let saved = self
             .save_data(sid, &session.data, session.expires_at, base, None)
             .await?;
-        session.origin = Some(saved.clone());
-        self.remember(sid, saved, &session.data);
+        session.origin = Some(saved);
         Ok(())
     }
 
@@ -295,38 +250,30 @@ impl DatabankStore {
         let started = Instant::now();
         let (bank, kind) = (&self.inner.bank, self.kind());
         let policy = self.inner.options.conflicts;
-        // A whole save stores `data` as it is; a patch does only when it applied to the
-        // revision the origin knew.
         let outcome = match base {
-            Base::New => bank
-                .save(kind, sid, encode_data(data.clone()))
-                .expires_at(expires_at)
-                .await
-                .map(|revision| (revision, true)),
+            Base::New => {
+                bank.save(kind, sid, encode_data(data.clone()))
+                    .expires_at(expires_at)
+                    .await
+            }
             Base::Unknown => {
                 tracing::debug!(sid = %tag(sid), "no known origin; replacing the whole session");
                 bank.update(kind, sid, encode_data(data.clone()))
                     .expires_at(expires_at)
                     .await
-                    .map(|revision| (revision, true))
             }
-            Base::Loaded(origin, _) if origin.rewrite => bank
-                .update(kind, sid, encode_data(data.clone()))
-                .expires_at(expires_at)
-                .await
-                .map(|revision| (revision, true)),
-            Base::Loaded(origin, _) if policy == ConflictPolicy::Reject => bank
-                .update_if(kind, sid, encode_data(data.clone()), origin.revision)
-                .expires_at(expires_at)
-                .await
-                .map(|revision| (revision, true)),
-            Base::Loaded(origin, also_removed) => {
-                let (set, mut remove) = changes(&origin.fingerprints, &now, data.clone());
-                if !also_removed.is_empty() {
-                    remove.extend_from_slice(also_removed);
-                    remove.sort_unstable();
-                    remove.dedup();
-                }
+            Base::Loaded(origin) if origin.rewrite => {
+                bank.update(kind, sid, encode_data(data.clone()))
+                    .expires_at(expires_at)
+                    .await
+            }
+            Base::Loaded(origin) if policy == ConflictPolicy::Reject => {
+                bank.update_if(kind, sid, encode_data(data.clone()), origin.revision)
+                    .expires_at(expires_at)
+                    .await
+            }
+            Base::Loaded(origin) => {
+                let (set, remove) = changes(&origin.fingerprints, &now, data.clone());
                 let mut patch = bank.patch(kind, sid).expires_at(expires_at).must_exist();
                 for (key, value) in set {
                     patch = patch.set(key, value.clone());
@@ -334,22 +281,13 @@ impl DatabankStore {
                 for key in remove {
                     patch = patch.remove(key);
                 }
-                // Landing on the origin's revision makes the stored session this request's
-                // data only if the origin was the stored session there, not just what some
-                // request saw when others patched it meanwhile.
-                patch
-                    .applied_on(origin.revision)
-                    .await
-                    .map(|applied| (applied.revision, applied.on_base && origin.stored))
+                patch.await
             }
         };
-        if outcome.is_err() {
-            self.inner.recent.forget(sid);
-        }
         match outcome {
-            Ok((revision, stored_as_is)) => {
+            Ok(revision) => {
                 tracing::debug!(sid = %tag(sid), elapsed_us = started.elapsed().as_micros() as u64, "saved session");
-                Ok(Arc::new(Origin::with(revision, now).stored(stored_as_is)))
+                Ok(Arc::new(Origin::with(revision, now)))
             }
             Err(Error::Conflict { .. }) => {
                 tracing::info!(sid = %tag(sid), "session changed concurrently; rejected");
@@ -360,22 +298,6 @@ impl DatabankStore {
                 Err(SessionError::Gone)
             }
             Err(e) => Err(e.into()),
-        }
-    }
-
-    /// After a save (and after the caller recorded `saved` as its origin, so that requests
-    /// starting from what it stored find it at once): keeps `data` as the session stored at
-    /// `saved.revision` when it is known to be, else forgets the session.
-    fn remember<'d>(
-        &self,
-        sid: &str,
-        saved: Arc<Origin>,
-        data: impl IntoIterator<Item = (&'d String, &'d Value)>,
-    ) {
-        if saved.stored {
-            self.inner.recent.put(sid, saved, data);
-        } else {
-            self.inner.recent.forget(sid);
         }
     }
 
@@ -418,9 +340,7 @@ impl DatabankStore {
             .await
         {
             Ok(revision) => {
-                let origin = Arc::new(Origin::with(revision, prints).stored(true));
-                self.inner.recent.put(sid, origin.clone(), &session.data);
-                session.origin = Some(origin);
+                session.origin = Some(Arc::new(Origin::with(revision, prints)));
                 tracing::debug!(sid = %tag(sid), "created session");
                 Ok(true)
             }
@@ -441,7 +361,6 @@ impl DatabankStore {
 
     /// Deletes a session; succeeds whether or not it existed.
     pub async fn destroy(&self, sid: &str) -> Result<()> {
-        self.inner.recent.forget(sid);
         match self.inner.bank.delete(self.kind(), sid).await {
             Ok(()) | Err(Error::NotFound { .. } | Error::InvalidInput(_)) => {
                 tracing::debug!(sid = %tag(sid), "destroyed session");
@@ -614,37 +533,15 @@ impl DatabankStore {
             .find(|(key, _)| key.as_str() == ORIGIN_KEY)
             .map(|(_, value)| value);
         let data = data.filter(|(key, _)| key.as_str() != ORIGIN_KEY);
-        let recalled = self.inner.origins.recall(sid, carried);
-        let now = Fingerprints::of(data.clone())?;
-        let origin = crate::session::closest(&recalled.versions, &now);
-        // Behind a cache one token gathers a session's history, and data that lacks a key
-        // some version holds cannot tell a key this request removed from one that a request
-        // beside it added: it is removed, so a removal (a logout, a flash message read) is
-        // never lost; a key added at the same time by another request may be, as with any
-        // store behind a cache.
-        let absent = crate::session::absent_keys(&recalled.versions, &now);
+        let (token, origin) = self.inner.origins.recall(sid, carried);
         let base = match &origin {
-            Some(origin) => Base::Loaded(origin, &absent),
+            Some(origin) => Base::Loaded(origin),
             None => Base::Unknown,
         };
-        // A cache in front (tower-sessions' `CachingSessionStore`) may hand this data to the
-        // next request before the bank has answered: it is a version of the token from now on,
-        // with no revision yet, so that a save starting from it finds it (and does not take a
-        // version with keys this one lacks, and remove them). Settled with the revision below.
-        let pending = recalled.token.map(|token| {
-            let pending = Arc::new(Origin::pending(now.clone()));
-            self.inner.origins.saved(token, sid, pending.clone());
-            (token, pending)
-        });
-        let saved = self
-            .save_data(sid, data.clone(), expires_at, base, Some(now))
-            .await?;
-        if let Some((token, pending)) = pending {
-            self.inner
-                .origins
-                .settled(token, sid, &pending, saved.clone());
+        let saved = self.save_data(sid, data, expires_at, base, None).await?;
+        if let Some(token) = token {
+            self.inner.origins.saved(token, sid, saved);
         }
-        self.remember(sid, saved, data);
         Ok(())
     }
 }
@@ -659,9 +556,8 @@ enum Base<'o> {
     New,
     /// A session loaded elsewhere or long ago: its whole data replaces the live session's.
     Unknown,
-    /// A session loaded at this origin; the stored keys to remove besides those it held and
-    /// the data lacks.
-    Loaded(&'o Origin, &'o [String]),
+    /// A session loaded at this origin (or stored at it by the save before).
+    Loaded(&'o Origin),
 }
 
 /// The periodic cleanup started by [`DatabankStore::start_cleanup`]; dropping it stops it.

@@ -12,14 +12,13 @@
 //! - `save` sends one atomic patch of exactly the keys this request set, changed or removed
 //!   (or, with [`ConflictPolicy::Reject`](crate::ConflictPolicy), a whole-session
 //!   compare-and-set). What was loaded is named by a token under
-//!   [`ORIGIN_KEY`]. A `CachingSessionStore` in front buys little (on Redis, PostgreSQL and
-//!   SQLite the store keeps the sessions it saved or loaded lately and rereads one only when
-//!   its revision changed; see `StoreOptions::recent_bytes`) and weakens saves: it hands later requests the record with the token it carried, so a save can
-//!   only guess which version its request started from. Keys it set are patched against the
-//!   closest version; keys it lacks are removed, so a removal (a logout) is never lost, but a
-//!   key a concurrent request added may be, as with any store behind a cache. Under
-//!   [`ConflictPolicy::Reject`](crate::ConflictPolicy) such a save compares against the guessed
-//!   version, and may be refused as a conflict where nothing else changed the session.
+//!   [`ORIGIN_KEY`]. A `CachingSessionStore` in front saves the load's round trip on one
+//!   instance, but weakens saves: it hands later requests the record as the last save left
+//!   it, so a save compares its data with what that save stored, not with what its own request
+//!   started from. A removal (a logout) is never lost; a key a concurrent request added may
+//!   be, as with any store behind a cache. Under [`ConflictPolicy::Reject`](crate::ConflictPolicy)
+//!   a save may then be refused as a conflict where only another request of this process
+//!   changed the session.
 //! - A save of a session destroyed (logged out) or expired since it was loaded is dropped and
 //!   logged: tower-sessions' `save` cannot change the id, and the session must not come back.
 //! - `load` of an unreadable record answers "no session" (logged), so a bad cookie or a foreign
