@@ -34,76 +34,84 @@ pub const OLD_LAYOUT: i64 = -6;
 /// How many expired entries of its bucket a write that added an entry sweeps.
 pub const SWEEP: usize = 2;
 
-/// Helpers every script starts with.
+/// What every script starts with.
 const PRELUDE: &str = r#"
-local function unindex(lists, id)
-  local old = redis.call('HGET', lists, id)
-  if old then
-    for _, k in ipairs(cjson.decode(old)) do redis.call('SREM', k, id) end
-    redis.call('HDEL', lists, id)
-  end
-end
--- Deletes a record with its index entries and its sorted-set entry.
-local function remove(rec, members, lists, id)
-  local n = redis.call('DEL', rec)
-  unindex(lists, id)
-  redis.call('ZREM', members, id)
-  return n
-end
--- Removes up to n entries of a bucket expired at `now`; how many records it deleted (Redis
--- has usually expired them already: those are not counted) and how many entries it took.
-local function sweep(members, lists, records, now, n, keep)
-  local ids = redis.call('ZRANGEBYSCORE', members, '-inf', now, 'LIMIT', 0, n)
-  local removed = 0
-  for _, id in ipairs(ids) do
-    if id ~= keep then removed = removed + remove(records .. id, members, lists, id) end
-  end
-  return removed, #ids
-end
--- After a write that added an entry to its bucket's sorted set: sweep as many as it grew by
--- and one more, so the set holds live entries and a bounded remainder.
-local function after_growth(added, members, lists, records, now, keep)
-  if added > 0 then sweep(members, lists, records, now, SWEEP, keep) end
-end
--- A hash with neither `o` nor `v` (which no write makes) is not a record.
-local function is_live(key, now)
-  local cur = redis.call('HMGET', key, 'r', 'e', 'o')
-  if not cur[1] then return false, nil end
-  if cur[2] and tonumber(cur[2]) <= tonumber(now) then return false, nil end
-  if not cur[3] and redis.call('HEXISTS', key, 'v') == 0 then return false, nil end
-  return true, cur[1]
-end
-local function index(lists, id, keys, first)
-  if #keys >= first then
-    local list = {}
-    for i = first, #keys do
-      redis.call('SADD', keys[i], id)
-      list[#list + 1] = keys[i]
-    end
-    redis.call('HSET', lists, id, cjson.encode(list))
-  end
-end
-local function hset_from(key, args, first)
-  local chunk = {}
-  for i = first, #args do
-    chunk[#chunk + 1] = args[i]
-    if #chunk == 200 then
-      redis.call('HSET', key, unpack(chunk))
-      chunk = {}
+-- The helpers, made on first use: a script whose common path needs none of them (a session's
+-- patch) does not pay for making them on every call.
+local H
+local function h()
+  if H then return H end
+  H = {}
+  function H.unindex(lists, id)
+    local old = redis.call('HGET', lists, id)
+    if old then
+      for _, k in ipairs(cjson.decode(old)) do redis.call('SREM', k, id) end
+      redis.call('HDEL', lists, id)
     end
   end
-  if #chunk > 0 then redis.call('HSET', key, unpack(chunk)) end
-end
-local function expire(rec, members, id, at)
-  if at == '' then
-    redis.call('PERSIST', rec)
-    redis.call('HDEL', rec, 'e')
-    return redis.call('ZADD', members, '+inf', id)
-  else
-    redis.call('HSET', rec, 'e', at)
-    redis.call('PEXPIREAT', rec, at)
-    return redis.call('ZADD', members, at, id)
+  -- Deletes a record with its index entries and its sorted-set entry.
+  function H.remove(rec, members, lists, id)
+    local n = redis.call('DEL', rec)
+    H.unindex(lists, id)
+    redis.call('ZREM', members, id)
+    return n
   end
+  -- Removes up to n entries of a bucket expired at `now`; how many records it deleted (Redis
+  -- has usually expired them already: those are not counted) and how many entries it took.
+  function H.sweep(members, lists, records, now, n, keep)
+    local ids = redis.call('ZRANGEBYSCORE', members, '-inf', now, 'LIMIT', 0, n)
+    local removed = 0
+    for _, id in ipairs(ids) do
+      if id ~= keep then removed = removed + H.remove(records .. id, members, lists, id) end
+    end
+    return removed, #ids
+  end
+  -- After a write that added an entry to its bucket's sorted set: sweep as many as it grew by
+  -- and one more, so the set holds live entries and a bounded remainder.
+  function H.after_growth(added, members, lists, records, now, keep)
+    if added > 0 then H.sweep(members, lists, records, now, SWEEP, keep) end
+  end
+  -- A hash with neither `o` nor `v` (which no write makes) is not a record.
+  function H.is_live(key, now)
+    local cur = redis.call('HMGET', key, 'r', 'e', 'o')
+    if not cur[1] then return false, nil end
+    if cur[2] and tonumber(cur[2]) <= tonumber(now) then return false, nil end
+    if not cur[3] and redis.call('HEXISTS', key, 'v') == 0 then return false, nil end
+    return true, cur[1]
+  end
+  function H.index(lists, id, keys, first)
+    if #keys >= first then
+      local list = {}
+      for i = first, #keys do
+        redis.call('SADD', keys[i], id)
+        list[#list + 1] = keys[i]
+      end
+      redis.call('HSET', lists, id, cjson.encode(list))
+    end
+  end
+  function H.hset_from(key, args, first)
+    local chunk = {}
+    for i = first, #args do
+      chunk[#chunk + 1] = args[i]
+      if #chunk == 200 then
+        redis.call('HSET', key, unpack(chunk))
+        chunk = {}
+      end
+    end
+    if #chunk > 0 then redis.call('HSET', key, unpack(chunk)) end
+  end
+  function H.expire(rec, members, id, at)
+    if at == '' then
+      redis.call('PERSIST', rec)
+      redis.call('HDEL', rec, 'e')
+      return redis.call('ZADD', members, '+inf', id)
+    else
+      redis.call('HSET', rec, 'e', at)
+      redis.call('PEXPIREAT', rec, at)
+      return redis.call('ZADD', members, at, id)
+    end
+  end
+  return H
 end
 "#;
 
@@ -117,15 +125,15 @@ end
 const PUT: &str = r#"
 local mode, id = ARGV[1], ARGV[2]
 if mode ~= 'save' then
-  local live, rev = is_live(KEYS[1], ARGV[5])
+  local live, rev = h().is_live(KEYS[1], ARGV[5])
   if live and rev == ARGV[6] then return 1 end
   if mode == 'create' and live then return -1 end
   if (mode == 'update' or mode == 'update_if') and not live then return -2 end
   if mode == 'update_if' and rev ~= ARGV[4] then return -3 end
 end
-unindex(KEYS[3], id)
+h().unindex(KEYS[3], id)
 redis.call('DEL', KEYS[1])
-hset_from(KEYS[1], ARGV, 8)
+h().hset_from(KEYS[1], ARGV, 8)
 local added
 if ARGV[3] == '' then
   added = redis.call('ZADD', KEYS[2], '+inf', id)
@@ -133,8 +141,8 @@ else
   redis.call('PEXPIREAT', KEYS[1], ARGV[3])
   added = redis.call('ZADD', KEYS[2], ARGV[3], id)
 end
-index(KEYS[3], id, KEYS, 4)
-after_growth(added, KEYS[2], KEYS[3], ARGV[7], ARGV[5], id)
+h().index(KEYS[3], id, KEYS, 4)
+h().after_growth(added, KEYS[2], KEYS[3], ARGV[7], ARGV[5], id)
 return 1
 "#;
 
@@ -222,9 +230,9 @@ if live then
     end
   end
 else
-  unindex(KEYS[3], id)
+  h().unindex(KEYS[3], id)
   redis.call('DEL', rec)
-  index(KEYS[3], id, KEYS, 4)
+  h().index(KEYS[3], id, KEYS, 4)
 end
 local at = ARGV[3]
 if at == 'keep' and not live then at = '' end
@@ -232,7 +240,11 @@ if at ~= 'keep' and at ~= '' then
   fields[#fields + 1] = 'e'
   fields[#fields + 1] = at
 end
-hset_from(rec, fields, 1)
+if #fields <= 200 then
+  redis.call('HSET', rec, unpack(fields))
+else
+  h().hset_from(rec, fields, 1)
+end
 local added = 0
 if at == '' then
   redis.call('PERSIST', rec)
@@ -242,17 +254,16 @@ elseif at ~= 'keep' then
   redis.call('PEXPIREAT', rec, at)
   added = redis.call('ZADD', KEYS[2], at, id)
 end
-after_growth(added, KEYS[2], KEYS[3], ARGV[10], now, id)
+if added > 0 then h().after_growth(added, KEYS[2], KEYS[3], ARGV[10], now, id) end
 if live then return {1, cur[1]} end
 return {1, ''}
 "#;
 
-/// KEYS: record, members, index lists. ARGV: id, now ms.
 /// KEYS: record, members, index lists. ARGV: id, now ms, the bucket's record key prefix.
 /// Returns 1 deleted, 0 missing.
 const DELETE: &str = r#"
-if not is_live(KEYS[1], ARGV[2]) then return 0 end
-remove(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+if not h().is_live(KEYS[1], ARGV[2]) then return 0 end
+h().remove(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
 return 1
 "#;
 
@@ -260,9 +271,9 @@ return 1
 /// key prefix. Returns 1 touched, 0 missing. The revision stays: touching is not a change of
 /// the value.
 const TOUCH: &str = r#"
-if not is_live(KEYS[1], ARGV[3]) then return 0 end
-local added = expire(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
-after_growth(added, KEYS[2], KEYS[3], ARGV[4], ARGV[3], ARGV[1])
+if not h().is_live(KEYS[1], ARGV[3]) then return 0 end
+local added = h().expire(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+h().after_growth(added, KEYS[2], KEYS[3], ARGV[4], ARGV[3], ARGV[1])
 return 1
 "#;
 
@@ -270,15 +281,15 @@ return 1
 /// bucket's record key prefix.
 /// Returns {1, new value as a string} or {0, ''} when the value is not an integer (or overflows).
 const INCR: &str = r#"
-local live, rev = is_live(KEYS[1], ARGV[3])
+local live, rev = h().is_live(KEYS[1], ARGV[3])
 if live and rev == ARGV[4] then return {1, redis.call('HGET', KEYS[1], 'v')} end
 if live and redis.call('HEXISTS', KEYS[1], 'v') == 0 then return {0, ''} end
 if not live then
-  unindex(KEYS[3], ARGV[1])
+  h().unindex(KEYS[3], ARGV[1])
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'v', ARGV[2], 'r', ARGV[4])
   local added = redis.call('ZADD', KEYS[2], '+inf', ARGV[1])
-  after_growth(added, KEYS[2], KEYS[3], ARGV[5], ARGV[3], ARGV[1])
+  h().after_growth(added, KEYS[2], KEYS[3], ARGV[5], ARGV[3], ARGV[1])
   return {1, ARGV[2]}
 end
 local n = redis.pcall('HINCRBY', KEYS[1], 'v', ARGV[2])
@@ -291,7 +302,7 @@ return {1, redis.call('HGET', KEYS[1], 'v')}
 /// batch size. Removes up to a batch of entries whose expiry has passed; returns
 /// `{records deleted, entries removed}` (Redis has usually deleted the records itself).
 const PURGE: &str = r#"
-local removed, entries = sweep(KEYS[1], KEYS[2], ARGV[2], ARGV[1], tonumber(ARGV[3]), false)
+local removed, entries = h().sweep(KEYS[1], KEYS[2], ARGV[2], ARGV[1], tonumber(ARGV[3]), false)
 return {removed, entries}
 "#;
 
