@@ -21,7 +21,7 @@ use crate::connection::{self, Connection};
 use crate::error::map_err;
 use crate::fields::{self, Fields};
 use crate::keys::{bucket, Keys, BUCKETS};
-use crate::scripts::{self, CONFLICT, DONE, EXISTS, MISSING, NOT_AN_OBJECT, OLD_LAYOUT, TOO_LARGE};
+use crate::scripts::{self, Reply};
 use crate::upgrade;
 
 /// How many records one round trip fetches during scans and searches.
@@ -51,10 +51,6 @@ impl std::fmt::Debug for RedisBank {
 
 pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
-}
-
-fn unexpected(code: i64) -> Error {
-    Error::backend("redis", format!("unexpected script reply {code}"))
 }
 
 fn expiry_arg(expires_at: Expiry) -> String {
@@ -158,17 +154,17 @@ impl RedisBank {
         }
         args.extend(fields::of(value)?);
         let (code, acked): (i64, _) = self.write(&scripts::PUT_SCRIPT, &keys, &args).await?;
-        match (code, write.precondition) {
-            (EXISTS, _) => Err(Error::already_exists(kind, id)),
-            (MISSING, _) => Err(Error::not_found(kind, id)),
-            (CONFLICT, Precondition::Revision(expected)) => {
+        match (Reply::from_code(code)?, write.precondition) {
+            (Reply::Exists, _) => Err(Error::already_exists(kind, id)),
+            (Reply::Missing, _) => Err(Error::not_found(kind, id)),
+            (Reply::Conflict, Precondition::Revision(expected)) => {
                 Err(Error::conflict(kind, id, expected))
             }
-            (DONE, _) => {
+            (Reply::Written, _) => {
                 self.replicated(acked)?;
                 Ok(revision)
             }
-            (code, _) => Err(unexpected(code)),
+            (reply, _) => Err(reply.unexpected()),
         }
     }
 
@@ -215,6 +211,21 @@ impl RedisBank {
         })
         .await?;
         Ok((reply, Some(acked)))
+    }
+
+    /// What a delete or touch script's reply means.
+    fn deleted_or_touched(
+        &self,
+        kind: &str,
+        id: &str,
+        code: i64,
+        acked: Option<u32>,
+    ) -> Result<()> {
+        match Reply::from_code(code)? {
+            Reply::Written => self.replicated(acked),
+            Reply::Missing => Err(Error::not_found(kind, id)),
+            reply => Err(reply.unexpected()),
+        }
     }
 
     /// Whether enough replicas acknowledged a write that changed something; fewer in time
@@ -363,13 +374,13 @@ impl RedisBank {
         let ((code, base), acked): ((i64, Vec<u8>), _) =
             self.patch_on_server(&patch, revision).await?;
         let base = fields::parse_revision(&base);
-        match code {
-            MISSING => Err(Error::not_found(kind, id)),
-            NOT_AN_OBJECT => Err(Error::wrong_type(kind, id, "an object")),
-            TOO_LARGE => Err(Error::InvalidInput(format!(
+        match Reply::from_code(code)? {
+            Reply::Missing => Err(Error::not_found(kind, id)),
+            Reply::NotAnObject => Err(Error::wrong_type(kind, id, "an object")),
+            Reply::TooLarge => Err(Error::InvalidInput(format!(
                 "patched {kind} {id:?} would be larger than {MAX_VALUE_BYTES} bytes of JSON"
             ))),
-            OLD_LAYOUT => {
+            Reply::OldLayout => {
                 tracing::debug!(
                     kind,
                     "patching a record of the 0.2.0 layout by read and write"
@@ -378,11 +389,11 @@ impl RedisBank {
                     Box::pin(databank_core::driver::patch_by_read_and_write(self, patch)).await?;
                 Ok((revision, None))
             }
-            DONE => {
+            Reply::Written => {
                 self.replicated(acked)?;
                 Ok((revision, base))
             }
-            code => Err(unexpected(code)),
+            reply => Err(reply.unexpected()),
         }
     }
 
@@ -543,12 +554,8 @@ impl Driver for RedisBank {
             now_ms().to_string().into_bytes(),
             self.keys.record_prefix(kind, bucket(id)).into_bytes(),
         ];
-        let (deleted, acked): (i64, _) = self.write(&scripts::DELETE_SCRIPT, &keys, &args).await?;
-        if deleted == 1 {
-            self.replicated(acked)
-        } else {
-            Err(Error::not_found(kind, id))
-        }
+        let (code, acked) = self.write(&scripts::DELETE_SCRIPT, &keys, &args).await?;
+        self.deleted_or_touched(kind, id, code, acked)
     }
 
     async fn touch(&self, kind: &str, id: &str, expires_at: Expiry) -> Result<()> {
@@ -559,12 +566,8 @@ impl Driver for RedisBank {
             now_ms().to_string().into_bytes(),
             self.keys.record_prefix(kind, bucket(id)).into_bytes(),
         ];
-        let (touched, acked): (i64, _) = self.write(&scripts::TOUCH_SCRIPT, &keys, &args).await?;
-        if touched == 1 {
-            self.replicated(acked)
-        } else {
-            Err(Error::not_found(kind, id))
-        }
+        let (code, acked) = self.write(&scripts::TOUCH_SCRIPT, &keys, &args).await?;
+        self.deleted_or_touched(kind, id, code, acked)
     }
 
     fn scan<'a>(&'a self, kind: &'a str) -> RecordStream<'a> {
@@ -739,12 +742,13 @@ impl Driver for RedisBank {
             random_revision().get().to_string().into_bytes(),
             self.keys.record_prefix(kind, bucket(id)).into_bytes(),
         ];
-        let ((ok, value), acked): ((i64, String), _) =
+        let ((code, value), acked): ((i64, String), _) =
             self.write(&scripts::INCR_SCRIPT, &keys, &args).await?;
-        if ok != 1 {
-            return Err(Error::wrong_type(kind, id, "an integer"));
+        match Reply::from_code(code)? {
+            Reply::Written => self.replicated(acked)?,
+            Reply::NotAnInteger => return Err(Error::wrong_type(kind, id, "an integer")),
+            reply => return Err(reply.unexpected()),
         }
-        self.replicated(acked)?;
         value
             .parse()
             .map_err(|_| Error::wrong_type(kind, id, "an integer"))

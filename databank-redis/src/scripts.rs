@@ -12,24 +12,62 @@
 //! entries and their sorted-set entries): the set never grows by more than it is swept, so a
 //! bank whose owner never purges does not grow. Updates of an existing record add nothing and
 //! sweep nothing.
-//! Return codes: `1` written; `-1` exists, `-2` missing, `-3` conflict,
-//! `-4` not an object, `-5` too large, `-6` an object in the 0.2.0 layout (one `v` field; the
-//! driver then patches it by read and conditional write, which rewrites it in this layout).
+//! Every write script answers with one of the codes [`Reply`] reads.
 
 use std::sync::LazyLock;
 
 use databank_core::driver::Precondition;
-use databank_core::Revision;
+use databank_core::{Error, Result, Revision};
 use redis::Script;
 
-/// A write script's reply when it wrote (the revision is the one the client sent).
-pub const DONE: i64 = 1;
-pub const EXISTS: i64 = -1;
-pub const MISSING: i64 = -2;
-pub const CONFLICT: i64 = -3;
-pub const NOT_AN_OBJECT: i64 = -4;
-pub const TOO_LARGE: i64 = -5;
-pub const OLD_LAYOUT: i64 = -6;
+/// What a write script answered: the one vocabulary of every script's reply code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// `1`: written (the revision is the one the client sent), or deleted, or touched.
+    Written,
+    /// `-1`: a live record has the id (a create).
+    Exists,
+    /// `-2`: no live record has the id.
+    Missing,
+    /// `-3`: the record is at another revision than the precondition's.
+    Conflict,
+    /// `-4`: a patch of a record that is not an object.
+    NotAnObject,
+    /// `-5`: the patched record would pass the size limit.
+    TooLarge,
+    /// `-6`: an object in the 0.2.0 layout (one `v` field): the driver patches it by read and
+    /// conditional write, which rewrites it in this layout.
+    OldLayout,
+    /// `-7`: a counter step on a value that is not an integer (or would overflow).
+    NotAnInteger,
+}
+
+impl Reply {
+    /// The reply a script's code stands for; an unknown code is a backend error.
+    pub fn from_code(code: i64) -> Result<Reply> {
+        Ok(match code {
+            1 => Reply::Written,
+            -1 => Reply::Exists,
+            -2 => Reply::Missing,
+            -3 => Reply::Conflict,
+            -4 => Reply::NotAnObject,
+            -5 => Reply::TooLarge,
+            -6 => Reply::OldLayout,
+            -7 => Reply::NotAnInteger,
+            code => {
+                return Err(Error::backend(
+                    "redis",
+                    format!("unknown script reply {code}"),
+                ))
+            }
+        })
+    }
+
+    /// The error for a reply the call that got it cannot give.
+    pub fn unexpected(self) -> Error {
+        Error::backend("redis", format!("unexpected script reply {self:?}"))
+    }
+}
 
 /// How many expired entries of its bucket a write that added an entry sweeps.
 pub const SWEEP: usize = 2;
@@ -260,18 +298,18 @@ return {1, ''}
 "#;
 
 /// KEYS: record, members, index lists. ARGV: id, now ms, the bucket's record key prefix.
-/// Returns 1 deleted, 0 missing.
+/// Returns 1 deleted, -2 missing.
 const DELETE: &str = r#"
-if not h().is_live(KEYS[1], ARGV[2]) then return 0 end
+if not h().is_live(KEYS[1], ARGV[2]) then return -2 end
 h().remove(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
 return 1
 "#;
 
 /// KEYS: record, members, index lists. ARGV: id, expiry ms or '', now ms, the bucket's record
-/// key prefix. Returns 1 touched, 0 missing. The revision stays: touching is not a change of
+/// key prefix. Returns 1 touched, -2 missing. The revision stays: touching is not a change of
 /// the value.
 const TOUCH: &str = r#"
-if not h().is_live(KEYS[1], ARGV[3]) then return 0 end
+if not h().is_live(KEYS[1], ARGV[3]) then return -2 end
 local added = h().expire(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 h().after_growth(added, KEYS[2], KEYS[3], ARGV[4], ARGV[3], ARGV[1])
 return 1
@@ -279,11 +317,11 @@ return 1
 
 /// KEYS: record, members, index lists. ARGV: id, delta, now ms, the new revision, the
 /// bucket's record key prefix.
-/// Returns {1, new value as a string} or {0, ''} when the value is not an integer (or overflows).
+/// Returns {1, new value as a string} or {-7, ''} when the value is not an integer (or overflows).
 const INCR: &str = r#"
 local live, rev = h().is_live(KEYS[1], ARGV[3])
 if live and rev == ARGV[4] then return {1, redis.call('HGET', KEYS[1], 'v')} end
-if live and redis.call('HEXISTS', KEYS[1], 'v') == 0 then return {0, ''} end
+if live and redis.call('HEXISTS', KEYS[1], 'v') == 0 then return {-7, ''} end
 if not live then
   h().unindex(KEYS[3], ARGV[1])
   redis.call('DEL', KEYS[1])
@@ -293,7 +331,7 @@ if not live then
   return {1, ARGV[2]}
 end
 local n = redis.pcall('HINCRBY', KEYS[1], 'v', ARGV[2])
-if type(n) == 'table' then return {0, ''} end
+if type(n) == 'table' then return {-7, ''} end
 redis.call('HSET', KEYS[1], 'r', ARGV[4])
 return {1, redis.call('HGET', KEYS[1], 'v')}
 "#;
