@@ -35,10 +35,10 @@ const FAN_OUT: usize = 16;
 /// node on a cluster).
 #[derive(Clone)]
 pub struct RedisBank {
-    pub(crate) connection: Connection,
-    pub(crate) keys: Keys,
+    connection: Connection,
+    keys: Keys,
     schema: Schema,
-    pub(crate) config: RedisConfig,
+    config: RedisConfig,
 }
 
 impl std::fmt::Debug for RedisBank {
@@ -49,7 +49,7 @@ impl std::fmt::Debug for RedisBank {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
+fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
@@ -97,14 +97,11 @@ impl RedisBank {
     }
 
     /// Runs one command with the configured timeout.
-    pub(crate) fn query<T: redis::FromRedisValue>(
-        &self,
-        cmd: redis::Cmd,
-    ) -> impl Future<Output = Result<T>> {
+    fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> impl Future<Output = Result<T>> {
         self.call(|mut con| async move { con.query(&cmd).await })
     }
 
-    pub(crate) fn invoke<'a, T: redis::FromRedisValue + 'a>(
+    fn invoke<'a, T: redis::FromRedisValue + 'a>(
         &self,
         script: &'a Script,
         keys: &'a [Vec<u8>],
