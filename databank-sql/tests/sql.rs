@@ -150,6 +150,23 @@ async fn sqlite_shares_the_applications_pool() -> TestResult {
     Ok(())
 }
 
+/// Time is the subject: opening a PostgreSQL bank gives up within its timeout (300 ms); 2 s
+/// of headroom for a loaded machine. Needs no server: nothing listens on the port.
+#[tokio::test]
+async fn a_postgres_server_down_at_open_is_unavailable() -> Result<(), Error> {
+    databank_core::testkit::a_server_down_at_open_is_unavailable(
+        |port| async move {
+            let url = format!("postgres://databank@127.0.0.1:{port}/postgres?timeout_ms=300");
+            let config = SqlConfig::from_url(&url)?;
+            Ok(Bank::new(
+                databank_sql::PostgresBank::connect(config, schema()).await?,
+            ))
+        },
+        std::time::Duration::from_millis(300) + std::time::Duration::from_secs(2),
+    )
+    .await
+}
+
 /// Left out (`--skip postgres::`) where `cargo xtask test` has no PostgreSQL.
 mod postgres {
     use super::*;

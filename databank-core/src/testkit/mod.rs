@@ -21,7 +21,10 @@ use crate::{Bank, Expiry, Result, Schema};
 pub mod behaviours;
 mod restart;
 
-pub use restart::{a_timed_out_counter_is_not_retryable, survives_a_server_restart, RestartLimits};
+pub use restart::{
+    a_server_down_at_open_is_unavailable, a_timed_out_counter_is_not_retryable,
+    survives_a_server_restart, RestartLimits,
+};
 
 /// Opens the bank a behaviour runs against.
 #[async_trait]
@@ -209,10 +212,10 @@ pub async fn sleep_past(expiry: Expiry) {
 /// [`Kit::skip`]); and a behaviour that skips itself without being named here fails, saying
 /// what to add.
 ///
-/// ```ignore
-/// databank_core::conformance_tests!(harness);
-/// databank_core::conformance_tests!(|| Memory, does_not_apply: [reopen_keeps_records]);
-/// ```
+/// `conformance_tests!(harness)`, or `conformance_tests!(|| Memory, does_not_apply:
+/// [reopen_keeps_records])` for a driver that keeps nothing across a reopen. A whole driver
+/// and its harness, compiled with these docs, are under "A whole driver" in
+/// [`driver`](crate::driver).
 #[macro_export]
 macro_rules! conformance_tests {
     ($harness:expr $(,)?) => {

@@ -1,7 +1,9 @@
-//! The restart check every server-backed driver runs: records written, the server stopped,
-//! every call a prompt retryable error, the server started, the same bank working again with
-//! every record still there.
+//! The outage checks every server-backed driver runs: a server down when the bank opens; a
+//! restart (records written, the server stopped, every call a prompt retryable error, the
+//! server started, the same bank working again with every record still there); a server that
+//! hangs under a counter step.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -21,6 +23,32 @@ pub struct RestartLimits {
     pub recovery: Duration,
     /// The pause between retries after the start.
     pub retry_every: Duration,
+}
+
+/// The open check: `open` opens a bank of the driver on the port it is given, where nothing
+/// listens; that fails within `allowed` with an error that is safe to retry
+/// ([`Error::Unavailable`]), never a hang, a panic or a bank. Panics naming what broke.
+pub async fn a_server_down_at_open_is_unavailable<F, Fut>(open: F, allowed: Duration) -> Result<()>
+where
+    F: FnOnce(u16) -> Fut,
+    Fut: Future<Output = Result<Bank>>,
+{
+    // A port the OS just handed out and took back: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .map_err(|e| Error::backend("testkit", e.to_string()))?;
+    let started = Instant::now();
+    match open(port).await {
+        Err(e) => assert!(
+            e.is_retryable(),
+            "opening with the server down: expected a retryable error, got {e:?}"
+        ),
+        Ok(_) => panic!("a bank opened on port {port}, where nothing listens"),
+    }
+    let took = started.elapsed();
+    assert!(took < allowed, "opening with the server down took {took:?}");
+    Ok(())
 }
 
 /// Runs the restart check on `bank`: `stop` and `start` stop and start its server (the
