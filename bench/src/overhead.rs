@@ -27,8 +27,8 @@ pub async fn run(mode: Mode, env: &Env, backends: &[String]) -> Result<Vec<Secti
         "Same server, same connection setup, same ~130-byte JSON value, {IDS} ids; each pair \
          measured alternately ({} repetitions, medians). ratio = ours ops/s ÷ anchor ops/s. \
          Ours goes through `Bank` (input checks included). Redis: our read is one HGETALL, our \
-         save (of a type with no index) one `MULTI`/`EXEC` of plain commands that also keeps the \
-         bucket's sorted set of ids; raw is \
+         save one script (its checks before its writes) that also keeps the bucket's sorted set \
+         of ids; raw is \
          GET/SET on a `ConnectionManager`; redis-cluster: the same on a local cluster of 3 masters \
          and 3 replicas, raw GET/SET through the `redis` crate's cluster client; the raw side \
          decodes the JSON it reads into a value and encodes the value it writes, as ours does. \
