@@ -26,7 +26,9 @@ use crate::{
 ///
 /// ```
 /// # use databank_core::{Bank, Criteria, Error, json};
-/// # async fn demo(bank: Bank) -> Result<(), Error> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Error> {
+/// # let bank = Bank::new(databank_memory::MemoryBank::new(databank_core::Schema::new()));
 /// use std::time::Duration;
 /// bank.create("person", "ada", json!({"email": "ada@example.org"})).await?;
 /// let ada = bank.read("person", "ada").await?;
@@ -56,9 +58,8 @@ impl Bank {
     ///
     /// ```
     /// # use databank_core::Bank;
-    /// # fn demo(driver: impl databank_core::driver::Driver + 'static) {
-    /// let bank = Bank::new(driver);
-    /// # }
+    /// let bank = Bank::new(databank_memory::MemoryBank::new(databank_core::Schema::new()));
+    /// # let _ = bank;
     /// ```
     pub fn new(driver: impl Driver + 'static) -> Self {
         Bank::from_box(Box::new(driver))
@@ -160,7 +161,9 @@ impl Bank {
     /// # use databank_core::{Bank, Error};
     /// #[derive(serde::Serialize, serde::Deserialize)]
     /// struct Person { name: String }
-    /// # async fn demo(bank: Bank) -> Result<(), Error> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// # let bank = Bank::new(databank_memory::MemoryBank::new(databank_core::Schema::new()));
     /// bank.save_as("person", "ada", &Person { name: "Ada".into() }).await?;
     /// let ada: Person = bank.read_as("person", "ada").await?;
     /// assert_eq!(ada.name, "Ada");
@@ -208,7 +211,9 @@ impl Bank {
     ///
     /// ```
     /// # use databank_core::{Bank, Error};
-    /// # async fn demo(bank: Bank) -> Result<(), Error> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// # let bank = Bank::new(databank_memory::MemoryBank::new(databank_core::Schema::new()));
     /// use databank_core::IfChanged;
     /// let revision = bank.create("doc", "d", serde_json::json!({"a": 1})).await?;
     /// assert!(matches!(bank.read_if_changed("doc", "d", revision).await?, IfChanged::Unchanged { .. }));
@@ -263,7 +268,9 @@ impl Bank {
     ///
     /// ```
     /// # use databank_core::{Bank, Error};
-    /// # async fn demo(bank: Bank) -> Result<(), Error> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// # let bank = Bank::new(databank_memory::MemoryBank::new(databank_core::Schema::new()));
     /// use futures_util::TryStreamExt;
     /// let all: Vec<_> = bank.scan("person").try_collect().await?;
     /// # Ok(()) }
@@ -300,7 +307,9 @@ impl Bank {
     ///
     /// ```
     /// # use databank_core::{Bank, Error, json};
-    /// # async fn demo(bank: Bank) -> Result<(), Error> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// # let bank = Bank::new(databank_memory::MemoryBank::new(databank_core::Schema::new()));
     /// bank.save("person", "ada", json!({"name": "Ada"})).await?;
     /// assert!(bank.kinds().await?.contains(&"person".to_string()));
     /// # Ok(()) }
@@ -332,7 +341,9 @@ impl Bank {
     ///
     /// ```
     /// # use databank_core::{Bank, Error, json};
-    /// # async fn demo(bank: Bank) -> Result<(), Error> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// # let bank = Bank::new(databank_memory::MemoryBank::new(databank_core::Schema::new()));
     /// let gone = chrono::Utc::now() - chrono::Duration::seconds(1);
     /// bank.save("session", "old", json!({})).expires_at(Some(gone)).await?;
     /// if bank.capabilities().counts_expired {

@@ -1,21 +1,49 @@
-//! What a driver author needs, and nothing a user does: the [`Driver`] trait, the write
-//! [`Precondition`], record and revision constructors, expiry and timeout helpers, the scan
-//! stream type, registration by URL scheme, and the crates that appear in the signatures
-//! (`async_trait`, `chrono`, `url`, `futures_core`), re-exported so a driver depends on
-//! `databank-core` and its own client only.
+//! What a driver author needs, and nothing a user does, all in this one module: the
+//! [`Driver`] trait, the write [`Precondition`], record and revision constructors, expiry and
+//! timeout helpers, the scan stream types, registration by URL scheme, the types the methods
+//! take and return ([`Record`], [`Revision`], [`Error`], [`Capabilities`], ...), the input rules
+//! ([`validate`]), the criteria helpers ([`lookup`], [`canonical`], [`index_field`]), and the
+//! crates that appear in the signatures (`async_trait`, `chrono`, `url`, `futures_core`,
+//! [`stream`]), so a driver imports from here and depends on `databank-core` and its own
+//! client only.
 //!
 //! # Writing a driver
 //!
 //! 1. Implement [`Driver`] for your client type. Seven methods are required: `capabilities`,
 //!    `read`, `write` (one write with a [`Precondition`], instead of create/update/save),
-//!    `delete`, `touch`, `scan` and `purge_expired`. Counters, lists, `read_all`, `search`,
-//!    `count` and `close` have provided implementations built on those; override the ones your
-//!    backend does natively and say so in [`Capabilities`]. Input arrives
-//!    checked by [`Bank`](crate::Bank) against [the rules](crate::validate).
+//!    `delete`, `touch`, `scan` and `purge_expired`. Counters, lists, patches, `read_all`,
+//!    `search`, `count` and `close` have provided implementations built on those; override the
+//!    ones your backend does natively and say so in [`Capabilities`]. Input arrives checked by
+//!    [`Bank`] against [the rules](crate::validate).
 //! 2. Offer a `register()` that calls [`register`] with a [`Registration`] naming your URL
 //!    schemes, so that [`open`](crate::open) finds you.
-//! 3. Run the conformance kit (feature `testkit`) from your own tests; see
-//!    [`testkit`](crate::testkit) (docs built with `--all-features`).
+//! 3. Run the conformance kit (feature `testkit`) from your own tests: a
+//!    [`Harness`](crate::testkit::Harness) whose `open` opens a bank on the same namespace every
+//!    time (a file, a key prefix), and [`conformance_tests!`](crate::conformance_tests), which
+//!    makes one test per behaviour and takes the names of those that do not apply to your
+//!    driver after `does_not_apply:`.
+//!    A whole driver that passes the kit, with its harness, follows under "A whole driver":
+//!    start from it.
+//!
+//! What the kit expects, stated once:
+//! - **Expiry** is kept to the millisecond: a record is expired from the millisecond of its
+//!   expiry on ([`is_expired`]), on every read, whether or not the backend has removed it yet.
+//! - **Revisions** change on every write of the value and stay on a `touch`; draw them with
+//!   [`random_revision`] when the record itself carries its revision.
+//! - **Errors**: a call that certainly did not apply (the server unreachable, a connection
+//!   refused, a store busy or locked) is [`Error::Unavailable`], safe to retry; one whose
+//!   outcome is unknown (a timeout after the request left) is [`Error::OutcomeUnknown`]; data
+//!   that cannot be read back is [`Error::Corrupt`]; anything else from the backend (an I/O
+//!   error of an embedded store included) is [`Error::Backend`]. The provided `kinds` and
+//!   `count_expired` answer [`Error::Unsupported`]; override them, or leave the capability off
+//!   and name their behaviours in `does_not_apply`.
+//! - **`close`** releases what the driver holds: an embedded store must release its files there,
+//!   since the kit (and a restarting application) opens the same path again in the same process
+//!   while the old driver value may still be alive.
+//! - **Scans** may fetch everything at once ([`stream_of`]); a large store pages lazily with
+//!   [`paged`], from a function that fetches the page after a cursor.
+//! - A [`Patch`] borrows its type and id: [`Patch::into_owned`] makes a value to move into
+//!   `spawn_blocking`.
 //!
 //! ```
 //! use databank_core::driver::{
@@ -58,6 +86,16 @@
 //! }
 //! # let _ = record(Value::Null, Revision::new(1), None);
 //! ```
+//!
+//! # A whole driver
+//!
+//! A driver that keeps its records in a map behind a lock, with only the seven required
+//! methods, and the harness that runs the whole kit against it (it passes). The same file runs
+//! as a test: `databank-core/tests/minimal_driver.rs` (`cargo test -p databank-core --features
+//! testkit`); this copy is compiled with the docs when the `testkit` feature is on.
+#![cfg_attr(feature = "testkit", doc = "```")]
+#![cfg_attr(feature = "testkit", doc = include_str!("../tests/minimal_driver.rs"))]
+#![cfg_attr(feature = "testkit", doc = "```")]
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -65,11 +103,19 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
-use serde_json::Value;
 
-use crate::{Applied, Capabilities, Criteria, Error, Expiry, IfChanged, Record, Result, Revision};
+// Everything a driver needs is here, wherever it lives: the types its methods take and return,
+// the rules input was checked against, the criteria helpers for native search and indices.
+pub use crate::criteria::{canonical, index_field, lookup};
+pub use crate::validate::{self, entries_size, escaped_len, json_size, MAX_VALUE_BYTES};
+pub use crate::{
+    Applied, Bank, Capabilities, Criteria, Error, Expiry, IfChanged, Record, Result, Revision,
+    Schema,
+};
+pub use futures_util::stream;
+pub use serde_json::{json, Value};
 
-pub use crate::patch::{Patch, PatchExpiry};
+pub use crate::patch::{OwnedPatch, Patch, PatchExpiry};
 pub use crate::registry::{register, OpenFuture, Registration};
 pub use async_trait::async_trait;
 pub use chrono::{self, DateTime, Utc};
@@ -230,6 +276,58 @@ pub fn stream_of<'a>(
     )
 }
 
+/// A lazily paged [`RecordStream`]: `fetch` gets the cursor the previous page ended at (`None`
+/// for the first page) and returns a page of records and the cursor after it (`None` after the
+/// last page). One page is held at a time; the next is fetched when the caller reaches it, and
+/// an error ends the stream after it is yielded.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> databank_core::Result<()> {
+/// use databank_core::driver::{paged, json, Value};
+/// use futures_util::TryStreamExt;
+/// let rows: Vec<(String, Value)> = (0..5).map(|i| (format!("r{i}"), json!(i))).collect();
+/// // Pages of two rows after the index the cursor names, as a store's "after this key" query.
+/// let stream = paged(move |after: Option<usize>| {
+///     let start = after.unwrap_or(0);
+///     let page: Vec<(String, Value)> = rows.iter().skip(start).take(2).cloned().collect();
+///     let next = (start + 2 < rows.len()).then_some(start + 2);
+///     async move { Ok((page, next)) }
+/// });
+/// let all: Vec<(String, Value)> = stream.try_collect().await?;
+/// assert_eq!(all.len(), 5);
+/// assert_eq!(all[4], ("r4".to_owned(), json!(4)));
+/// # Ok(()) }
+/// ```
+pub fn paged<'a, C, F, Fut>(fetch: F) -> RecordStream<'a>
+where
+    C: Send + 'a,
+    F: FnMut(Option<C>) -> Fut + Send + 'a,
+    Fut: Future<Output = Result<(Vec<(String, Value)>, Option<C>)>> + Send + 'a,
+{
+    /// Where the paging stands: before the first page, after a cursor, or past the last page.
+    enum Next<C> {
+        First,
+        After(C),
+        Done,
+    }
+    let pages =
+        futures_util::stream::try_unfold((fetch, Next::First), |(mut fetch, next)| async move {
+            let cursor = match next {
+                Next::First => None,
+                Next::After(cursor) => Some(cursor),
+                Next::Done => return Ok(None),
+            };
+            let (rows, after) = fetch(cursor).await?;
+            let next = after.map_or(Next::Done, Next::After);
+            Ok(Some((
+                futures_util::stream::iter(rows.into_iter().map(Ok)),
+                (fetch, next),
+            )))
+        });
+    Box::pin(futures_util::TryStreamExt::try_flatten(pages))
+}
+
 /// The [`RecordsStream`] of records already in hand (for [`Driver::scan_records`]).
 pub fn records_of<'a>(rows: Vec<(String, Record)>) -> RecordsStream<'a> {
     Box::pin(futures_util::stream::iter(rows.into_iter().map(Ok)))
@@ -319,7 +417,7 @@ pub fn as_array_mut<'v>(kind: &str, id: &str, value: &'v mut Value) -> Result<&'
 }
 
 /// The interface every driver implements. Users never call it directly: they hold a
-/// [`Bank`](crate::Bank), which checks input and closes once for every driver.
+/// [`Bank`], which checks input and closes once for every driver.
 ///
 /// Records are JSON values addressed by a type name (`kind`) and an id.
 ///
@@ -380,7 +478,7 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
     /// backend's own TTL already removed are not counted).
     async fn purge_expired(&self, kind: &str) -> Result<u64>;
 
-    /// Releases the backend's connections. [`Bank`](crate::Bank) calls it once; later calls
+    /// Releases the backend's connections. [`Bank`] calls it once; later calls
     /// fail with `Closed` there. The default does nothing.
     async fn close(&self) -> Result<()> {
         Ok(())

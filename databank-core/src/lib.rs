@@ -6,9 +6,12 @@
 //! [`Bank::new`].
 //!
 //! ```
-//! use databank_core::{json, Bank, Criteria, Error};
+//! use databank_core::{json, Bank, Criteria, Error, Schema};
 //!
-//! async fn demo(bank: Bank) -> Result<(), Error> {
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> Result<(), Error> {
+//!     // Any driver: here the memory one (`databank-memory`).
+//!     let bank = Bank::new(databank_memory::MemoryBank::new(Schema::new()));
 //!     bank.create("person", "ada", json!({"name": {"last": "Lovelace"}, "born": 1815})).await?;
 //!     let hits = bank.search("person", &Criteria::new().eq("name.last", "Lovelace")).await?;
 //!     assert_eq!(hits.len(), 1);

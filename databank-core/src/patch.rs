@@ -188,6 +188,66 @@ impl<'a> Patch<'a> {
     }
 }
 
+impl Patch<'_> {
+    /// This patch, owning its type name and id: a value to move across threads (into
+    /// `spawn_blocking`, say), lent back as a [`Patch`] by [`OwnedPatch::as_patch`].
+    ///
+    /// ```
+    /// use databank_core::driver::Patch;
+    /// let owned = Patch::new("user", "ada").set("email", "ada@example.org".into()).into_owned();
+    /// let patched = std::thread::spawn(move || {
+    ///     let mut user = serde_json::json!({"name": "Ada"});
+    ///     owned.as_patch().apply(&mut user).map(|()| user)
+    /// })
+    /// .join()
+    /// .expect("the thread ran")?;
+    /// assert_eq!(patched, serde_json::json!({"name": "Ada", "email": "ada@example.org"}));
+    /// # Ok::<(), databank_core::Error>(())
+    /// ```
+    pub fn into_owned(self) -> OwnedPatch {
+        OwnedPatch {
+            kind: self.kind.to_owned(),
+            id: self.id.to_owned(),
+            set: self.set,
+            remove: self.remove,
+            expiry: self.expiry,
+            create: self.create,
+        }
+    }
+}
+
+/// A [`Patch`] that owns its type name and id ([`Patch::into_owned`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct OwnedPatch {
+    /// The type name.
+    pub kind: String,
+    /// The record id.
+    pub id: String,
+    /// Keys to set, with their new values.
+    pub set: Map<String, Value>,
+    /// Keys to remove.
+    pub remove: Vec<String>,
+    /// What happens to the record's expiry.
+    pub expiry: PatchExpiry,
+    /// Whether a missing (or expired) record is created.
+    pub create: bool,
+}
+
+impl OwnedPatch {
+    /// The patch again, borrowing this one's type name and id (its keys and values copied).
+    pub fn as_patch(&self) -> Patch<'_> {
+        Patch {
+            kind: &self.kind,
+            id: &self.id,
+            set: self.set.clone(),
+            remove: self.remove.clone(),
+            expiry: self.expiry,
+            create: self.create,
+        }
+    }
+}
+
 /// What [`PatchCall::applied_on`] did: the new revision, and whether the record stood at the
 /// base revision just before the patch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,7 +272,9 @@ impl Applied {
 ///
 /// ```
 /// # use databank_core::{Bank, Error, json};
-/// # async fn demo(bank: Bank) -> Result<(), Error> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Error> {
+/// # let bank = Bank::new(databank_memory::MemoryBank::new(databank_core::Schema::new()));
 /// use std::time::Duration;
 /// bank.create("session", "s1", json!({"user": "ada", "cart": [3]})).await?;
 /// bank.patch("session", "s1")
@@ -288,7 +350,9 @@ impl<'a> PatchCall<'a> {
     ///
     /// ```
     /// # use databank_core::{Bank, Error, json};
-    /// # async fn demo(bank: Bank) -> Result<(), Error> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// # let bank = Bank::new(databank_memory::MemoryBank::new(databank_core::Schema::new()));
     /// let base = bank.create("doc", "d", json!({"a": 1})).await?;
     /// let applied = bank.patch("doc", "d").set("b", 2).applied_on(base).await?;
     /// if applied.on_base {

@@ -92,7 +92,8 @@ pub fn schemes() -> Vec<String> {
 /// Opens a bank from a URL with the driver registered for its scheme.
 ///
 /// ```
-/// # async fn demo() {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// let err = databank_core::open("nosuch://x", databank_core::Schema::new()).await.unwrap_err();
 /// assert!(matches!(err, databank_core::Error::UnknownScheme { .. }));
 /// # }
