@@ -221,31 +221,27 @@ impl DatabankStore {
             None => Base::New,
         };
         let saved = self
-            .save_data(sid, &session.data, session.expires_at, base, None)
+            .save_data(sid, &session.data, session.expires_at, base)
             .await?;
         session.origin = Some(saved);
         Ok(())
     }
 
     /// The one save behind [`set`](DatabankStore::set) and the framework adapters: `data` (a
-    /// map's entries, without the reserved key) saved per `base` and the conflict policy, with
-    /// `now` its fingerprints if already taken. Returns what was stored, as the next origin.
+    /// map's entries, without the reserved key) saved per `base` and the conflict policy.
+    /// Returns what was stored, as the next origin.
     async fn save_data<'d, D>(
         &self,
         sid: &str,
         data: D,
         expires_at: Option<DateTime<Utc>>,
         base: Base<'_>,
-        now: Option<Fingerprints>,
     ) -> Result<Arc<Origin>>
     where
         D: IntoIterator<Item = (&'d String, &'d Value)> + Clone,
         D::IntoIter: Clone,
     {
-        let now = match now {
-            Some(now) => now,
-            None => Fingerprints::of(data.clone())?,
-        };
+        let now = Fingerprints::of(data.clone())?;
         self.check_size(&now)?;
         let started = Instant::now();
         let (bank, kind) = (&self.inner.bank, self.kind());
@@ -256,13 +252,9 @@ impl DatabankStore {
                     .expires_at(expires_at)
                     .await
             }
-            Base::Unknown => {
-                tracing::debug!(sid = %tag(sid), "no known origin; replacing the whole session");
-                bank.update(kind, sid, encode_data(data.clone()))
-                    .expires_at(expires_at)
-                    .await
-            }
-            Base::Loaded(origin) if origin.rewrite => {
+            // No known origin, or one in an older format: the whole session replaces it.
+            Base::Unknown | Base::Loaded(&Origin { rewrite: true, .. }) => {
+                tracing::debug!(sid = %tag(sid), "replacing the whole session");
                 bank.update(kind, sid, encode_data(data.clone()))
                     .expires_at(expires_at)
                     .await
@@ -538,7 +530,7 @@ impl DatabankStore {
             Some(origin) => Base::Loaded(origin),
             None => Base::Unknown,
         };
-        let saved = self.save_data(sid, data, expires_at, base, None).await?;
+        let saved = self.save_data(sid, data, expires_at, base).await?;
         if let Some(token) = token {
             self.inner.origins.saved(token, sid, saved);
         }
