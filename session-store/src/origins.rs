@@ -12,21 +12,26 @@
 //!
 //! Memory is bounded: two generations of at most `capacity / 2` tokens each; a token that
 //! outlived them (or one a handler wrote, or one from another process) names nothing, and the
-//! save then replaces the whole session.
+//! save then replaces the whole session. A token names an origin for one session only: the
+//! table keeps a seeded 64-bit hash of the session's id with it (no copy of the id), so a
+//! token carried into another session's data names nothing there.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::session::Origin;
+use crate::session::{key_hash, Origin};
 
 const TAG: &str = "dbo1:";
 
+/// Token → (a hash of the session id, the origin). Tokens are random: a fast hash will do.
+type Table = HashMap<u64, (u64, Arc<Origin>), foldhash::fast::RandomState>;
+
 #[derive(Debug, Default)]
 struct Generations {
-    current: HashMap<u64, (String, Arc<Origin>)>,
-    previous: HashMap<u64, (String, Arc<Origin>)>,
+    current: Table,
+    previous: Table,
 }
 
 /// The origins behind the tokens handed out, bounded.
@@ -67,12 +72,13 @@ impl Origins {
             .and_then(|text| text.strip_prefix(TAG))
             .and_then(|hex| u64::from_str_radix(hex, 16).ok());
         let origin = token.and_then(|token| {
+            let named = key_hash(sid);
             let generations = self.lock();
             generations
                 .current
                 .get(&token)
                 .or_else(|| generations.previous.get(&token))
-                .filter(|(named, _)| named == sid)
+                .filter(|(of, _)| *of == named)
                 .map(|(_, origin)| origin.clone())
         });
         (token, origin)
@@ -81,6 +87,7 @@ impl Origins {
     /// Makes `token` name `origin` of `sid` from now on (what a save under it stored). A full
     /// current generation becomes the previous one, reusing the table of the one it drops.
     pub fn saved(&self, token: u64, sid: &str, origin: Arc<Origin>) {
+        let named = key_hash(sid);
         let mut generations = self.lock();
         if generations.current.len() >= self.capacity / 2
             && !generations.current.contains_key(&token)
@@ -90,7 +97,7 @@ impl Origins {
             generations.previous = std::mem::replace(&mut generations.current, dropped);
         }
         generations.previous.remove(&token);
-        generations.current.insert(token, (sid.to_owned(), origin));
+        generations.current.insert(token, (named, origin));
     }
 }
 

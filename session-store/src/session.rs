@@ -257,8 +257,9 @@ fn key_name(key: &str) -> (u64, &str) {
     (key_hash(key), key)
 }
 
-/// A hash of a key's name (it orders [`Fingerprints`]).
-fn key_hash(key: &str) -> u64 {
+/// A hash of a key's name (it orders [`Fingerprints`]), or of a session id (the token table
+/// keeps it to check a token is used with its own session): seeded per process.
+pub(crate) fn key_hash(key: &str) -> u64 {
     use std::hash::BuildHasher;
     hash_state().hash_one(key)
 }
@@ -425,22 +426,42 @@ pub(crate) fn decode_versioned<C: FromIterator<(String, Value)>>(
             Some(Value::Object(data)) => Ok((data.into_iter().collect(), 1)),
             _ => Err(SessionError::Corrupt("data is not an object".into())),
         },
-        Some(VERSION) => Ok((
-            fields
-                .into_iter()
-                .filter_map(|(mut key, value)| {
-                    // The prefix goes in place: no new string per key.
-                    key.starts_with(KEY_PREFIX).then(|| {
-                        key.replace_range(..KEY_PREFIX.len(), "");
-                        (key, value)
-                    })
+        Some(VERSION) => {
+            // Counted first, so that the map is made at its size (no regrowth and rehashing).
+            let keys = fields.keys().filter(|k| k.starts_with(KEY_PREFIX)).count();
+            let data = fields.into_iter().filter_map(|(mut key, value)| {
+                // The prefix goes in place: no new string per key.
+                key.starts_with(KEY_PREFIX).then(|| {
+                    key.replace_range(..KEY_PREFIX.len(), "");
+                    (key, value)
                 })
-                .collect(),
-            VERSION,
-        )),
+            });
+            Ok((Counted { data, left: keys }.collect(), VERSION))
+        }
         other => Err(SessionError::Corrupt(format!(
             "version {other:?} is not one this store reads (1 to {VERSION})"
         ))),
+    }
+}
+
+/// An iterator that yields exactly `left` more items and says so, so that a map collected from
+/// it is allocated once at its size.
+struct Counted<I> {
+    data: I,
+    left: usize,
+}
+
+impl<I: Iterator> Iterator for Counted<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.data.next()?;
+        self.left = self.left.saturating_sub(1);
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
     }
 }
 
