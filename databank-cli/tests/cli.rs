@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use databank_core::testkit::unique_name;
+use databank_core::testkit::{server_url, unique_name};
 use serde_json::{json, Value};
 
 fn databank(dir: &Path, args: &[&str]) -> Output {
@@ -106,12 +106,12 @@ fn records_go_in_and_out_of_a_disk_bank() {
 }
 
 /// A MongoDB database of this test's own on the server `DATABANK_TEST_MONGO_URL` names.
-fn mongo_bank(name: &str) -> String {
-    let base = std::env::var("DATABANK_TEST_MONGO_URL")
-        .unwrap_or_else(|_| panic!("DATABANK_TEST_MONGO_URL is not set: run `cargo xtask test`"));
+/// `None` where there is no such server (outside CI; one line says so: `testkit::server_url`).
+fn mongo_bank(name: &str) -> Option<String> {
+    let base = server_url("DATABANK_TEST_MONGO_URL", "cargo xtask services up mongo")?;
     let mut url = databank_core::driver::Url::parse(&base).expect("a MongoDB URL");
     url.set_path(&format!("/{}", unique_name(name)));
-    url.to_string()
+    Some(url.to_string())
 }
 
 /// Disk to SQLite and back out, with NUL, newlines, odd ids and expiries: the embedded pair,
@@ -141,10 +141,9 @@ fn records_travel_disk_sqlite_jsonl_with_nothing_lost() {
 
 #[test]
 fn records_travel_disk_redis_mongo_jsonl_disk_memory_with_nothing_lost() {
-    let redis = std::env::var("DATABANK_TEST_REDIS_URL")
-        .unwrap_or_else(|_| panic!("DATABANK_TEST_REDIS_URL is not set: run `cargo xtask test`"));
-    let join = if redis.contains('?') { '&' } else { '?' };
-    let redis = format!("{redis}{join}prefix={}", unique_name("cli"));
+    let (Some(redis), Some(mongo)) = (redis_bank("cli"), mongo_bank("cli")) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("a temp dir");
     let dir = dir.path();
     for i in 0..30 {
@@ -185,7 +184,6 @@ fn records_travel_disk_redis_mongo_jsonl_disk_memory_with_nothing_lost() {
     );
 
     // On through MongoDB, copied rather than imported.
-    let mongo = mongo_bank("cli");
     ok(dir, &["copy", redis.as_str(), mongo.as_str(), "--verify"]);
     let through_mongo = ok(dir, &["export", mongo.as_str()]);
     assert_eq!(
@@ -263,12 +261,12 @@ fn info_names_the_driver_its_capabilities_and_types() {
     );
 }
 
-/// A Redis bank of this test's own (`DATABANK_TEST_REDIS_URL`, a prefix no one else uses).
-fn redis_bank(name: &str) -> String {
-    let redis = std::env::var("DATABANK_TEST_REDIS_URL")
-        .unwrap_or_else(|_| panic!("DATABANK_TEST_REDIS_URL is not set: run `cargo xtask test`"));
+/// A Redis bank of this test's own (`DATABANK_TEST_REDIS_URL`, a prefix no one else uses), or
+/// `None` where there is no such server (outside CI; one line says so: `testkit::server_url`).
+fn redis_bank(name: &str) -> Option<String> {
+    let redis = server_url("DATABANK_TEST_REDIS_URL", "cargo xtask services up redis")?;
     let join = if redis.contains('?') { '&' } else { '?' };
-    format!("{redis}{join}prefix={}", unique_name(name))
+    Some(format!("{redis}{join}prefix={}", unique_name(name)))
 }
 
 /// Writes an export of `n` records of type `item` (every third with an expiry) to `file`.
@@ -294,7 +292,9 @@ fn copy_moves_a_bank_and_refuses_a_full_destination() {
     items_export(&dir.join("items.jsonl"), 40);
     ok(dir, &["import", "disk:src", "items.jsonl"]);
     ok(dir, &["put", "disk:src", "other", "x", "[1]"]);
-    let to = redis_bank("copy");
+    let Some(to) = redis_bank("copy") else {
+        return;
+    };
     let done: Value =
         serde_json::from_str(&ok(dir, &["copy", "--json", "disk:src", &to, "--verify"]))
             .expect("JSON");
@@ -319,7 +319,9 @@ fn copy_moves_a_bank_and_refuses_a_full_destination() {
 fn copy_stopped_halfway_finishes_on_rerun(signal: &str) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let dir = dir.path();
-    let (from, to) = (redis_bank("from"), redis_bank("to"));
+    let (Some(from), Some(to)) = (redis_bank("from"), redis_bank("to")) else {
+        return;
+    };
     let n = 6000;
     items_export(&dir.join("items.jsonl"), n);
     ok(dir, &["import", &from, "items.jsonl"]);
@@ -443,7 +445,9 @@ fn bad_input_is_one_line_and_exit_code_1() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sessions_are_counted_listed_shown_and_cleared_without_showing_ids() {
     use databank_session_store::{DatabankStore, Session};
-    let url = redis_bank("sessions");
+    let Some(url) = redis_bank("sessions") else {
+        return;
+    };
     let bank = databank::open(&url, databank_core::Schema::new())
         .await
         .expect("Redis opens");
@@ -532,7 +536,9 @@ fn upgrade_says_what_it_would_move_and_what_has_nothing_to_move() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let dir = dir.path();
     // A bank in this version's layout (the move of a 0.2 layout is tested with the driver).
-    let redis = redis_bank("upgrade");
+    let Some(redis) = redis_bank("upgrade") else {
+        return;
+    };
     ok(dir, &["put", &redis, "item", "a", "1"]);
     let text = ok(dir, &["upgrade", &redis, "--dry-run"]);
     assert!(text.contains("nothing to upgrade"), "{text}");

@@ -4,7 +4,7 @@
 //! Each behaviour gets its own `?prefix=`, so behaviours running side by side in one collection
 //! never see each other's records; `cleanup` deletes what a behaviour wrote.
 
-use databank_core::testkit::{unique_name, Harness};
+use databank_core::testkit::{server_url, unique_name, Harness};
 use databank_core::{Bank, Result, Schema};
 use databank_couchbase::{CouchbaseBank, CouchbaseConfig};
 
@@ -30,23 +30,19 @@ impl Harness for Couchbase {
     }
 }
 
-fn harness() -> Couchbase {
-    match std::env::var("DATABANK_TEST_COUCHBASE_URL") {
-        Ok(url) if !url.is_empty() => {
-            let join = if url.contains('?') { '&' } else { '?' };
-            Couchbase {
-                url: format!("{url}{join}prefix={}", unique_name("kit")),
-            }
-        }
-        _ => panic!(
-            "DATABANK_TEST_COUCHBASE_URL is not set: run `cargo xtask test`, or \
-             `cargo xtask services up couchbase` and export what it prints"
-        ),
-    }
+fn harness() -> Option<Couchbase> {
+    let url = server_url(
+        "DATABANK_TEST_COUCHBASE_URL",
+        "cargo xtask services up couchbase",
+    )?;
+    let join = if url.contains('?') { '&' } else { '?' };
+    Some(Couchbase {
+        url: format!("{url}{join}prefix={}", unique_name("kit")),
+    })
 }
 
 mod couchbase_server {
-    // The driver does not count expired documents (`counts_expired` is off; a SQL++ count
+    // The driver does not count expired documents (`supports_count_expired` is off; a SQL++ count
     // like its purge's would do it).
     databank_core::conformance_tests!(
         super::harness,

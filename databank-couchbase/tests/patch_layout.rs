@@ -10,22 +10,18 @@ use couchbase::authenticator::{Authenticator, PasswordAuthenticator};
 use couchbase::cluster::Cluster;
 use couchbase::collection::Collection;
 use couchbase::options::cluster_options::ClusterOptions;
-use databank_core::testkit::unique_name;
+use databank_core::testkit::{server_url, unique_name};
 use databank_core::validate::MAX_VALUE_BYTES;
 use databank_core::{json, Bank, Result, Schema, Value};
 use databank_couchbase::{CouchbaseBank, CouchbaseConfig};
 
-fn url() -> String {
-    match std::env::var("DATABANK_TEST_COUCHBASE_URL") {
-        Ok(url) if !url.is_empty() => {
-            let join = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{join}prefix={}", unique_name("layout"))
-        }
-        _ => panic!(
-            "DATABANK_TEST_COUCHBASE_URL is not set: run `cargo xtask test`, or \
-             `cargo xtask services up couchbase` and export what it prints"
-        ),
-    }
+fn url() -> Option<String> {
+    let url = server_url(
+        "DATABANK_TEST_COUCHBASE_URL",
+        "cargo xtask services up couchbase",
+    )?;
+    let join = if url.contains('?') { '&' } else { '?' };
+    Some(format!("{url}{join}prefix={}", unique_name("layout")))
 }
 
 /// The SDK's own handle on the collection (the cluster must outlive it).
@@ -61,7 +57,10 @@ fn budgeted(document: &Value) -> i64 {
 
 #[tokio::test]
 async fn a_patch_is_one_mutation_and_falls_back_only_when_it_must() -> Result<()> {
-    let config = CouchbaseConfig::from_url(&url())?;
+    let Some(url) = url() else {
+        return Ok(());
+    };
+    let config = CouchbaseConfig::from_url(&url)?;
     let bank = Bank::new(CouchbaseBank::connect(config.clone(), Schema::new()).await?);
     let (_cluster, collection) = raw(&config).await;
     let key = format!("{}:session::s1", config.prefix);

@@ -1,7 +1,7 @@
 //! The whole conformance kit against a real MongoDB-protocol server (`DATABANK_TEST_MONGO_URL`,
 //! which `cargo xtask test` provides), each behaviour in a fresh database.
 
-use databank_core::testkit::{unique_name, Harness};
+use databank_core::testkit::{server_url, unique_name, Harness};
 use databank_core::{Bank, Result, Schema};
 use databank_mongo::{MongoBank, MongoConfig};
 
@@ -26,18 +26,16 @@ impl Harness for Mongo {
     }
 }
 
-fn harness() -> Mongo {
-    let Ok(base) = std::env::var("DATABANK_TEST_MONGO_URL") else {
-        panic!("DATABANK_TEST_MONGO_URL is not set: run `cargo xtask test`, or `cargo xtask services up mongo` and export what it prints");
-    };
+fn harness() -> Option<Mongo> {
+    let base = server_url("DATABANK_TEST_MONGO_URL", "cargo xtask services up mongo")?;
     let mut url = match url::Url::parse(&base) {
         Ok(url) => url,
         Err(e) => panic!("DATABANK_TEST_MONGO_URL {base:?}: {e}"),
     };
     url.set_path(&format!("/{}", unique_name("kit")));
-    Mongo {
+    Some(Mongo {
         url: url.to_string(),
-    }
+    })
 }
 
 databank_core::conformance_tests!(harness);

@@ -11,16 +11,17 @@ use databank_testservers::Server;
 use futures_util::TryStreamExt;
 use mongodb::bson::Document;
 
-fn base_url() -> String {
-    match std::env::var("DATABANK_TEST_MONGO_URL") {
-        Ok(url) => url,
-        Err(_) => panic!("DATABANK_TEST_MONGO_URL is not set: run `cargo xtask test`"),
-    }
+/// The test server's URL; where there is none (outside CI), the test returns at once, after one
+/// line saying so (`testkit::server_url`).
+macro_rules! base_url {
+    () => {
+        databank_core::server_or_skip!("DATABANK_TEST_MONGO_URL", "cargo xtask services up mongo")
+    };
 }
 
 /// The server's own connection string (our `timeout_ms` taken out), for the raw client.
-fn server_url() -> String {
-    match MongoConfig::from_url(&base_url()) {
+fn server_url_of(base: &str) -> String {
+    match MongoConfig::from_url(base) {
         Ok(config) => config.server_url,
         Err(e) => panic!("DATABANK_TEST_MONGO_URL: {e}"),
     }
@@ -55,10 +56,10 @@ fn to_err(e: impl std::fmt::Display) -> Error {
 #[tokio::test]
 async fn indices_are_created_at_open_idempotently() -> Result<()> {
     let database = unique_name("ix");
-    let url = with_database(&base_url(), &database, "");
+    let url = with_database(&base_url!(), &database, "");
     open(&url).await?;
     open(&url).await?; // a second open must not fail on existing indices
-    let client = mongodb::Client::with_uri_str(&server_url())
+    let client = mongodb::Client::with_uri_str(&server_url_of(&base_url!()))
         .await
         .map_err(to_err)?;
     let cursor = client
@@ -87,7 +88,7 @@ async fn indices_are_created_at_open_idempotently() -> Result<()> {
 
 #[tokio::test]
 async fn operator_criteria_never_act_as_operators() -> Result<()> {
-    let bank = open(&with_database(&base_url(), &unique_name("inj"), "")).await?;
+    let bank = open(&with_database(&base_url!(), &unique_name("inj"), "")).await?;
     bank.save("person", "a", json!({"email": "a@x"})).await?;
     bank.save("person", "b", json!({"email": {"$gt": ""}}))
         .await?;
@@ -117,16 +118,20 @@ async fn operator_criteria_never_act_as_operators() -> Result<()> {
     Ok(())
 }
 
-fn secantus_python() -> PathBuf {
-    match std::env::var("DATABANK_TEST_MONGO_PYTHON") {
-        Ok(python) => PathBuf::from(python),
-        Err(_) => panic!("DATABANK_TEST_MONGO_PYTHON is not set: run `cargo xtask test`, which installs SecantusDB"),
-    }
+/// The Python that runs SecantusDB (restart tests start their own server with it); where there
+/// is none (outside CI), the test returns at once, after one line saying so.
+macro_rules! secantus_python {
+    () => {
+        PathBuf::from(databank_core::server_or_skip!(
+            "DATABANK_TEST_MONGO_PYTHON",
+            "cargo xtask services up mongo (it installs SecantusDB)"
+        ))
+    };
 }
 
 #[tokio::test]
 async fn survives_a_server_restart() -> Result<()> {
-    let mut server = Server::secantus(&secantus_python(), true).map_err(to_err)?;
+    let mut server = Server::secantus(&secantus_python!(), true).map_err(to_err)?;
     let url = with_database(server.url(), "restart", "timeout_ms=1000");
     let bank = open(&url).await?;
     let limits = RestartLimits {
@@ -148,7 +153,7 @@ async fn survives_a_server_restart() -> Result<()> {
 
 #[tokio::test]
 async fn a_timed_out_counter_is_not_retryable() -> Result<()> {
-    let server = Server::secantus(&secantus_python(), false).map_err(to_err)?;
+    let server = Server::secantus(&secantus_python!(), false).map_err(to_err)?;
     let timeout = Duration::from_millis(1000);
     let query = format!("timeout_ms={}", timeout.as_millis());
     let bank = open(&with_database(server.url(), "hang", &query)).await?;
@@ -196,7 +201,7 @@ async fn child_reader() -> Result<()> {
 
 #[tokio::test]
 async fn written_by_one_process_read_by_another() -> Result<()> {
-    let url = with_database(&base_url(), &unique_name("xproc"), "");
+    let url = with_database(&base_url!(), &unique_name("xproc"), "");
     let bank = open(&url).await?;
     let value = json!({"email": "shared@x", "n": [1, 2.5, "3"], "a.b": {"$c": u64::MAX}});
     bank.save("person", "shared", value).await?;
@@ -225,7 +230,7 @@ async fn written_by_one_process_read_by_another() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn regression_incr_racing_a_create_is_not_wrong_type() -> Result<()> {
     let bank = open(&with_database(
-        &base_url(),
+        &base_url!(),
         &unique_name("race"),
         "timeout_ms=60000",
     ))
@@ -257,7 +262,7 @@ async fn regression_incr_racing_a_create_is_not_wrong_type() -> Result<()> {
 #[tokio::test]
 async fn create_over_an_expired_record_being_purged_succeeds() -> Result<()> {
     let database = unique_name("purge");
-    let bank = open(&with_database(&base_url(), &database, "")).await?;
+    let bank = open(&with_database(&base_url!(), &database, "")).await?;
     let ids: Vec<String> = (0..40).map(|i| format!("p{i}")).collect();
     use databank_core::driver::{chrono, Utc};
     let soon = Utc::now() + chrono::Duration::milliseconds(50);
@@ -269,7 +274,7 @@ async fn create_over_an_expired_record_being_purged_succeeds() -> Result<()> {
     while Utc::now() <= soon {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let client = mongodb::Client::with_uri_str(&server_url())
+    let client = mongodb::Client::with_uri_str(&server_url_of(&base_url!()))
         .await
         .map_err(to_err)?;
     let collection = client.database(&database).collection::<Document>("session");

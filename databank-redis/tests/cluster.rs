@@ -4,7 +4,7 @@
 //! and what only a cluster shows: records spread over its masters.
 
 mod redis_cluster {
-    use databank_core::testkit::{unique_name, Harness};
+    use databank_core::testkit::{server_url, unique_name, Harness};
     use databank_core::{json, Bank, Result, Schema};
     use databank_redis::{RedisBank, RedisConfig};
 
@@ -80,14 +80,15 @@ mod redis_cluster {
         }
     }
 
-    pub fn harness() -> Cluster {
-        let Ok(base) = std::env::var("DATABANK_TEST_REDIS_CLUSTER_URL") else {
-            panic!("DATABANK_TEST_REDIS_CLUSTER_URL is not set: run `cargo xtask test`, or `cargo xtask services up redis-cluster` and export what it prints");
-        };
+    pub fn harness() -> Option<Cluster> {
+        let base = server_url(
+            "DATABANK_TEST_REDIS_CLUSTER_URL",
+            "cargo xtask services up redis-cluster",
+        )?;
         let separator = if base.contains('?') { '&' } else { '?' };
-        Cluster {
+        Some(Cluster {
             url: format!("{base}{separator}prefix={}", unique_name("kit")),
-        }
+        })
     }
 
     databank_core::conformance_tests!(harness);
@@ -96,7 +97,9 @@ mod redis_cluster {
     /// searches and lists types across all of them.
     #[tokio::test]
     async fn records_spread_over_every_master() -> Result<()> {
-        let cluster = harness();
+        let Some(cluster) = harness() else {
+            return Ok(());
+        };
         let bank = cluster
             .open(Schema::new().index("person", ["team"]))
             .await?;

@@ -1,7 +1,7 @@
 //! The whole conformance kit against a real Redis (`DATABANK_TEST_REDIS_URL`, which
 //! `cargo xtask test` provides), each behaviour under a fresh key prefix.
 
-use databank_core::testkit::{unique_name, Harness};
+use databank_core::testkit::{server_url, unique_name, Harness};
 use databank_core::{Bank, Result, Schema};
 use databank_redis::{RedisBank, RedisConfig};
 
@@ -46,14 +46,12 @@ impl Harness for Redis {
     }
 }
 
-fn harness() -> Redis {
-    let Ok(base) = std::env::var("DATABANK_TEST_REDIS_URL") else {
-        panic!("DATABANK_TEST_REDIS_URL is not set: run `cargo xtask test`, or `cargo xtask services up redis` and export what it prints");
-    };
+fn harness() -> Option<Redis> {
+    let base = server_url("DATABANK_TEST_REDIS_URL", "cargo xtask services up redis")?;
     let separator = if base.contains('?') { '&' } else { '?' };
-    Redis {
+    Some(Redis {
         url: format!("{base}{separator}prefix={}", unique_name("kit")),
-    }
+    })
 }
 
 databank_core::conformance_tests!(harness);

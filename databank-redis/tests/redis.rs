@@ -9,11 +9,12 @@ use databank_redis::{bucket, RedisBank, RedisConfig, BUCKETS};
 use databank_testservers::Server;
 use redis::AsyncCommands;
 
-fn base_url() -> String {
-    match std::env::var("DATABANK_TEST_REDIS_URL") {
-        Ok(url) => url,
-        Err(_) => panic!("DATABANK_TEST_REDIS_URL is not set: run `cargo xtask test`"),
-    }
+/// The test server's URL; where there is none (outside CI), the test returns at once, after one
+/// line saying so.
+macro_rules! base_url {
+    () => {
+        databank_core::server_or_skip!("DATABANK_TEST_REDIS_URL", "cargo xtask services up redis")
+    };
 }
 
 fn with_prefix(base: &str, prefix: &str, extra: &str) -> String {
@@ -57,7 +58,7 @@ fn to_err(e: impl std::fmt::Display) -> Error {
 
 #[tokio::test]
 async fn keys_stay_under_the_prefix_and_prefixes_are_isolated() -> Result<()> {
-    let base = base_url();
+    let base = base_url!();
     let (p1, p2) = (unique_name("iso"), unique_name("iso"));
     let a = open(&with_prefix(&base, &p1, "")).await?;
     let b = open(&with_prefix(&base, &p2, "")).await?;
@@ -111,7 +112,7 @@ fn ids_in_one_bucket(n: usize) -> Vec<String> {
 #[tokio::test]
 async fn a_scan_pages_exactly_once_through_deletions() -> Result<()> {
     use futures_util::TryStreamExt;
-    let url = with_prefix(&base_url(), &unique_name("page"), "");
+    let url = with_prefix(&base_url!(), &unique_name("page"), "");
     let bank = open(&url).await?;
     let later = databank_core::driver::Utc::now() + Duration::from_secs(3600);
     let ids = ids_in_one_bucket(1500);
@@ -147,7 +148,7 @@ async fn a_scan_pages_exactly_once_through_deletions() -> Result<()> {
 
 #[tokio::test]
 async fn expired_records_leave_no_index_entries_behind() -> Result<()> {
-    let base = base_url();
+    let base = base_url!();
     let prefix = unique_name("stale");
     let bank = open(&with_prefix(&base, &prefix, "")).await?;
     let soon = databank_core::testkit::in_ms(200);
@@ -209,7 +210,7 @@ async fn bookkeeping(
 /// bucket, so the bookkeeping expired records leave behind is bounded by the live records.
 #[tokio::test]
 async fn writes_sweep_what_expired_records_leave_behind() -> Result<()> {
-    let base = base_url();
+    let base = base_url!();
     let prefix = unique_name("sweep");
     let bank = open(&with_prefix(&base, &prefix, "")).await?;
     let gone = databank_core::testkit::in_ms(-1_000);
@@ -319,7 +320,7 @@ async fn child_reader() -> Result<()> {
 
 #[tokio::test]
 async fn written_by_one_process_read_by_another() -> Result<()> {
-    let url = with_prefix(&base_url(), &unique_name("xproc"), "");
+    let url = with_prefix(&base_url!(), &unique_name("xproc"), "");
     let bank = open(&url).await?;
     bank.save(
         "person",
@@ -353,7 +354,7 @@ async fn written_by_one_process_read_by_another() -> Result<()> {
 /// bucketed layout, and the bank then opens.
 #[tokio::test]
 async fn a_bank_of_the_0_2_layout_opens_only_after_an_explicit_upgrade() -> Result<()> {
-    let base = base_url();
+    let base = base_url!();
     let p = unique_name("old");
     let mut con = raw(&base).await;
     let later = (databank_core::driver::Utc::now() + Duration::from_secs(3600)).timestamp_millis();
@@ -449,7 +450,7 @@ async fn a_bank_of_the_0_2_layout_opens_only_after_an_explicit_upgrade() -> Resu
 #[tokio::test]
 async fn a_write_no_replica_acknowledged_is_outcome_unknown() -> Result<()> {
     let url = with_prefix(
-        &base_url(),
+        &base_url!(),
         &unique_name("wait"),
         "&wait_replicas=1&timeout_ms=400",
     );
@@ -484,7 +485,7 @@ fn record_key(prefix: &str, kind: &str, id: &str) -> String {
 /// left in its bucket is what a purge clears.
 #[tokio::test]
 async fn an_expiring_patch_on_a_gone_record_leaves_nothing() -> Result<()> {
-    let base = base_url();
+    let base = base_url!();
     let prefix = unique_name("gone");
     let bank = open(&with_prefix(&base, &prefix, "")).await?;
     let later = databank_core::testkit::in_ms(3_600_000);
@@ -533,7 +534,7 @@ async fn an_expiring_patch_on_a_gone_record_leaves_nothing() -> Result<()> {
 /// behind a patch of a gone record) is no record: reads miss it and a create replaces it.
 #[tokio::test]
 async fn a_hash_without_a_value_is_no_record() -> Result<()> {
-    let base = base_url();
+    let base = base_url!();
     let prefix = unique_name("novalue");
     let bank = open(&with_prefix(&base, &prefix, "")).await?;
     let key = record_key(&prefix, "session", "s");
@@ -588,7 +589,7 @@ async fn size_of(bank: &Bank, id: &str) -> Result<i64> {
 /// grow, shrink, add and remove keys, and after a whole write.
 #[tokio::test]
 async fn patches_keep_the_size_exact() -> Result<()> {
-    let base = base_url();
+    let base = base_url!();
     let prefix = unique_name("size");
     let bank = open(&with_prefix(&base, &prefix, "")).await?;
     let later = databank_core::testkit::in_ms(3_600_000);
@@ -633,7 +634,7 @@ async fn patches_keep_the_size_exact() -> Result<()> {
 /// and size bookkeeping are as they were.
 #[tokio::test]
 async fn a_patch_past_the_size_limit_changes_nothing() -> Result<()> {
-    let base = base_url();
+    let base = base_url!();
     let prefix = unique_name("limit");
     let bank = open(&with_prefix(&base, &prefix, "")).await?;
     let later = databank_core::testkit::in_ms(3_600_000);
@@ -670,7 +671,7 @@ async fn a_patch_past_the_size_limit_changes_nothing() -> Result<()> {
 /// A patch that moves the expiry into the past ends the record, and brings back no hash.
 #[tokio::test]
 async fn a_patch_into_the_past_ends_the_record() -> Result<()> {
-    let base = base_url();
+    let base = base_url!();
     let prefix = unique_name("past");
     let bank = open(&with_prefix(&base, &prefix, "")).await?;
     let revision = bank
@@ -700,7 +701,7 @@ async fn a_patch_into_the_past_ends_the_record() -> Result<()> {
 /// record, and still sweeps what expired records left in the buckets it grows.
 #[tokio::test]
 async fn saves_of_unindexed_types_keep_the_bookkeeping() -> Result<()> {
-    let base = base_url();
+    let base = base_url!();
     let prefix = unique_name("plainsave");
     let url = with_prefix(&base, &prefix, "");
     let indexed = open(&url).await?;

@@ -337,8 +337,13 @@ async fn scenario(framework: Framework, backend: &str) -> TestResult {
             url
         }
         "redis" => {
-            let base = std::env::var("DATABANK_TEST_REDIS_URL")
-                .map_err(|_| "DATABANK_TEST_REDIS_URL is not set: run `cargo xtask test`")?;
+            let Some(base) = databank_core::testkit::server_url(
+                "DATABANK_TEST_REDIS_URL",
+                "cargo xtask services up redis",
+            ) else {
+                let _ = browser.client.clone().close().await;
+                return Ok(());
+            };
             let sep = if base.contains('?') { '&' } else { '?' };
             format!("{base}{sep}prefix={}", unique_name("browser"))
         }

@@ -60,7 +60,9 @@ fn deep(levels: usize) -> Value {
 }
 
 async fn battery(backend: &str) -> TestResult {
-    let f = open(backend, Schema::new().index("thing", ["email"])).await;
+    let Some(f) = open(backend, Schema::new().index("thing", ["email"])).await else {
+        return Ok(());
+    };
     let bank = &f.bank;
     bank.save("thing", "sentinel", json!({"email": "keep@x", "v": 1}))
         .await?;
@@ -223,11 +225,14 @@ async fn postgres() -> TestResult {
     let server = databank_testservers::Server::postgres(false)?;
     battery(server.url()).await?;
     let field = "o'k\\\"x\\'); DROP TABLE t; --";
-    let f = open(
+    let Some(f) = open(
         server.url(),
         Schema::new().index("thing", [format!("{field}.y")]),
     )
-    .await;
+    .await
+    else {
+        return Ok(());
+    };
     f.bank.save("thing", "a", json!({field: {"y": 5}})).await?;
     f.bank.save("thing", "b", json!({field: {"y": 6}})).await?;
     let hits = f
@@ -261,7 +266,10 @@ async fn redis() -> TestResult {
     battery("redis").await?;
     // No key outside a bank prefix: every key in the server that carries the mark sits under a
     // test prefix, in the documented layout.
-    let client = redis::Client::open(common::env("DATABANK_TEST_REDIS_URL"))?;
+    let Some(url) = common::env("DATABANK_TEST_REDIS_URL") else {
+        return Ok(());
+    };
+    let client = redis::Client::open(url)?;
     let mut con = client.get_multiplexed_async_connection().await?;
     let mut keys: redis::AsyncIter<Vec<u8>> =
         redis::AsyncCommands::scan_match(&mut con, format!("*{MARK}*")).await?;

@@ -20,11 +20,13 @@ use crate::{Bank, Expiry, Result, Schema};
 
 pub mod behaviours;
 mod restart;
+mod server;
 
 pub use restart::{
     a_server_down_at_open_is_unavailable, a_timed_out_counter_is_not_retryable,
     survives_a_server_restart, RestartLimits,
 };
+pub use server::{server_url, MaybeHarness, SUITE_SKIP_PREFIX};
 
 /// Opens the bank a behaviour runs against.
 #[async_trait]
@@ -91,14 +93,18 @@ pub fn unique_name(prefix: &str) -> String {
 pub const BEHAVIOUR_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Runs one behaviour against a fresh harness; panics (failing the test) on error or timeout,
-/// and reports a behaviour that [skipped](Kit::skip) itself on standard error.
-pub fn run<H, F, Fut>(name: &str, make: impl FnOnce() -> H, behaviour: F)
+/// and reports a behaviour that [skipped](Kit::skip) itself on standard error. A harness
+/// function that answers `None` (no server here: see [`server_url`]) runs nothing.
+pub fn run<M, F, Fut>(name: &str, make: impl FnOnce() -> M, behaviour: F)
 where
-    H: Harness,
+    M: MaybeHarness,
     F: FnOnce(Kit) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
-    if let Some(reason) = run_behaviour(make, behaviour) {
+    let Some(harness) = make().into_harness() else {
+        return;
+    };
+    if let Some(reason) = run_behaviour(harness, behaviour) {
         report_skip(name, &reason);
     }
 }
@@ -106,17 +112,20 @@ where
 /// What [`conformance_tests!`](crate::conformance_tests) runs: [`run`], and a check that the
 /// behaviour skipped itself exactly when the harness declared it not to apply
 /// (`does_not_apply`), so that no skip is ever reported as a pass.
-pub fn run_declared<H, F, Fut>(
+pub fn run_declared<M, F, Fut>(
     name: &str,
     declared_not_to_apply: bool,
-    make: impl FnOnce() -> H,
+    make: impl FnOnce() -> M,
     behaviour: F,
 ) where
-    H: Harness,
+    M: MaybeHarness,
     F: FnOnce(Kit) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
-    match (run_behaviour(make, behaviour), declared_not_to_apply) {
+    let Some(harness) = make().into_harness() else {
+        return;
+    };
+    match (run_behaviour(harness, behaviour), declared_not_to_apply) {
         (Some(reason), true) => report_skip(name, &reason),
         (None, false) => {}
         (Some(reason), false) => panic!(
@@ -139,7 +148,7 @@ fn report_skip(name: &str, reason: &str) {
 }
 
 /// Runs one behaviour; panics on error or timeout; returns the reason it gave for skipping.
-fn run_behaviour<H, F, Fut>(make: impl FnOnce() -> H, behaviour: F) -> Option<String>
+fn run_behaviour<H, F, Fut>(harness: H, behaviour: F) -> Option<String>
 where
     H: Harness,
     F: FnOnce(Kit) -> Fut,
@@ -154,7 +163,7 @@ where
         Err(e) => panic!("cannot start a tokio runtime: {e}"),
     };
     runtime.block_on(async move {
-        let harness: Arc<dyn Harness> = Arc::new(make());
+        let harness: Arc<dyn Harness> = Arc::new(harness);
         let bank = match harness.open(schema()).await {
             Ok(bank) => bank,
             Err(e) => panic!("the harness could not open a bank: {e}"),
@@ -203,7 +212,10 @@ pub async fn sleep_past(expiry: Expiry) {
 }
 
 /// Defines one `#[test]` per conformance behaviour, each running against a bank from `$harness`
-/// (a function or closure returning a [`Harness`](crate::testkit::Harness)).
+/// (a function or closure returning a [`Harness`](crate::testkit::Harness), or an `Option` of
+/// one: a driver whose server is missing here answers `None`, from
+/// [`server_url`](crate::testkit::server_url), and its tests then run nothing, after one line
+/// saying so; under `CI=true` they fail instead).
 ///
 /// Behaviours that do not apply to a driver (say, [`reopen_keeps_records`](behaviours::reopen_keeps_records)
 /// for one that keeps nothing across a reopen) are named after `does_not_apply:`; their tests

@@ -2,7 +2,7 @@
 //! `cargo xtask test` provides), each behaviour in a table of its own, and SQLite, each
 //! behaviour in a database file of its own.
 
-use databank_core::testkit::{unique_name, Harness};
+use databank_core::testkit::{server_url, unique_name, Harness};
 use databank_core::{Bank, Result, Schema};
 use databank_sql::SqlConfig;
 
@@ -37,14 +37,15 @@ mod postgres {
         }
     }
 
-    pub fn harness() -> Postgres {
-        let Ok(base) = std::env::var("DATABANK_TEST_POSTGRES_URL") else {
-            panic!("DATABANK_TEST_POSTGRES_URL is not set: run `cargo xtask test`, or `cargo xtask services up postgres` and export what it prints");
-        };
-        Postgres {
+    pub fn harness() -> Option<Postgres> {
+        let base = server_url(
+            "DATABANK_TEST_POSTGRES_URL",
+            "cargo xtask services up postgres",
+        )?;
+        Some(Postgres {
             url: format!("{base}?max_connections=4"),
             table: unique_name("kit"),
-        }
+        })
     }
 
     databank_core::conformance_tests!(harness);
