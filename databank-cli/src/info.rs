@@ -8,16 +8,17 @@ use crate::Failure;
 /// The capabilities a driver has, by name.
 fn capability_names(caps: &Capabilities) -> Vec<&'static str> {
     [
+        ("supports_kinds", caps.supports_kinds),
+        ("supports_count_expired", caps.supports_count_expired),
+        ("persistent", caps.persistent),
+        ("multi_process", caps.multi_process),
         ("native_expiry", caps.native_expiry),
         ("native_counters", caps.native_counters),
-        ("indexed_search", caps.indexed_search),
+        ("native_search", caps.native_search),
         ("native_conditional_update", caps.native_conditional_update),
         ("native_lists", caps.native_lists),
         ("native_patch", caps.native_patch),
-        ("persistent", caps.persistent),
-        ("multi_process", caps.multi_process),
-        ("lists_kinds", caps.lists_kinds),
-        ("counts_expired", caps.counts_expired),
+        ("native_patch_on", caps.native_patch_on),
         ("native_read_if_changed", caps.native_read_if_changed),
     ]
     .into_iter()
@@ -34,7 +35,7 @@ pub async fn info(bank: &Bank, url: &str, json: bool) -> Result<(), Failure> {
     let mut types = Vec::new();
     for kind in bank.kinds().await? {
         let count = bank.count(&kind).await?;
-        let expired = if caps.counts_expired {
+        let expired = if caps.supports_count_expired {
             Some(bank.count_expired(&kind).await?)
         } else {
             None

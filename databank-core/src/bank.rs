@@ -303,7 +303,8 @@ impl Bank {
     }
 
     /// The types that hold at least one live record, sorted: what an operator's tool lists
-    /// (`databank info`). One [`count`](Bank::count) per type the driver names.
+    /// (`databank info`). One [`count`](Bank::count) per type the driver names; `Unsupported`
+    /// where the driver cannot name them ([`Capabilities::supports_kinds`] says which).
     ///
     /// ```
     /// # use databank_core::{Bank, Error, json};
@@ -315,7 +316,13 @@ impl Bank {
     /// # Ok(()) }
     /// ```
     pub async fn kinds(&self) -> Result<Vec<String>> {
-        let mut named = self.live()?.kinds().await?;
+        let driver = self.live()?;
+        if !driver.capabilities().supports_kinds {
+            return Err(Error::Unsupported(
+                "this driver cannot list its types (Capabilities::supports_kinds is off)".into(),
+            ));
+        }
+        let mut named = driver.kinds().await?;
         named.sort();
         named.dedup();
         let mut kinds = Vec::with_capacity(named.len());
@@ -337,7 +344,8 @@ impl Bank {
 
     /// How many records of a type expired and still wait for [`purge_expired`](Self::purge_expired)
     /// (or the backend's own TTL): what a purge would remove now. `Unsupported` where the
-    /// backend cannot tell ([`Capabilities::counts_expired`] says which).
+    /// backend cannot tell ([`Capabilities::supports_count_expired`] says which), before the
+    /// driver is called.
     ///
     /// ```
     /// # use databank_core::{Bank, Error, json};
@@ -346,14 +354,22 @@ impl Bank {
     /// # let bank = Bank::new(databank_memory::MemoryBank::new(databank_core::Schema::new()));
     /// let gone = chrono::Utc::now() - chrono::Duration::seconds(1);
     /// bank.save("session", "old", json!({})).expires_at(Some(gone)).await?;
-    /// if bank.capabilities().counts_expired {
+    /// if bank.capabilities().supports_count_expired {
     ///     assert!(bank.count_expired("session").await? <= 1);
     /// }
     /// # Ok(()) }
     /// ```
     pub async fn count_expired(&self, kind: &str) -> Result<u64> {
         validate::kind(kind)?;
-        self.live()?.count_expired(kind).await
+        let driver = self.live()?;
+        if !driver.capabilities().supports_count_expired {
+            return Err(Error::Unsupported(
+                "this driver cannot count expired records \
+                 (Capabilities::supports_count_expired is off)"
+                    .into(),
+            ));
+        }
+        driver.count_expired(kind).await
     }
 
     /// Deletes the expired records of a type; returns how many it deleted (records the

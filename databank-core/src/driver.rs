@@ -34,9 +34,11 @@
 //!   refused, a store busy or locked) is [`Error::Unavailable`], safe to retry; one whose
 //!   outcome is unknown (a timeout after the request left) is [`Error::OutcomeUnknown`]; data
 //!   that cannot be read back is [`Error::Corrupt`]; anything else from the backend (an I/O
-//!   error of an embedded store included) is [`Error::Backend`]. The provided `kinds` and
-//!   `count_expired` answer [`Error::Unsupported`]; override them, or leave the capability off
-//!   and name their behaviours in `does_not_apply`.
+//!   error of an embedded store included) is [`Error::Backend`]. `kinds` and `count_expired`
+//!   are called only where [`Capabilities`] says the driver supports them
+//!   (`supports_kinds`, `supports_count_expired`; the [`Bank`] answers
+//!   [`Error::Unsupported`] otherwise): override them and set the flag, or leave both and name
+//!   their behaviours in `does_not_apply`.
 //! - **`close`** releases what the driver holds: an embedded store must release its files there,
 //!   since the kit (and a restarting application) opens the same path again in the same process
 //!   while the old driver value may still be alive.
@@ -350,6 +352,47 @@ pub fn timeout_ms(value: &str) -> Result<Duration> {
             "timeout_ms={value} is not a positive number of milliseconds"
         ))),
     }
+}
+
+/// Takes a driver's own parameters out of a URL's query and leaves the rest to its client, the
+/// one way every driver reads its URL: `take` sees each `key=value` pair in order (decoded)
+/// and answers `Ok(true)` for one it took, `Ok(false)` for one that is the client's, which
+/// stays in the URL, in its order; its first error stops the walk and is returned. A URL left
+/// with no pair loses its `?`.
+///
+/// ```
+/// use databank_core::driver::{take_url_params, timeout_ms, Url};
+/// let mut url = Url::parse("redis://h/0?prefix=app&protocol=resp3&timeout_ms=700")?;
+/// let (mut prefix, mut timeout) = (String::new(), None);
+/// take_url_params(&mut url, |key, value| {
+///     match key {
+///         "prefix" => prefix = value.to_owned(),
+///         "timeout_ms" => timeout = Some(timeout_ms(value)?),
+///         _ => return Ok(false),
+///     }
+///     Ok(true)
+/// })?;
+/// assert_eq!(prefix, "app");
+/// assert_eq!(timeout, Some(std::time::Duration::from_millis(700)));
+/// assert_eq!(url.as_str(), "redis://h/0?protocol=resp3");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn take_url_params(
+    url: &mut Url,
+    mut take: impl FnMut(&str, &str) -> Result<bool>,
+) -> Result<()> {
+    let mut rest = Vec::new();
+    for (key, value) in url.query_pairs() {
+        if !take(&key, &value)? {
+            rest.push((key.into_owned(), value.into_owned()));
+        }
+    }
+    if rest.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(rest);
+    }
+    Ok(())
 }
 
 /// Checks a name a driver splices into keys or statements (a prefix, a database, a bucket):

@@ -23,8 +23,8 @@ use databank_core::{
 use futures_util::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 
+use crate::codec::{from_document, key, server_expiry, to_document, Stored};
 use crate::config::CouchbaseConfig;
-use crate::document::{from_document, key, server_expiry, to_document, Stored};
 use crate::error::{classify, map_err, Outcome};
 use crate::patch;
 use crate::statements::{self, Statement};
@@ -450,10 +450,10 @@ impl Driver for CouchbaseBank {
         let mut caps = Capabilities::default();
         caps.native_expiry = true;
         caps.native_counters = true;
-        caps.indexed_search = true;
+        caps.native_search = true;
         caps.native_conditional_update = true;
         caps.native_patch = true;
-        caps.lists_kinds = true;
+        caps.supports_kinds = true;
         caps.native_lists = true;
         caps.persistent = true;
         caps.multi_process = true;

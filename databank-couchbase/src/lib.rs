@@ -1,16 +1,22 @@
 //! A databank driver on Couchbase Server, through the official `couchbase` crate (1.x, pure Rust).
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), databank_core::Error> {
-//! databank_couchbase::register()?;
-//! // The password may also come from $DATABANK_COUCHBASE_PASSWORD.
-//! let bank = databank_core::open(
-//!     "couchbase://app:secret@127.0.0.1/databank?scope=web",
-//!     databank_core::Schema::new().index("user", ["email"]),
-//! )
-//! .await?;
-//! # Ok(()) }
+//! // Compiled, not run, by the doc tests: it needs a Couchbase Server at this address.
+//! use databank_core::{Bank, Schema};
+//! use databank_couchbase::{CouchbaseBank, CouchbaseConfig};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), databank_core::Error> {
+//!     // The password may also come from $DATABANK_COUCHBASE_PASSWORD.
+//!     let config = CouchbaseConfig::from_url("couchbase://app:secret@127.0.0.1/databank?scope=web")?;
+//!     let schema = Schema::new().index("user", ["email"]);
+//!     let bank = Bank::new(CouchbaseBank::connect(config, schema).await?);
+//!     Ok(())
+//! }
 //! ```
+//!
+//! With the `databank` crate (feature `couchbase`), `databank::open(url, schema)` opens it by
+//! URL.
 //!
 //! Couchbase's native strengths, used: KV `insert` (gives `AlreadyExists`), `replace` with CAS
 //! (`update`, `update_if`, `touch`), `upsert` (`save`), document expiry, sub-document counters
@@ -38,8 +44,8 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod codec;
 mod config;
-mod document;
 mod error;
 mod patch;
 mod statements;

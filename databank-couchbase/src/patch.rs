@@ -17,12 +17,12 @@
 
 use couchbase::options::kv_options::MutateInOptions;
 use couchbase::subdoc::mutate_in_specs::MutateInSpec;
-use databank_core::criteria::{canonical, index_field, lookup};
+use databank_core::driver::entries_size;
+use databank_core::driver::{canonical, index_field, lookup};
 use databank_core::driver::{random_revision, DateTime, Patch, PatchExpiry, Utc};
-use databank_core::validate::entries_size;
 use databank_core::{Result, Revision, Value};
 
-use crate::document::{expiry_guard, server_expiry};
+use crate::codec::{expiry_guard, server_expiry};
 use crate::error::map_err;
 
 /// The most specs one multi-mutation may hold (`docs/SubDocument.md`, "Multi-Path").
@@ -153,8 +153,8 @@ pub fn falls_back(refused: &couchbase::error::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use databank_core::driver::MAX_VALUE_BYTES;
     use databank_core::json;
-    use databank_core::validate::MAX_VALUE_BYTES;
 
     fn patch() -> Patch<'static> {
         Patch::new("session", "s1")

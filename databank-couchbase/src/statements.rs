@@ -2,7 +2,7 @@
 //! text spliced in is the keyspace (names checked to hold no backtick) and `ix` field names we
 //! make ourselves (`f` + hex).
 
-use databank_core::criteria::{canonical, index_field};
+use databank_core::driver::{canonical, index_field};
 use databank_core::{Criteria, Schema};
 use serde_json::Value;
 

@@ -10,8 +10,8 @@ use databank_core::driver::{
 use databank_core::{Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Value};
 use futures_util::StreamExt;
 
+use crate::codec::{self, Loaded};
 use crate::error::io_error;
-use crate::file::{self, Loaded};
 use crate::path::{self, MAX_PATH_BYTES, SUFFIX};
 use crate::shared::Shared;
 use crate::walk::Walk;
@@ -95,7 +95,7 @@ impl DiskBank {
             match decide(live)? {
                 Change::Keep(result) => Ok((result, previous)),
                 Change::Retime(record, result) => {
-                    file::store(
+                    codec::store(
                         &file,
                         &id,
                         &record.value,
@@ -106,7 +106,7 @@ impl DiskBank {
                 }
                 Change::Write(value, expires_at, result) => {
                     let revision = shared.next_revision(previous);
-                    file::store(&file, &id, &value, revision, expires_at)?;
+                    codec::store(&file, &id, &value, revision, expires_at)?;
                     Ok((result, Some(revision)))
                 }
             }
@@ -162,7 +162,7 @@ impl DiskBank {
             }
             for file in &files {
                 let head = match path::id_of(dir, file) {
-                    Some(id) => file::load_head(file).and_then(|head| match head {
+                    Some(id) => codec::load_head(file).and_then(|head| match head {
                         Some((stored, _)) if stored != id => Err(Error::Corrupt {
                             location: file.display().to_string(),
                             reason: format!("file holds id {stored:?}, its name says {id:?}"),
@@ -265,7 +265,7 @@ impl DiskBank {
 
 /// Loads a record file and checks it belongs to `id`.
 fn load_checked(file: &Path, id: &str) -> Result<Option<Record>> {
-    match file::load(file)? {
+    match codec::load(file)? {
         Some(Loaded { id: stored, record }) if stored == id => Ok(Some(record)),
         Some(Loaded { id: stored, .. }) => Err(Error::Corrupt {
             location: file.display().to_string(),
@@ -297,8 +297,8 @@ impl Driver for DiskBank {
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::default();
         caps.native_patch = true;
-        caps.lists_kinds = true;
-        caps.counts_expired = true;
+        caps.supports_kinds = true;
+        caps.supports_count_expired = true;
         caps.persistent = true;
         caps
     }
@@ -354,7 +354,7 @@ impl Driver for DiskBank {
             let live =
                 load_checked(&file, &owned)?.is_some_and(|r| !is_expired(r.expires_at, Utc::now()));
             if live {
-                file::remove(&file)?;
+                codec::remove(&file)?;
             }
             Ok(live)
         })
@@ -399,7 +399,7 @@ impl Driver for DiskBank {
             let removed = blocking(move || {
                 let expired =
                     load_checked(&file, &id)?.is_some_and(|r| is_expired(r.expires_at, Utc::now()));
-                Ok(expired && file::remove(&file)?)
+                Ok(expired && codec::remove(&file)?)
             })
             .await?;
             purged += u64::from(removed);

@@ -46,9 +46,9 @@ mod error;
 // Public only for the fuzz targets (feature `fuzzing`), never part of the API.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
-pub mod file;
+pub mod codec;
 #[cfg(not(feature = "fuzzing"))]
-mod file;
+mod codec;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod path;

@@ -98,12 +98,12 @@ impl Driver for MemoryBank {
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::default();
         caps.native_counters = true;
-        caps.indexed_search = true;
+        caps.native_search = true;
         caps.native_conditional_update = true;
         caps.native_lists = true;
         caps.native_patch = true;
-        caps.lists_kinds = true;
-        caps.counts_expired = true;
+        caps.supports_kinds = true;
+        caps.supports_count_expired = true;
         caps
     }
 

@@ -1,8 +1,10 @@
 //! An in-memory databank driver: fast, concurrent, and gone when the process ends.
 //!
-//! Every capability is native: declared indices are kept as hash maps for `search`, expiries are
-//! kept ordered so `purge_expired` costs O(expired),
-//! counters, lists and `update_if` run under one short lock.
+//! Every operation is native but expiry: declared indices are kept as hash maps for `search`,
+//! counters, lists, patches and `update_if` run under one short lock, and expiries are kept
+//! ordered so `purge_expired` costs O(expired) (no background task removes expired records:
+//! reads ignore them, a purge deletes them). It lists its types and counts expired records; it
+//! is neither persistent nor shared between processes.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use databank_core::criteria::{canonical, lookup};
+use databank_core::driver::{canonical, lookup};
 use databank_core::driver::{is_expired, record};
 use databank_core::driver::{DateTime, Utc};
 use databank_core::Value;

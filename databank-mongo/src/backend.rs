@@ -4,12 +4,12 @@ use std::collections::{HashMap, HashSet};
 use std::future::{Future, IntoFuture};
 use std::sync::Mutex;
 
-use databank_core::criteria::{canonical, index_field, lookup};
+use databank_core::driver::MAX_VALUE_BYTES;
 use databank_core::driver::{
     async_trait, patch_by_read_and_write, random_revision, timed, Driver, Patch, PatchExpiry,
     Precondition, RecordStream, RecordsStream, Utc, Write,
 };
-use databank_core::validate::MAX_VALUE_BYTES;
+use databank_core::driver::{canonical, index_field, lookup};
 use databank_core::{
     Capabilities, Criteria, Error, Expiry, Record, Result, Revision, Schema, Value,
 };
@@ -18,10 +18,10 @@ use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, IndexModel};
 
-use crate::config::MongoConfig;
-use crate::document::{
+use crate::codec::{
     bson_date, from_document, json, key_cost, key_field, live, revision_bson, to_document,
 };
+use crate::config::MongoConfig;
 use crate::error::{is_duplicate, map_err};
 
 /// The MongoDB driver: one collection per type in the URL's database.
@@ -322,11 +322,11 @@ impl Driver for MongoBank {
         let mut caps = Capabilities::default();
         caps.native_expiry = true;
         caps.native_counters = true;
-        caps.indexed_search = true;
+        caps.native_search = true;
         caps.native_conditional_update = true;
         caps.native_patch = true;
-        caps.lists_kinds = true;
-        caps.counts_expired = true;
+        caps.supports_kinds = true;
+        caps.supports_count_expired = true;
         caps.persistent = true;
         caps.multi_process = true;
         caps

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use databank_core::driver::{check_name, timeout_ms, Url};
+use databank_core::driver::{check_name, take_url_params, timeout_ms, Url};
 use databank_core::Error;
 
 /// The database used when the URL names none.
@@ -102,24 +102,18 @@ impl MongoConfig {
             return Err(bad("the scheme must be mongodb or mongodb+srv".into()));
         }
         let mut config = MongoConfig::new("");
-        let mut rest = Vec::new();
-        for (key, value) in parsed.query_pairs() {
-            if key == "timeout_ms" {
-                config.timeout = timeout_ms(&value).map_err(|e| bad(e.to_string()))?;
-            } else {
-                rest.push((key.into_owned(), value.into_owned()));
+        take_url_params(&mut parsed, |key, value| {
+            if key != "timeout_ms" {
+                return Ok(false);
             }
-        }
+            config.timeout = timeout_ms(value).map_err(|e| bad(e.to_string()))?;
+            Ok(true)
+        })?;
         let database = parsed.path().trim_start_matches('/');
         if !database.is_empty() {
             config.database = database.to_owned();
         }
         config.validate().map_err(|e| bad(e.to_string()))?;
-        if rest.is_empty() {
-            parsed.set_query(None);
-        } else {
-            parsed.query_pairs_mut().clear().extend_pairs(rest);
-        }
         config.server_url = parsed.to_string();
         Ok(config)
     }

@@ -1,11 +1,19 @@
 //! A databank driver on MongoDB, through the official `mongodb` crate (3.x).
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), databank_core::Error> {
-//! databank_mongo::register()?;
-//! let bank = databank_core::open("mongodb://127.0.0.1:27017/app", databank_core::Schema::new()).await?;
-//! # Ok(()) }
+//! // Compiled, not run, by the doc tests: it needs a MongoDB server at this address.
+//! use databank_core::{Bank, Schema};
+//! use databank_mongo::{MongoBank, MongoConfig};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), databank_core::Error> {
+//!     let config = MongoConfig::from_url("mongodb://127.0.0.1:27017/app")?;
+//!     let bank = Bank::new(MongoBank::connect(config, Schema::new()).await?);
+//!     Ok(())
+//! }
 //! ```
+//!
+//! With the `databank` crate (feature `mongo`), `databank::open(url, schema)` opens it by URL.
 //!
 //! One collection per type in the URL's database (default `databank`), `_id` = the record id.
 //! Native strengths used: `insert` with the duplicate-key error (11000) for `create`, upserting
@@ -28,8 +36,8 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod codec;
 mod config;
-mod document;
 mod error;
 
 pub use backend::MongoBank;

@@ -3,12 +3,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 
-use databank_core::criteria::lookup;
+use databank_core::driver::lookup;
+use databank_core::driver::MAX_VALUE_BYTES;
 use databank_core::driver::{
     async_trait, is_expired, random_revision, timed, Driver, Patch, PatchExpiry, Precondition,
     RecordStream, RecordsStream, Utc, Write,
 };
-use databank_core::validate::MAX_VALUE_BYTES;
 use databank_core::{
     Applied, Capabilities, Criteria, Error, Expiry, IfChanged, Record, Result, Revision, Schema,
     Value,
@@ -16,10 +16,10 @@ use databank_core::{
 use futures_util::{FutureExt, StreamExt, TryStreamExt};
 use redis::Script;
 
+use crate::codec::{self, Fields};
 use crate::config::RedisConfig;
 use crate::connection::{self, Connection};
 use crate::error::map_err;
-use crate::fields::{self, Fields};
 use crate::keys::{bucket, Keys, BUCKETS};
 use crate::scripts::{self, Reply};
 use crate::upgrade;
@@ -149,7 +149,7 @@ impl RedisBank {
         if !expiry.is_empty() {
             args.extend([b"e".to_vec(), expiry]);
         }
-        args.extend(fields::of(value)?);
+        args.extend(codec::of(value)?);
         let (code, acked): (i64, _) = self.write(&scripts::PUT_SCRIPT, &keys, &args).await?;
         match (Reply::from_code(code)?, write.precondition) {
             (Reply::Exists, _) => Err(Error::already_exists(kind, id)),
@@ -356,7 +356,7 @@ impl RedisBank {
             .await?;
         let mut out = Vec::with_capacity(ids.len());
         for (id, row) in ids.into_iter().zip(rows) {
-            if let Some(record) = fields::gather(kind, &id, row)? {
+            if let Some(record) = codec::gather(kind, &id, row)? {
                 out.push((id, record));
             }
         }
@@ -370,7 +370,7 @@ impl RedisBank {
         let revision = random_revision();
         let ((code, base), acked): ((i64, Vec<u8>), _) =
             self.patch_on_server(&patch, revision).await?;
-        let base = fields::parse_revision(&base);
+        let base = codec::parse_revision(&base);
         match Reply::from_code(code)? {
             Reply::Missing => Err(Error::not_found(kind, id)),
             Reply::NotAnObject => Err(Error::wrong_type(kind, id, "an object")),
@@ -434,13 +434,13 @@ impl RedisBank {
             self.keys.record_prefix(kind, b).into_bytes(),
         ];
         for (key, value) in &patch.set {
-            args.push(fields::key_field(key));
-            args.push(fields::json(value)?);
-            args.push(fields::key_cost(key).to_string().into_bytes());
+            args.push(codec::key_field(key));
+            args.push(codec::json(value)?);
+            args.push(codec::key_cost(key).to_string().into_bytes());
         }
         for key in remove {
-            args.push(fields::key_field(key));
-            args.push(fields::key_cost(key).to_string().into_bytes());
+            args.push(codec::key_field(key));
+            args.push(codec::key_cost(key).to_string().into_bytes());
         }
         for field in &touched {
             args.push(self.keys.index_prefix(kind, b, field).into_bytes());
@@ -480,12 +480,13 @@ impl Driver for RedisBank {
         let mut caps = Capabilities::default();
         caps.native_expiry = true;
         caps.native_counters = true;
-        caps.indexed_search = true;
+        caps.native_search = true;
         caps.native_conditional_update = true;
         caps.native_patch = true;
         caps.native_read_if_changed = true;
-        caps.lists_kinds = true;
-        caps.counts_expired = true;
+        caps.native_patch_on = true;
+        caps.supports_kinds = true;
+        caps.supports_count_expired = true;
         caps.persistent = true;
         caps.multi_process = true;
         caps
@@ -500,7 +501,7 @@ impl Driver for RedisBank {
                 con.query(&cmd).await
             })
             .await?;
-        fields::gather(kind, id, row)?.ok_or_else(|| Error::not_found(kind, id))
+        codec::gather(kind, id, row)?.ok_or_else(|| Error::not_found(kind, id))
     }
 
     async fn write(&self, write: Write<'_>) -> Result<Revision> {
@@ -534,11 +535,11 @@ impl Driver for RedisBank {
             // Not an object (or no value at all): the whole read tells which.
             return Ok(IfChanged::of(self.read(kind, id).await?, known));
         }
-        let expires_at = fields::parse_expiry(kind, id, expiry.as_deref())?;
+        let expires_at = codec::parse_expiry(kind, id, expiry.as_deref())?;
         if is_expired(expires_at, Utc::now()) {
             return Err(Error::not_found(kind, id));
         }
-        if fields::parse_revision(&revision) == Some(known) {
+        if codec::parse_revision(&revision) == Some(known) {
             return Ok(IfChanged::Unchanged { expires_at });
         }
         Ok(IfChanged::of(self.read(kind, id).await?, known))

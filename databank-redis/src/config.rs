@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use databank_core::driver::{check_name, timeout_ms, Url};
+use databank_core::driver::{check_name, take_url_params, timeout_ms, Url};
 use databank_core::Error;
 
 /// The default key prefix.
@@ -149,12 +149,11 @@ impl RedisConfig {
         let cluster = parsed.scheme().ends_with("-cluster");
         let mut config = RedisConfig::new("");
         let mut nodes = Vec::new();
-        let mut rest = Vec::new();
-        for (key, value) in parsed.query_pairs() {
-            match key.as_ref() {
-                "prefix" => config.prefix = value.into_owned(),
+        take_url_params(&mut parsed, |key, value| {
+            match key {
+                "prefix" => config.prefix = value.to_owned(),
                 "timeout_ms" => {
-                    config.timeout = timeout_ms(&value).map_err(|e| bad(e.to_string()))?
+                    config.timeout = timeout_ms(value).map_err(|e| bad(e.to_string()))?
                 }
                 "wait_replicas" => {
                     config.wait_replicas = value
@@ -162,24 +161,20 @@ impl RedisConfig {
                         .map_err(|_| bad(format!("wait_replicas {value:?} is not a count")))?
                 }
                 "node" if cluster => {
-                    let (host, port) = value.rsplit_once(':').unwrap_or((&value, "6379"));
+                    let (host, port) = value.rsplit_once(':').unwrap_or((value, "6379"));
                     let host_ok = !host.is_empty()
                         && !host.contains(['/', '@', '?', '#', ' ', ','])
                         && port.parse::<u16>().is_ok();
                     if !host_ok {
                         return Err(bad(format!("node {value:?} is not host:port")));
                     }
-                    nodes.push(value.into_owned())
+                    nodes.push(value.to_owned())
                 }
-                _ => rest.push((key.into_owned(), value.into_owned())),
+                _ => return Ok(false),
             }
-        }
+            Ok(true)
+        })?;
         config.validate().map_err(|e| bad(e.to_string()))?;
-        if rest.is_empty() {
-            parsed.set_query(None);
-        } else {
-            parsed.query_pairs_mut().clear().extend_pairs(rest);
-        }
         if !cluster {
             config.server_url = parsed.to_string();
             return Ok(config);

@@ -4,7 +4,7 @@
 //! bucket carries the same hash tag `{<type>:<bucket>}`, so a record, its expiry entry and its
 //! index entries share a Redis Cluster slot and every script touches one slot.
 
-use databank_core::criteria::{canonical, lookup};
+use databank_core::driver::{canonical, lookup};
 use serde_json::Value;
 
 /// How many buckets a type's records are spread over (see the key layout). Part of the layout:

@@ -3,17 +3,24 @@
 //! follows `MOVED`/`ASK`, retries `TRYAGAIN` and finds promoted replicas) for a cluster.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), databank_core::Error> {
-//! databank_redis::register()?;
-//! let bank = databank_core::open("redis://127.0.0.1:6379/0?prefix=app", databank_core::Schema::new()).await?;
-//! // A cluster: any of its nodes, the others are discovered.
-//! let clustered = databank_core::open(
-//!     "redis-cluster://127.0.0.1:7000?node=127.0.0.1:7001&prefix=app",
-//!     databank_core::Schema::new(),
-//! )
-//! .await?;
-//! # Ok(()) }
+//! // Compiled, not run, by the doc tests: it needs a Redis server and a cluster at these addresses.
+//! use databank_core::{Bank, Schema};
+//! use databank_redis::{RedisBank, RedisConfig};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), databank_core::Error> {
+//!     let config = RedisConfig::from_url("redis://127.0.0.1:6379/0?prefix=app")?;
+//!     let bank = Bank::new(RedisBank::connect(config, Schema::new()).await?);
+//!     // A cluster: any of its nodes, the others are discovered.
+//!     let config =
+//!         RedisConfig::from_url("redis-cluster://127.0.0.1:7000?node=127.0.0.1:7001&prefix=app")?;
+//!     let clustered = Bank::new(RedisBank::connect(config, Schema::new()).await?);
+//!     Ok(())
+//! }
 //! ```
+//!
+//! With the `databank` crate (feature `redis`), `databank::open(url, schema)` opens the same
+//! banks by URL.
 //!
 //! Redis Sentinel is not supported: the `redis` crate's sentinel client has no
 //! self-reconnecting manager to build on; point the URL at the current primary (or a proxy).
@@ -44,10 +51,10 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod codec;
 mod config;
 mod connection;
 mod error;
-mod fields;
 mod keys;
 mod scripts;
 mod upgrade;

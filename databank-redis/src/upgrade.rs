@@ -98,17 +98,19 @@ pub struct Upgrade {
 /// layout (and any cluster, where 0.2 never ran) answers `old_layout: false`.
 ///
 /// ```no_run
-/// # async fn demo() -> databank_core::Result<()> {
-/// // Needs a Redis server.
+/// // Compiled, not run, by the doc tests: it needs a Redis server.
 /// use databank_redis::{upgrade, RedisConfig};
-/// let config = RedisConfig::from_url("redis://127.0.0.1/0?prefix=app")?;
-/// let plan = upgrade(config.clone(), true).await?;
-/// for (kind, records) in &plan.types {
-///     println!("would move {records} {kind} records");
+///
+/// #[tokio::main]
+/// async fn main() -> databank_core::Result<()> {
+///     let config = RedisConfig::from_url("redis://127.0.0.1/0?prefix=app")?;
+///     let plan = upgrade(config.clone(), true).await?;
+///     for (kind, records) in &plan.types {
+///         println!("would move {records} {kind} records");
+///     }
+///     upgrade(config, false).await?;
+///     Ok(())
 /// }
-/// upgrade(config, false).await?;
-/// # Ok(())
-/// # }
 /// ```
 pub async fn upgrade(config: RedisConfig, dry_run: bool) -> Result<Upgrade> {
     config.validate()?;

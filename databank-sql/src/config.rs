@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use databank_core::driver::{check_name, timeout_ms, Url};
+use databank_core::driver::{check_name, take_url_params, timeout_ms, Url};
 use databank_core::Error;
 
 /// The table used when the URL names none.
@@ -126,27 +126,22 @@ impl SqlConfig {
             // Every connection to `:memory:` would see a database of its own.
             config.max_connections = 1;
         }
-        let mut rest = Vec::new();
-        for (key, value) in parsed.query_pairs() {
-            match &*key {
-                "table" => config.table = value.into_owned(),
+        take_url_params(&mut parsed, |key, value| {
+            match key {
+                "table" => config.table = value.to_owned(),
                 "timeout_ms" => {
-                    config.timeout = timeout_ms(&value).map_err(|e| bad(e.to_string()))?
+                    config.timeout = timeout_ms(value).map_err(|e| bad(e.to_string()))?
                 }
                 "max_connections" => {
                     config.max_connections = value.parse().map_err(|_| {
                         bad(format!("max_connections={value} is not a positive number"))
                     })?
                 }
-                _ => rest.push((key.into_owned(), value.into_owned())),
+                _ => return Ok(false),
             }
-        }
+            Ok(true)
+        })?;
         config.validate().map_err(|e| bad(e.to_string()))?;
-        if rest.is_empty() {
-            parsed.set_query(None);
-        } else {
-            parsed.query_pairs_mut().clear().extend_pairs(rest);
-        }
         config.database_url = parsed.to_string();
         Ok(config)
     }

@@ -2,23 +2,37 @@
 //! SQLite (feature `sqlite`), both on by default.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), databank_core::Error> {
-//! use databank_core::Schema;
-//! databank_sql::register()?;
-//! let schema = Schema::new().index("person", ["email"]);
-//! let pg = databank_core::open("postgres://app:pw@127.0.0.1/app?table=records", schema.clone()).await?;
-//! let lite = databank_core::open("sqlite://data/app.db", schema).await?;
-//! # Ok(()) }
+//! // Compiled, not run, by the doc tests: it needs a PostgreSQL server at this address.
+//! use databank_core::{Bank, Schema};
+//! use databank_sql::{PostgresBank, SqlConfig, SqliteBank};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), databank_core::Error> {
+//!     let schema = Schema::new().index("person", ["email"]);
+//!     let config = SqlConfig::from_url("postgres://app:pw@127.0.0.1/app?table=records")?;
+//!     let pg = Bank::new(PostgresBank::connect(config, schema.clone()).await?);
+//!     let config = SqlConfig::from_url("sqlite://data/app.db")?;
+//!     let lite = Bank::new(SqliteBank::connect(config, schema).await?);
+//!     Ok(())
+//! }
 //! ```
 //!
-//! An application that already has a pool shares it:
+//! With the `databank` crate (features `postgres`, `sqlite`), `databank::open(url, schema)`
+//! opens them by URL. An application that already has a pool shares it:
 //!
 //! ```no_run
-//! # async fn demo(pool: sqlx::PgPool) -> Result<(), databank_core::Error> {
+//! // Compiled, not run, by the doc tests: it needs a PostgreSQL server at this address.
 //! use databank_sql::{PostgresBank, SqlConfig};
-//! let config = SqlConfig::new("").table("sessions");
-//! let bank = databank_core::Bank::new(PostgresBank::with_pool(pool, config, Default::default()).await?);
-//! # Ok(()) }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let pool = sqlx::PgPool::connect("postgres://app:pw@127.0.0.1/app").await?;
+//!     let config = SqlConfig::new("").table("sessions");
+//!     let bank = databank_core::Bank::new(
+//!         PostgresBank::with_pool(pool, config, Default::default()).await?,
+//!     );
+//!     Ok(())
+//! }
 //! ```
 //!
 //! # Connections

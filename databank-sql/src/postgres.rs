@@ -4,11 +4,11 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::str::FromStr;
 
+use databank_core::driver::MAX_VALUE_BYTES;
 use databank_core::driver::{
     async_trait, patch_by_read_and_write, random_revision, record, timed, Driver, Patch,
     PatchExpiry, Precondition, RecordStream, RecordsStream, Write,
 };
-use databank_core::validate::MAX_VALUE_BYTES;
 use databank_core::{
     Applied, Capabilities, Criteria, Error, Expiry, IfChanged, Record, Result, Revision, Schema,
     Value,
@@ -371,15 +371,16 @@ sql_driver!(PostgresBank, sqlx::Postgres, PgRow, {
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::default();
         caps.native_counters = true;
-        caps.indexed_search = true;
+        caps.native_search = true;
         caps.native_conditional_update = true;
         caps.native_lists = true;
         caps.native_patch = true;
         caps.persistent = true;
         caps.multi_process = true;
-        caps.lists_kinds = true;
-        caps.counts_expired = true;
+        caps.supports_kinds = true;
+        caps.supports_count_expired = true;
         caps.native_read_if_changed = true;
+        caps.native_patch_on = true;
         caps
     }
 
@@ -514,9 +515,10 @@ mod tests {
     /// `patch_growth` for the sets that grow most per character of JSON.
     #[tokio::test]
     async fn patch_growth_bounds_what_postgres_stores() -> std::result::Result<(), sqlx::Error> {
-        let Ok(url) = std::env::var("DATABANK_TEST_POSTGRES_URL") else {
-            panic!("DATABANK_TEST_POSTGRES_URL is not set: run `cargo xtask test`");
-        };
+        let url = databank_core::server_or_skip!(
+            "DATABANK_TEST_POSTGRES_URL",
+            "cargo xtask services up postgres"
+        );
         let pool = PgPool::connect(&url).await?;
         let digits: Vec<i64> = (0..500).map(|n| n % 10).collect();
         let sets = [

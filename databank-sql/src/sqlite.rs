@@ -4,11 +4,11 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::str::FromStr;
 
+use databank_core::driver::MAX_VALUE_BYTES;
 use databank_core::driver::{
     async_trait, patch_by_read_and_write, random_revision, record, timed, Driver, Patch,
     PatchExpiry, Precondition, RecordStream, RecordsStream, Write,
 };
-use databank_core::validate::MAX_VALUE_BYTES;
 use databank_core::{
     Applied, Capabilities, Criteria, Error, Expiry, IfChanged, Record, Result, Revision, Schema,
     Value,
@@ -349,15 +349,16 @@ sql_driver!(SqliteBank, sqlx::Sqlite, SqliteRow, {
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::default();
         caps.native_counters = true;
-        caps.indexed_search = true;
+        caps.native_search = true;
         caps.native_conditional_update = true;
         caps.native_lists = true;
         caps.native_patch = true;
         caps.persistent = !self.config.database_url.contains(":memory:");
         caps.multi_process = caps.persistent;
-        caps.lists_kinds = true;
-        caps.counts_expired = true;
+        caps.supports_kinds = true;
+        caps.supports_count_expired = true;
         caps.native_read_if_changed = true;
+        caps.native_patch_on = true;
         caps
     }
 

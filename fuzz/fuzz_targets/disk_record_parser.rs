@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use databank_core::Error;
-use databank_disk::file::parse;
+use databank_disk::codec::parse;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {

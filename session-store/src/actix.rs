@@ -1,10 +1,30 @@
 //! [`actix_session::storage::SessionStore`] (actix-session 0.11, actix-web 4) for
 //! [`DatabankStore`].
 //!
-//! ```ignore
-//! let store = DatabankStore::open("disk:data/sessions").await?;
-//! let key = actix_web::cookie::Key::generate();
-//! App::new().wrap(actix_session::SessionMiddleware::new(store.clone(), key))
+//! ```
+//! use actix_session::{Session, SessionMiddleware};
+//! use actix_web::{cookie::Key, web, App, HttpResponse};
+//! use databank_session_store::DatabankStore;
+//!
+//! async fn visits(session: Session) -> HttpResponse {
+//!     let seen: u64 = session.get("visits").ok().flatten().unwrap_or(0);
+//!     let _ = session.insert("visits", seen + 1);
+//!     HttpResponse::Ok().body(format!("visit {}", seen + 1))
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), databank_session_store::SessionError> {
+//!     // Any bank URL: "redis://127.0.0.1/0?prefix=app", "disk:data/sessions", ...
+//!     let store = DatabankStore::open("memory://").await?;
+//!     // The key signs the cookies: load it from your configuration, the same in every
+//!     // instance.
+//!     let key = Key::generate();
+//!     let app = App::new()
+//!         .wrap(SessionMiddleware::new(store.clone(), key))
+//!         .route("/", web::get().to(visits));
+//!     // Then serve `app` from `HttpServer::new` as any actix-web app.
+//!     Ok(())
+//! }
 //! ```
 //!
 //! actix-session hands stores its values as JSON text. A text that parses to a JSON value which

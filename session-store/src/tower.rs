@@ -1,11 +1,28 @@
 //! [`tower_sessions::SessionStore`](tower_sessions_core::SessionStore) (tower-sessions 0.15,
 //! axum 0.8) and [`ExpiredDeletion`] for [`DatabankStore`].
 //!
-//! ```ignore
-//! let store = DatabankStore::open("redis://127.0.0.1/0?prefix=app").await?;
-//! let layer = tower_sessions::SessionManagerLayer::new(store.clone());
-//! let app = axum::Router::new().route("/", get(handler)).layer(layer);
-//! let _cleanup = store.start_cleanup(std::time::Duration::from_secs(60));
+//! ```
+//! use axum::{routing::get, Router};
+//! use databank_session_store::DatabankStore;
+//! use tower_sessions::{Session, SessionManagerLayer};
+//!
+//! async fn visits(session: Session) -> String {
+//!     let seen: u64 = session.get("visits").await.ok().flatten().unwrap_or(0);
+//!     let _ = session.insert("visits", seen + 1).await;
+//!     format!("visit {}", seen + 1)
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), databank_session_store::SessionError> {
+//!     // Any bank URL: "redis://127.0.0.1/0?prefix=app", "disk:data/sessions", ...
+//!     let store = DatabankStore::open("memory://").await?;
+//!     let _cleanup = store.start_cleanup(std::time::Duration::from_secs(60));
+//!     let app: Router = Router::new()
+//!         .route("/", get(visits))
+//!         .layer(SessionManagerLayer::new(store.clone()));
+//!     // Then serve `app` as any axum app: `axum::serve(listener, app).await`.
+//!     Ok(())
+//! }
 //! ```
 //!
 //! - `create` is one atomic insert; on an id collision a new id is drawn.

@@ -69,7 +69,7 @@ pub async fn read_if_changed_leaves_out_only_what_the_caller_has(kit: Kit) -> Re
 }
 
 /// A patch applied on a base revision says it was only when it certainly was (and, where the
-/// driver declares `native_read_if_changed`, says so for an uncontested patch): then the
+/// driver declares `native_patch_on`, says so for an uncontested patch): then the
 /// record holds the base value patched. After another write, on a record the patch creates, and
 /// among patches racing from one base (at most one can be first), it says no.
 pub async fn patch_on_base_is_only_claimed_when_certain(kit: Kit) -> Result<()> {
@@ -80,7 +80,7 @@ pub async fn patch_on_base_is_only_claimed_when_certain(kit: Kit) -> Result<()> 
         .set("b", 2)
         .applied_on(base)
         .await?;
-    if kit.bank.capabilities().native_read_if_changed {
+    if kit.bank.capabilities().native_patch_on {
         assert!(
             applied.on_base,
             "an uncontested patch did not tell it landed on its base"
@@ -170,7 +170,7 @@ pub async fn an_expiring_patch_on_a_base_checks_the_record(kit: Kit) -> Result<(
     assert_eq!(now.value, json!({"a": 1, "b": 2}));
     assert_eq!(now.revision, applied.revision);
     assert_eq!(millis(&now), further.map(|t| t.timestamp_millis()));
-    if kit.bank.capabilities().native_read_if_changed {
+    if kit.bank.capabilities().native_patch_on {
         assert!(
             applied.on_base,
             "an uncontested patch did not claim its base"

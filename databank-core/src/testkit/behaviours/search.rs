@@ -371,8 +371,8 @@ pub async fn kinds_lists_the_types_with_live_records(kit: Kit) -> Result<()> {
         .await?;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let kinds = match kit.bank.kinds().await {
-        Err(crate::Error::Unsupported(_)) if !kit.bank.capabilities().lists_kinds => {
-            kit.skip("the driver cannot list its types (lists_kinds is off)");
+        Err(crate::Error::Unsupported(_)) if !kit.bank.capabilities().supports_kinds => {
+            kit.skip("the driver cannot list its types (supports_kinds is off)");
             return Ok(());
         }
         other => other?,

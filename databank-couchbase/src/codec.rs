@@ -1,8 +1,8 @@
 //! How a record is stored: its document key and its JSON document (see `layout.md`).
 
-use databank_core::criteria::{canonical, index_field, lookup};
+use databank_core::driver::{canonical, index_field, lookup};
+use databank_core::driver::{json_size, MAX_VALUE_BYTES};
 use databank_core::driver::{record, DateTime, Utc};
-use databank_core::validate::{json_size, MAX_VALUE_BYTES};
 use databank_core::{Error, Expiry, Record, Revision};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -153,7 +153,7 @@ mod tests {
         assert_eq!(keys.len(), ids.len());
         assert_eq!(key("session", "a::b"), "session::a::b");
         // `session::x` + `y` would make the same key, but a type name can hold no `:`.
-        assert!(databank_core::validate::kind("session::x").is_err());
+        assert!(databank_core::driver::validate::kind("session::x").is_err());
     }
 
     #[test]

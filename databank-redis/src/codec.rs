@@ -2,8 +2,8 @@
 //! `layout.md`): an object as one `.key` field per top-level key, so that a patch touches only
 //! the fields it names; anything else as one `v` field.
 
+use databank_core::driver::escaped_len;
 use databank_core::driver::{is_expired, record, DateTime, Utc};
-use databank_core::validate::escaped_len;
 use databank_core::{Error, Expiry, Record, Result, Revision, Value};
 use serde_json::Map;
 

@@ -1,6 +1,6 @@
-//! How a record is stored as a MongoDB document (described in `document.md`, shown in the crate docs).
+//! How a record is stored as a MongoDB document, and read back (see `layout.md`, shown in the crate docs).
 
-use databank_core::criteria::{canonical, index_field, lookup};
+use databank_core::driver::{canonical, index_field, lookup};
 use databank_core::driver::{DateTime, Utc};
 use databank_core::Value;
 use databank_core::{Error, Expiry, Record, Revision};
@@ -128,7 +128,7 @@ pub fn key_of(field: &str) -> Option<String> {
 /// What one top-level key adds to `s` besides its value's JSON: its quoted name, the colon
 /// and a comma. `s` is the object's compact JSON size minus one (two for `{}`).
 pub fn key_cost(key: &str) -> usize {
-    databank_core::validate::escaped_len(key) + 2
+    databank_core::driver::escaped_len(key) + 2
 }
 
 /// A revision as stored (int64; revisions are 63-bit).
