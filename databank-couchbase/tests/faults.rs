@@ -21,7 +21,13 @@ const PROGRAM_VAR: &str = "DATABANK_TEST_COUCHBASE_TESTSERVER";
 fn server(persistent: bool) -> Option<Server> {
     let built = std::env::current_exe()
         .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.join("databank-couchbase-testserver")))
+        .and_then(|exe| {
+            Some(
+                exe.parent()?
+                    .parent()?
+                    .join("databank-couchbase-testserver"),
+            )
+        })
         .filter(|path| path.exists() && std::env::var_os(PROGRAM_VAR).is_none());
     let program = match built {
         Some(path) => path,
