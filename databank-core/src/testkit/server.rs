@@ -9,7 +9,7 @@ use super::Harness;
 /// The line prefix of a suite skipped for want of its server, written to the process's
 /// standard error (beside the test harness's capture) once per variable and test binary
 /// (distinct from [`SKIP_PREFIX`](super::SKIP_PREFIX), a behaviour's own skip).
-pub const SUITE_SKIP_PREFIX: &str = "databank-testkit: no server, suite skipped: ";
+pub const SUITE_SKIP_PREFIX: &str = "databank-testkit: SKIPPED suite, no server: ";
 
 /// The URL of the test server a suite needs, from the environment variable `var` (which
 /// `cargo xtask test` sets), or `None` when there is none here.
@@ -17,7 +17,7 @@ pub const SUITE_SKIP_PREFIX: &str = "databank-testkit: no server, suite skipped:
 /// `provide` says how to get one, e.g. `"cargo xtask services up redis"`. When `var` is unset
 /// or empty, a plain `cargo test` must not fail for want of a server: this writes one line per
 /// variable and test binary to standard error, past the test harness's capture
-/// (`databank-testkit: no server, suite skipped: DATABANK_TEST_REDIS_URL is not set; cargo
+/// (`databank-testkit: SKIPPED suite, no server: DATABANK_TEST_REDIS_URL is not set; cargo
 /// xtask services up redis provides it`), and returns `None`; the caller's test then returns without
 /// checking anything. Under `CI=true` (or `CI=1`) a missing server fails the test instead: a
 /// suite CI must run never passes by being skipped.
