@@ -88,6 +88,19 @@ impl Bank {
         }
     }
 
+    /// The live driver, if its capabilities have the flag `supports` reads (named `flag`);
+    /// `Unsupported` otherwise, before the driver is called.
+    fn supporting(&self, supports: fn(&Capabilities) -> bool, flag: &str) -> Result<&dyn Driver> {
+        let driver = self.live()?;
+        if supports(&driver.capabilities()) {
+            Ok(driver)
+        } else {
+            Err(Error::Unsupported(format!(
+                "this driver does not do it (Capabilities::{flag} is off)"
+            )))
+        }
+    }
+
     fn key(&self, kind: &str, id: &str) -> Result<&dyn Driver> {
         validate::kind(kind)?;
         validate::id(id)?;
@@ -316,12 +329,7 @@ impl Bank {
     /// # Ok(()) }
     /// ```
     pub async fn kinds(&self) -> Result<Vec<String>> {
-        let driver = self.live()?;
-        if !driver.capabilities().supports_kinds {
-            return Err(Error::Unsupported(
-                "this driver cannot list its types (Capabilities::supports_kinds is off)".into(),
-            ));
-        }
+        let driver = self.supporting(|caps| caps.supports_kinds, "supports_kinds")?;
         let mut named = driver.kinds().await?;
         named.sort();
         named.dedup();
@@ -361,14 +369,8 @@ impl Bank {
     /// ```
     pub async fn count_expired(&self, kind: &str) -> Result<u64> {
         validate::kind(kind)?;
-        let driver = self.live()?;
-        if !driver.capabilities().supports_count_expired {
-            return Err(Error::Unsupported(
-                "this driver cannot count expired records \
-                 (Capabilities::supports_count_expired is off)"
-                    .into(),
-            ));
-        }
+        let driver =
+            self.supporting(|caps| caps.supports_count_expired, "supports_count_expired")?;
         driver.count_expired(kind).await
     }
 
