@@ -8,8 +8,7 @@
 //! Without `chromedriver` the tests say they were skipped (the summary of `cargo xtask test`
 //! counts them so); with `CI` set they fail instead.
 
-use std::io::Write;
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -52,28 +51,37 @@ fn on_path(name: &str) -> Option<PathBuf> {
     })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Waits until something accepts connections on `port`, or `STARTUP` passes.
-fn wait_for_port(port: u16, child: &mut Child, what: &str) -> Result<(), String> {
+/// Waits for `chromedriver --port=0` to say which port it chose ("... started successfully on
+/// port N."), or for `STARTUP` to pass. The kernel picks the port, so no other test or process
+/// can be handed the same one between choosing and listening. Its output is drained to the end
+/// so that it never blocks on a full pipe.
+fn chosen_port(child: &mut Child, what: &str) -> Result<u16, String> {
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| format!("{what}'s output is not piped"))?;
+    let (said, heard) = std::sync::mpsc::channel::<u16>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let port = line
+                .split("started successfully on port ")
+                .nth(1)
+                .and_then(|rest| rest.trim_end_matches('.').trim().parse().ok());
+            if let Some(port) = port {
+                let _ = said.send(port);
+            }
+        }
+    });
     let started = Instant::now();
     while started.elapsed() < STARTUP {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
+        if let Ok(port) = heard.recv_timeout(Duration::from_millis(50)) {
+            return Ok(port);
         }
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("{what} exited before listening ({status})"));
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
-    Err(format!(
-        "{what} did not listen on {port} within {STARTUP:?}"
-    ))
+    Err(format!("{what} did not say its port within {STARTUP:?}"))
 }
 
 /// A child process killed when dropped.
@@ -117,7 +125,8 @@ impl App {
         let mut app = App {
             framework,
             store_url: store_url.to_owned(),
-            port: free_port(),
+            // The kernel picks a free port at the first launch; restarts reuse it.
+            port: 0,
             server: None,
         };
         app.launch()?;
@@ -128,6 +137,10 @@ impl App {
     fn launch(&mut self) -> Result<(), String> {
         let listener = std::net::TcpListener::bind(("127.0.0.1", self.port))
             .map_err(|e| format!("cannot listen on {}: {e}", self.port))?;
+        self.port = listener
+            .local_addr()
+            .map_err(|e| format!("no local address: {e}"))?
+            .port();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, listening) = std::sync::mpsc::channel::<Result<(), String>>();
         let (framework, url) = (self.framework, self.store_url.clone());
@@ -234,14 +247,14 @@ async fn browser(test: &str) -> Result<Option<Browser>, Box<dyn std::error::Erro
         );
         return Ok(None);
     };
-    let port = free_port();
     let mut child = Command::new(chromedriver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
+        .arg("--port=0")
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    wait_for_port(port, &mut child, "chromedriver")?;
+    let port = chosen_port(&mut child, "chromedriver");
     let driver = Process(child);
+    let port = port?;
     let profile = tempfile::tempdir()?;
     let mut options = json!({
         "args": [
