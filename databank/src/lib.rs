@@ -116,3 +116,9 @@ mod tests {
         }
     }
 }
+
+/// The workspace README, whose example runs as a doc test of this crate (doc tests only: not
+/// part of the API, and not in the published package, which has no workspace README).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct WorkspaceReadme;

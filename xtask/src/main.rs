@@ -11,6 +11,7 @@ mod bench;
 mod couchbase;
 mod docker;
 mod fuzz;
+mod package;
 mod services;
 mod soak;
 mod summary;

@@ -236,6 +236,11 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     }
 
     if opts.lint {
+        step(
+            &mut problems,
+            "cargo package (the crates meant for crates.io)",
+            crate::package::check(),
+        );
         let mut doc = Command::new(crate::cargo());
         doc.args(["doc", "--workspace", "--no-deps", "--all-features"])
             .env("RUSTDOCFLAGS", "-D warnings");

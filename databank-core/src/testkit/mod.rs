@@ -278,6 +278,7 @@ macro_rules! conformance_tests {
             scan_skips_other_types,
             count_counts_live_records,
             kinds_lists_the_types_with_live_records,
+            capabilities_hold,
             scan_records_carry_revision_and_expiry,
             incr_missing_starts_at_zero,
             decr_goes_below_zero,

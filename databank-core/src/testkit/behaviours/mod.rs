@@ -1,5 +1,6 @@
 //! The behaviours, one `pub async fn` each, grouped by area.
 
+mod capabilities;
 mod crud;
 mod expiry;
 mod input;
@@ -9,6 +10,7 @@ mod loops;
 mod patch;
 mod search;
 
+pub use capabilities::*;
 pub use crud::*;
 pub use expiry::*;
 pub use input::*;
