@@ -35,6 +35,11 @@
 //! }
 //! ```
 //!
+//! Both are one driver, [`SqlBank`], written once over sqlx's types for a database (its
+//! [`Dialect`]: [`Postgres`] or [`Sqlite`]); [`PostgresBank`] and [`SqliteBank`] name it for
+//! each and say how each opens. What differs between the two is each dialect's SQL: its
+//! parameters and JSON functions, and its own patch, batched read and search statements.
+//!
 //! # Connections
 //! sqlx tests each connection given back to its pool with a round trip to the database. A
 //! bank that opened its own pool (from a URL) keeps the connections it used between
@@ -60,26 +65,27 @@
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
 compile_error!("databank-sql needs its `postgres` feature, its `sqlite` feature, or both");
 
-mod common;
+mod backend;
 mod config;
 mod connections;
+mod error;
 #[cfg(feature = "postgres")]
 mod jsonb;
 #[cfg(feature = "postgres")]
 mod postgres;
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-mod shared;
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-pub use common::SCHEMA_VERSION;
+pub use backend::{Dialect, SqlBank};
 pub use config::{
     SqlConfig, DEFAULT_MAX_CONNECTIONS, DEFAULT_TABLE, DEFAULT_TIMEOUT, MAX_TABLE_LEN,
 };
 #[cfg(feature = "postgres")]
-pub use postgres::PostgresBank;
+pub use postgres::{Postgres, PostgresBank};
+pub use sql::SCHEMA_VERSION;
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteBank;
+pub use sqlite::{Sqlite, SqliteBank};
 
 use databank_core::driver::{Driver, OpenFuture, Registration, Url};
 use databank_core::{Result, Schema};

@@ -1,30 +1,19 @@
 //! `PostgresBank`: records in one `jsonb` table, every operation one statement.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::str::FromStr;
 
 use databank_core::driver::MAX_VALUE_BYTES;
-use databank_core::driver::{
-    async_trait, patch_by_read_and_write, random_revision, record, timed, Driver, Patch,
-    PatchExpiry, Precondition, RecordStream, RecordsStream, Write,
-};
-use databank_core::{
-    Applied, Capabilities, Criteria, Error, Expiry, IfChanged, Record, Result, Revision, Schema,
-    Value,
-};
-use futures_util::StreamExt;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::Row;
+use databank_core::driver::{async_trait, Patch, PatchExpiry};
+use databank_core::{Applied, Criteria, Error, Result, Revision, Schema, Value};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use crate::common::{
-    connect_err, even_revision, from_ms, ident, index_name, literal, map_err, now_ms, to_ms,
-    SCAN_PAGE, SCHEMA_VERSION,
-};
+use crate::backend::sealed::Backend;
+use crate::backend::{Dialect, Edits, SqlBank, Statements};
 use crate::config::SqlConfig;
 use crate::connections::Connections;
 use crate::jsonb;
-use crate::shared::sql_driver;
+use crate::sql::{even_revision, ident, index_name, literal, live, now_ms, to_ms, SCHEMA_VERSION};
 
 const DRIVER: &str = "postgres";
 
@@ -45,7 +34,7 @@ fn patch_growth(set: &str) -> i64 {
     8 * set.len() as i64 + 64
 }
 
-/// The minute an expiry falls in, rounded up, as [`minute_of`] computes it in SQL.
+/// The minute an expiry falls in, rounded up, as `Postgres::minute_of` computes it in SQL.
 fn minute_of_ms(ms: i64) -> i64 {
     if ms >= 0 {
         ms / 60_000 + i64::from(ms % 60_000 != 0)
@@ -81,71 +70,22 @@ fn patch_statement(t: &str, keeps_expiry: bool, removes: bool) -> String {
     )
 }
 
-/// The minute an expiry falls in, rounded up (`NULL` for never), as SQL: what the expiry index
-/// holds, so that a save moving an expiry within its minute leaves the index alone and the row
-/// can be updated in place (a HOT update).
-fn minute_of(ms: &str) -> String {
-    format!("ceil({ms}::numeric / 60000)::bigint")
-}
-
-/// The expiry-index column for `$5`, the expiry of most writes.
-const MINUTE_OF_5: &str = "ceil($5::numeric / 60000)::bigint";
-
-/// Expired as SQL for the parameter holding now: through the expiry index (every expired row
-/// is in a minute up to now's), then exactly.
-fn expired_by(now: &str) -> String {
-    format!(
-        "r.expiry_minute <= {} AND r.expires_at <= {now}",
-        minute_of(now)
-    )
-}
-
-/// `live` as SQL, for the table alias `r` and the parameter holding now.
-fn live(now: &str) -> String {
-    format!("(r.expires_at IS NULL OR r.expires_at > {now})")
-}
-
-/// The statements of one table, written once at open.
+/// PostgreSQL's statements beyond the shared ones.
 #[derive(Debug)]
-struct Statements {
-    table: String,
-    read: String,
-    read_known: String,
-    save: String,
-    create: String,
-    update: String,
-    update_if: String,
-    exists: String,
-    delete: String,
-    touch: String,
-    page: String,
-    purge: String,
-    count: String,
-    count_expired: String,
-    kinds: String,
+pub struct Own {
     read_all: String,
-    incr: String,
-    append: String,
-    prepend: String,
-    remove: String,
     /// By keeps the expiry, then removes keys: see [`patch_statement`].
     patch: [[String; 2]; 2],
 }
 
-impl Statements {
-    fn new(table: &str) -> Self {
-        let t = format!("{} AS r", ident(table));
-        let insert = format!(
-            "INSERT INTO {t} (kind, id, value, revision, expires_at, expiry_minute) \
-             VALUES ($1, $2, $3::jsonb, $4, $5, {MINUTE_OF_5})"
-        );
-        let replace = "SET value = EXCLUDED.value, revision = EXCLUDED.revision, \
-                       expires_at = EXCLUDED.expires_at, expiry_minute = EXCLUDED.expiry_minute";
-        let key = "r.kind = $1 AND r.id = $2";
-        let expired = "r.expires_at <= $5";
-        let list = |joined: &str| {
-            format!(
-                "INSERT INTO {t} (kind, id, value, revision, expires_at) \
+/// The statements of one table, written once at open.
+fn statements(table: &str) -> (Statements, Own) {
+    let t = format!("{} AS r", ident(table));
+    let key = "r.kind = $1 AND r.id = $2";
+    let expired = "r.expires_at <= $5";
+    let list = |joined: &str| {
+        format!(
+            "INSERT INTO {t} (kind, id, value, revision, expires_at) \
                  VALUES ($1, $2, jsonb_build_array($3::jsonb), $4, NULL) \
                  ON CONFLICT (kind, id) DO UPDATE SET \
                  value = CASE WHEN {expired} THEN EXCLUDED.value ELSE {joined} END, \
@@ -154,64 +94,9 @@ impl Statements {
                  expiry_minute = CASE WHEN {expired} THEN NULL ELSE r.expiry_minute END \
                  WHERE {expired} OR jsonb_typeof(r.value) = 'array' \
                  RETURNING jsonb_array_length(r.value)::bigint"
-            )
-        };
-        Statements {
-            table: ident(table),
-            read: format!(
-                "SELECT r.value::text, r.revision, r.expires_at FROM {t} WHERE {key} AND {}",
-                live("$3")
-            ),
-            // $4 the revision the caller knows: then the value is left out.
-            read_known: format!(
-                "SELECT CASE WHEN r.revision = $4 THEN NULL ELSE r.value::text END, r.revision, \
-                 r.expires_at FROM {t} WHERE {key} AND {}",
-                live("$3")
-            ),
-            save: format!("{insert} ON CONFLICT (kind, id) DO UPDATE {replace}"),
-            create: format!(
-                "{insert} ON CONFLICT (kind, id) DO UPDATE {replace} WHERE r.expires_at <= $6"
-            ),
-            update: format!(
-                "UPDATE {t} SET value = $3::jsonb, revision = $4, expires_at = $5, \
-                 expiry_minute = {MINUTE_OF_5} WHERE {key} AND {}",
-                live("$6")
-            ),
-            update_if: format!(
-                "UPDATE {t} SET value = $3::jsonb, revision = $4, expires_at = $5, \
-                 expiry_minute = {MINUTE_OF_5} WHERE {key} AND {} AND r.revision = $7",
-                live("$6")
-            ),
-            exists: format!("SELECT 1 FROM {t} WHERE {key} AND {}", live("$3")),
-            delete: format!("DELETE FROM {t} WHERE {key} AND {}", live("$3")),
-            touch: format!(
-                "UPDATE {t} SET expires_at = $3, expiry_minute = {} WHERE {key} AND {}",
-                minute_of("$3"),
-                live("$4")
-            ),
-            page: format!(
-                "SELECT r.id, r.value::text, r.revision, r.expires_at FROM {t} \
-                 WHERE r.kind = $1 AND r.id > $2 AND {} ORDER BY r.id LIMIT $4",
-                live("$3")
-            ),
-            purge: format!("DELETE FROM {t} WHERE r.kind = $1 AND {}", expired_by("$2")),
-            count: format!("SELECT count(*) FROM {t} WHERE r.kind = $1 AND {}", live("$2")),
-            count_expired: format!(
-                "SELECT count(*) FROM {t} WHERE r.kind = $1 AND {}",
-                expired_by("$2")
-            ),
-            // A skip scan of the primary key: one index probe per type, not a read of every row.
-            kinds: format!(
-                "WITH RECURSIVE k(kind) AS ( \
-                 SELECT min(kind) FROM {table} \
-                 UNION ALL SELECT (SELECT min(kind) FROM {table} WHERE kind > k.kind) FROM k WHERE k.kind IS NOT NULL) \
-                 SELECT kind FROM k WHERE kind IS NOT NULL",
-                table = ident(table)
-            ),
-            read_all: format!(
-                "SELECT r.id, r.value::text FROM {t} WHERE r.kind = $1 AND r.id = ANY($2) AND {}",
-                live("$3")
-            ),
+        )
+    };
+    let edits = Edits {
             incr: format!(
                 "INSERT INTO {t} (kind, id, value, revision, expires_at) \
                  VALUES ($1, $2, to_jsonb($3::bigint), $4, NULL) \
@@ -237,18 +122,24 @@ impl Statements {
                  AND EXISTS (SELECT 1 FROM jsonb_array_elements(r.value) AS e(x) WHERE e.x::text = $3::jsonb::text)",
                 live("$5")
             ),
-            patch: [false, true].map(|keeps| {
-                [false, true].map(|removes| patch_statement(&t, keeps, removes))
-            }),
-        }
-    }
+        };
+    let own = Own {
+        read_all: format!(
+            "SELECT r.id, r.value::text FROM {t} WHERE r.kind = $1 AND r.id = ANY($2) AND {}",
+            live("$3")
+        ),
+        patch: [false, true]
+            .map(|keeps| [false, true].map(|removes| patch_statement(&t, keeps, removes))),
+    };
+    (Statements::new::<Postgres>(table, edits), own)
+}
 
-    /// The tables, the expiry index and the schema version, as one script.
-    fn ddl(table: &str) -> String {
-        let t = ident(table);
-        let meta = ident(&format!("{table}_meta"));
-        let expiry = ident(&format!("{table}_expiry"));
-        format!(
+/// The tables, the expiry index and the schema version, as one script.
+fn ddl(table: &str) -> String {
+    let t = ident(table);
+    let meta = ident(&format!("{table}_meta"));
+    let expiry = ident(&format!("{table}_expiry"));
+    format!(
             "CREATE TABLE IF NOT EXISTS {t} ( \
                kind text NOT NULL, \
                id bytea NOT NULL, \
@@ -261,7 +152,6 @@ impl Statements {
              CREATE TABLE IF NOT EXISTS {meta} (name text PRIMARY KEY, value text NOT NULL); \
              INSERT INTO {meta} (name, value) VALUES ('schema_version', '{SCHEMA_VERSION}') ON CONFLICT DO NOTHING;"
         )
-    }
 }
 
 /// The path of a dotted field as a `text[]` literal, keys in their stored form.
@@ -271,27 +161,6 @@ fn path_literal(field: &str) -> String {
         .map(|p| pg_literal(&jsonb::key(p)))
         .collect();
     format!("ARRAY[{}]::text[]", parts.join(","))
-}
-
-/// The expression a declared field's index is on.
-fn index_expression(field: &str) -> String {
-    format!("(value #> {})", path_literal(field))
-}
-
-/// A value as stored: `jsonb` text.
-fn encode(value: &Value) -> Result<String> {
-    jsonb::to_text(value)
-}
-
-/// A value as read (`value::text`).
-fn decode(location: impl FnOnce() -> String, text: &str) -> Result<Value> {
-    jsonb::from_text(location, text)
-}
-
-/// Run first in each set-up script (one script is one transaction): processes opening at once
-/// take turns rather than race on `CREATE … IF NOT EXISTS`.
-fn setup_lock(table: &str) -> String {
-    format!("SELECT pg_advisory_xact_lock({});", lock_key(table))
 }
 
 /// The advisory lock key of a table's set-up.
@@ -310,24 +179,17 @@ fn pg_literal(text: &str) -> String {
     }
 }
 
+/// PostgreSQL, as a [`Dialect`]: `jsonb` values, declared fields indexed by expression.
+#[derive(Debug, Clone, Copy)]
+pub struct Postgres;
+
+impl Dialect for Postgres {}
+
 /// The driver on PostgreSQL: one table (`databank` unless the URL says `table=`), `jsonb`
 /// values, declared fields indexed by expression.
-pub struct PostgresBank {
-    connections: Connections<sqlx::Postgres>,
-    schema: Schema,
-    config: SqlConfig,
-    sql: Statements,
-}
+pub type PostgresBank = SqlBank<Postgres>;
 
-impl std::fmt::Debug for PostgresBank {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresBank")
-            .field("config", &self.config)
-            .finish()
-    }
-}
-
-impl PostgresBank {
+impl SqlBank<Postgres> {
     /// Opens a pool of `config.max_connections` to the URL's database, then prepares the
     /// table as [`with_pool`](Self::with_pool) does.
     pub async fn connect(config: SqlConfig, schema: Schema) -> Result<Self> {
@@ -349,75 +211,97 @@ impl PostgresBank {
         let size = config.max_connections;
         Self::opened(Connections::owned(pool, size), config, schema).await
     }
-
-    /// Uses a pool the application already has (its size and timeouts are the
-    /// application's; `config` gives the table and the call timeout). Creates the table, the
-    /// expiry index and the schema's indices when missing, in one transaction under an
-    /// advisory lock so that processes opening at once do not race, and refuses a table
-    /// written by a newer schema version.
-    pub async fn with_pool(pool: PgPool, config: SqlConfig, schema: Schema) -> Result<Self> {
-        Self::opened(Connections::shared(pool), config, schema).await
-    }
-
-    /// The pool this bank uses, to share with the rest of the application. A bank that opened
-    /// its pool keeps connections between statements (sparing the test sqlx runs on each
-    /// one given back); once its pool is shared it gives each back after its statement.
-    pub fn pool(&self) -> &PgPool {
-        self.connections.share()
-    }
 }
 
-sql_driver!(PostgresBank, sqlx::Postgres, PgRow, {
-    fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::default();
-        caps.native_counters = true;
-        caps.native_search = true;
-        caps.native_conditional_update = true;
-        caps.native_lists = true;
-        caps.native_patch = true;
-        caps.persistent = true;
-        caps.multi_process = true;
-        caps.supports_kinds = true;
-        caps.supports_count_expired = true;
-        caps.native_read_if_changed = true;
-        caps.native_patch_on = true;
-        caps
+#[async_trait]
+impl Backend for Postgres {
+    type Db = sqlx::Postgres;
+    type Own = Own;
+    const DRIVER: &'static str = DRIVER;
+    const BANK: &'static str = "PostgresBank";
+
+    fn rows_affected(done: &sqlx::postgres::PgQueryResult) -> u64 {
+        done.rows_affected()
     }
 
-    async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
-        Ok(self.patch_from(patch, None).await?.revision)
+    fn param(n: usize) -> String {
+        format!("${n}")
     }
 
-    async fn patch_on(&self, patch: Patch<'_>, base: Revision) -> Result<Applied> {
-        self.patch_from(patch, Some(base)).await
+    fn value_param(n: usize) -> String {
+        format!("${n}::jsonb")
     }
 
-    async fn read_all(&self, kind: &str, ids: &[&str]) -> Result<HashMap<String, Option<Value>>> {
+    const VALUE_TEXT: &'static str = "r.value::text";
+
+    /// Rounded up; a row whose expiry stays in its minute is updated in place (a HOT update).
+    fn minute_of(ms: &str) -> String {
+        format!("ceil({ms}::numeric / 60000)::bigint")
+    }
+
+    fn statements(table: &str) -> (Statements, Own) {
+        statements(table)
+    }
+
+    fn ddl(table: &str) -> String {
+        ddl(table)
+    }
+
+    /// One script is one transaction: processes opening at once take turns rather than race
+    /// on `CREATE … IF NOT EXISTS`.
+    fn setup_lock(table: &str) -> String {
+        format!("SELECT pg_advisory_xact_lock({});", lock_key(table))
+    }
+
+    fn index_expression(field: &str) -> String {
+        format!("(value #> {})", path_literal(field))
+    }
+
+    fn encode(value: &Value) -> Result<String> {
+        jsonb::to_text(value)
+    }
+
+    fn decode(location: impl FnOnce() -> String, text: &str) -> Result<Value> {
+        jsonb::from_text(location, text)
+    }
+
+    fn persistent(_bank: &PostgresBank) -> bool {
+        true
+    }
+
+    async fn read_all(
+        bank: &PostgresBank,
+        kind: &str,
+        ids: &[&str],
+    ) -> Result<HashMap<String, Option<Value>>> {
         let mut found: HashMap<String, Option<Value>> =
             ids.iter().map(|id| ((*id).to_owned(), None)).collect();
         if ids.is_empty() {
             return Ok(found);
         }
         let keys: Vec<Vec<u8>> = ids.iter().map(|id| id.as_bytes().to_vec()).collect();
-        let query = sqlx::query(&self.sql.read_all)
+        let query = sqlx::query(&bank.own.read_all)
             .bind(kind)
             .bind(keys)
             .bind(now_ms());
-        for row in self.fetch_all(query).await? {
-            let id = id_of(kind, &row)?;
-            let value = value_of(kind, &id, &row, 1)?;
+        for row in bank.fetch_all(query).await? {
+            let (id, value) = PostgresBank::id_and_value(kind, &row)?;
             found.insert(id, Some(value));
         }
         Ok(found)
     }
 
-    async fn search(&self, kind: &str, criteria: &Criteria) -> Result<Vec<(String, Value)>> {
+    async fn search(
+        bank: &PostgresBank,
+        kind: &str,
+        criteria: &Criteria,
+    ) -> Result<Vec<(String, Value)>> {
         // `jsonb` equality finds a superset of JSON equality (1 = 1.0), so the rows are
         // checked again here. Declared fields name their index's expression (a literal path)
         // and the type as a literal, so the planner can use the partial index.
         let mut sql = format!(
             "SELECT r.id, r.value::text FROM {} AS r WHERE r.kind = {} AND {}",
-            self.sql.table,
+            bank.sql.table,
             literal(kind),
             live("$1")
         );
@@ -426,7 +310,7 @@ sql_driver!(PostgresBank, sqlx::Postgres, PgRow, {
         for (field, value) in criteria.fields() {
             texts.push(jsonb::to_text(value)?);
             let n = texts.len() + 1;
-            if self.schema.is_indexed(kind, field) {
+            if bank.schema.is_indexed(kind, field) {
                 sql.push_str(&format!(
                     " AND (r.value #> {}) = ${n}::jsonb",
                     path_literal(field)
@@ -448,27 +332,20 @@ sql_driver!(PostgresBank, sqlx::Postgres, PgRow, {
         for (_, path) in paths {
             query = query.bind(path);
         }
-        let mut hits = Vec::new();
-        for row in self.fetch_all(query).await? {
-            let id = id_of(kind, &row)?;
-            let value = value_of(kind, &id, &row, 1)?;
-            if criteria.matches(&value) {
-                hits.push((id, value));
-            }
-        }
-        Ok(hits)
+        PostgresBank::matching(kind, bank.fetch_all(query).await?, criteria)
     }
-});
 
-impl PostgresBank {
-    /// A patch, in one statement where it can be; whether the record stood at `base` before.
-    async fn patch_from(&self, patch: Patch<'_>, base: Option<Revision>) -> Result<Applied> {
+    async fn patch_from(
+        bank: &PostgresBank,
+        patch: Patch<'_>,
+        base: Option<Revision>,
+    ) -> Result<Applied> {
         let even = even_revision();
         let set = jsonb::to_text(&Value::Object(patch.set.clone()))?;
         let remove: Vec<String> = patch.remove.iter().map(|k| jsonb::key(k)).collect();
         let bound = PATCH_IN_PLACE_MAX - patch_growth(&set);
         let keeps = matches!(patch.expiry, PatchExpiry::Keep);
-        let statement = &self.sql.patch[usize::from(keeps)][usize::from(!remove.is_empty())];
+        let statement = &bank.own.patch[usize::from(keeps)][usize::from(!remove.is_empty())];
         let mut query = sqlx::query(statement)
             .bind(patch.kind)
             .bind(patch.id.as_bytes())
@@ -484,8 +361,8 @@ impl PostgresBank {
         if !remove.is_empty() {
             query = query.bind(remove);
         }
-        let row = self.fetch_optional(query).await?;
-        self.patched(row, even, patch).await
+        let row = bank.fetch_optional(query).await?;
+        bank.patched(row, even, patch).await
     }
 }
 
@@ -519,7 +396,7 @@ mod tests {
             "DATABANK_TEST_POSTGRES_URL",
             "cargo xtask services up postgres"
         );
-        let pool = PgPool::connect(&url).await?;
+        let pool = sqlx::PgPool::connect(&url).await?;
         let digits: Vec<i64> = (0..500).map(|n| n % 10).collect();
         let sets = [
             json!({"a": 1}),

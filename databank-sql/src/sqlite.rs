@@ -1,84 +1,23 @@
 //! `SqliteBank`: records in one table of exact JSON text, every operation one statement.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::str::FromStr;
 
 use databank_core::driver::MAX_VALUE_BYTES;
-use databank_core::driver::{
-    async_trait, patch_by_read_and_write, random_revision, record, timed, Driver, Patch,
-    PatchExpiry, Precondition, RecordStream, RecordsStream, Write,
-};
-use databank_core::{
-    Applied, Capabilities, Criteria, Error, Expiry, IfChanged, Record, Result, Revision, Schema,
-    Value,
-};
-use futures_util::StreamExt;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::Row;
+use databank_core::driver::{async_trait, patch_by_read_and_write, Patch, PatchExpiry};
+use databank_core::{Applied, Criteria, Error, Result, Revision, Schema, Value};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::common::{
-    connect_err, even_revision, from_ms, ident, index_name, literal, map_err, now_ms, to_ms,
-    SCAN_PAGE, SCHEMA_VERSION,
-};
+use crate::backend::sealed::Backend;
+use crate::backend::{Dialect, Edits, SqlBank, Statements};
 use crate::config::SqlConfig;
 use crate::connections::Connections;
-use crate::shared::sql_driver;
+use crate::sql::{even_revision, ident, literal, live, now_ms, to_ms, SCHEMA_VERSION};
 
 const DRIVER: &str = "sqlite";
 
 /// Ids per statement of a `read_all`.
 const READ_ALL_BATCH: usize = 500;
-
-/// The minute an expiry falls in (`NULL` for never), as SQL: what the expiry index holds, so
-/// that a save moving an expiry within its minute leaves the index alone. Any mapping that
-/// never decreases as the expiry grows will do; this one rounds up (toward zero below 1970).
-fn minute_of(ms: &str) -> String {
-    format!("(({ms} + 59999) / 60000)")
-}
-
-/// The expiry-index column for `?5`, the expiry of most writes.
-const MINUTE_OF_5: &str = "((?5 + 59999) / 60000)";
-
-/// Expired as SQL for the parameter holding now: through the expiry index (every expired row
-/// is in a minute up to now's), then exactly.
-fn expired_by(now: &str) -> String {
-    format!(
-        "r.expiry_minute <= {} AND r.expires_at <= {now}",
-        minute_of(now)
-    )
-}
-
-/// The expression a declared field's index is on.
-fn index_expression(field: &str) -> String {
-    format!("value ->> {}", literal(&field_path(field)))
-}
-
-/// A value as stored: its compact JSON, exactly.
-fn encode(value: &Value) -> Result<String> {
-    Ok(value.to_string())
-}
-
-/// A value as read.
-fn decode(location: impl FnOnce() -> String, text: &str) -> Result<Value> {
-    serde_json::from_str(text).map_err(|e| Error::Corrupt {
-        location: location(),
-        reason: e.to_string(),
-    })
-}
-
-/// Nothing: SQLite runs one writer at a time, and every set-up statement is idempotent.
-fn setup_lock(_table: &str) -> String {
-    String::new()
-}
-
-/// `live` as SQL, for the table alias `r` and the parameter holding now.
-fn live(now: &str) -> String {
-    format!("(r.expires_at IS NULL OR r.expires_at > {now})")
-}
 
 /// A JSON path to the object key `key`, for SQLite's JSON functions: `$."…"` with the key
 /// JSON-escaped and `"` written `\u0022` (a quoted path label ends at the first `"`).
@@ -98,44 +37,14 @@ fn field_path(field: &str) -> String {
     format!("$.{}", labels.join("."))
 }
 
-/// The statements of one table, written once at open.
-#[derive(Debug)]
-struct Statements {
-    table: String,
-    read: String,
-    read_known: String,
-    save: String,
-    create: String,
-    update: String,
-    update_if: String,
-    exists: String,
-    delete: String,
-    touch: String,
-    page: String,
-    purge: String,
-    count: String,
-    count_expired: String,
-    kinds: String,
-    incr: String,
-    append: String,
-    prepend: String,
-    remove: String,
-}
-
-impl Statements {
-    fn new(table: &str) -> Self {
-        let t = format!("{} AS r", ident(table));
-        let insert = format!(
-            "INSERT INTO {t} (kind, id, value, revision, expires_at, expiry_minute) \
-             VALUES (?1, ?2, ?3, ?4, ?5, {MINUTE_OF_5})"
-        );
-        let replace = "SET value = excluded.value, revision = excluded.revision, \
-                       expires_at = excluded.expires_at, expiry_minute = excluded.expiry_minute";
-        let key = "r.kind = ?1 AND r.id = ?2";
-        let expired = "r.expires_at <= ?5";
-        let list = |joined: &str| {
-            format!(
-                "INSERT INTO {t} (kind, id, value, revision, expires_at) \
+/// The statements of one table, written once at open (SQLite has none of its own).
+fn statements(table: &str) -> (Statements, ()) {
+    let t = format!("{} AS r", ident(table));
+    let key = "r.kind = ?1 AND r.id = ?2";
+    let expired = "r.expires_at <= ?5";
+    let list = |joined: &str| {
+        format!(
+            "INSERT INTO {t} (kind, id, value, revision, expires_at) \
                  VALUES (?1, ?2, json_array(json(?3)), ?4, NULL) \
                  ON CONFLICT (kind, id) DO UPDATE SET \
                  value = CASE WHEN {expired} THEN excluded.value ELSE {joined} END, \
@@ -144,60 +53,9 @@ impl Statements {
                  expiry_minute = CASE WHEN {expired} THEN NULL ELSE r.expiry_minute END \
                  WHERE {expired} OR json_type(r.value) = 'array' \
                  RETURNING json_array_length(value)"
-            )
-        };
-        let table_only = ident(table);
-        Statements {
-            table: ident(table),
-            read: format!(
-                "SELECT r.value, r.revision, r.expires_at FROM {t} WHERE {key} AND {}",
-                live("?3")
-            ),
-            // ?4 the revision the caller knows: then the value is left out.
-            read_known: format!(
-                "SELECT CASE WHEN r.revision = ?4 THEN NULL ELSE r.value END, r.revision, \
-                 r.expires_at FROM {t} WHERE {key} AND {}",
-                live("?3")
-            ),
-            save: format!("{insert} ON CONFLICT (kind, id) DO UPDATE {replace}"),
-            create: format!(
-                "{insert} ON CONFLICT (kind, id) DO UPDATE {replace} WHERE r.expires_at <= ?6"
-            ),
-            update: format!(
-                "UPDATE {t} SET value = ?3, revision = ?4, expires_at = ?5, \
-                 expiry_minute = {MINUTE_OF_5} WHERE {key} AND {}",
-                live("?6")
-            ),
-            update_if: format!(
-                "UPDATE {t} SET value = ?3, revision = ?4, expires_at = ?5, \
-                 expiry_minute = {MINUTE_OF_5} WHERE {key} AND {} AND r.revision = ?7",
-                live("?6")
-            ),
-            exists: format!("SELECT 1 FROM {t} WHERE {key} AND {}", live("?3")),
-            delete: format!("DELETE FROM {t} WHERE {key} AND {}", live("?3")),
-            touch: format!(
-                "UPDATE {t} SET expires_at = ?3, expiry_minute = {} WHERE {key} AND {}",
-                minute_of("?3"),
-                live("?4")
-            ),
-            page: format!(
-                "SELECT r.id, r.value, r.revision, r.expires_at FROM {t} \
-                 WHERE r.kind = ?1 AND r.id > ?2 AND {} ORDER BY r.id LIMIT ?4",
-                live("?3")
-            ),
-            purge: format!("DELETE FROM {t} WHERE r.kind = ?1 AND {}", expired_by("?2")),
-            count: format!("SELECT count(*) FROM {t} WHERE r.kind = ?1 AND {}", live("?2")),
-            count_expired: format!(
-                "SELECT count(*) FROM {t} WHERE r.kind = ?1 AND {}",
-                expired_by("?2")
-            ),
-            kinds: format!(
-                "WITH RECURSIVE k(kind) AS ( \
-                 SELECT min(kind) FROM {table_only} \
-                 UNION ALL SELECT (SELECT min(kind) FROM {table_only} WHERE kind > k.kind) FROM k WHERE k.kind IS NOT NULL) \
-                 SELECT kind FROM k WHERE kind IS NOT NULL"
-            ),
-            // The value must be an integer written in its plain form, and the sum must fit.
+        )
+    };
+    let edits = Edits {
             incr: format!(
                 "INSERT INTO {t} (kind, id, value, revision, expires_at) \
                  VALUES (?1, ?2, CAST(?3 AS TEXT), ?4, NULL) \
@@ -225,14 +83,16 @@ impl Statements {
                  AND EXISTS (SELECT 1 FROM json_each(r.value) AS e WHERE (r.value -> e.fullkey) = json(?3))",
                 live("?5")
             ),
-        }
-    }
+        };
+    (Statements::new::<Sqlite>(table, edits), ())
+}
 
-    fn ddl(table: &str) -> String {
-        let t = ident(table);
-        let meta = ident(&format!("{table}_meta"));
-        let expiry = ident(&format!("{table}_expiry"));
-        format!(
+/// The tables, the expiry index and the schema version, as one script.
+fn ddl(table: &str) -> String {
+    let t = ident(table);
+    let meta = ident(&format!("{table}_meta"));
+    let expiry = ident(&format!("{table}_expiry"));
+    format!(
             "CREATE TABLE IF NOT EXISTS {t} ( \
                kind TEXT NOT NULL, \
                id BLOB NOT NULL, \
@@ -245,27 +105,19 @@ impl Statements {
              CREATE TABLE IF NOT EXISTS {meta} (name TEXT PRIMARY KEY, value TEXT NOT NULL); \
              INSERT INTO {meta} (name, value) VALUES ('schema_version', '{SCHEMA_VERSION}') ON CONFLICT DO NOTHING;"
         )
-    }
 }
+
+/// SQLite, as a [`Dialect`]: exact JSON text, declared fields indexed by expression.
+#[derive(Debug, Clone, Copy)]
+pub struct Sqlite;
+
+impl Dialect for Sqlite {}
 
 /// The driver on SQLite: one table (`databank` unless the URL says `table=`) of exact JSON
 /// text, declared fields indexed by expression, the database in WAL mode.
-pub struct SqliteBank {
-    connections: Connections<sqlx::Sqlite>,
-    schema: Schema,
-    config: SqlConfig,
-    sql: Statements,
-}
+pub type SqliteBank = SqlBank<Sqlite>;
 
-impl std::fmt::Debug for SqliteBank {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteBank")
-            .field("config", &self.config)
-            .finish()
-    }
-}
-
-impl SqliteBank {
+impl SqlBank<Sqlite> {
     /// Opens the URL's database file (created when missing, with its directory) in WAL mode with
     /// `synchronous=NORMAL` (a crash of the process loses nothing committed; a crash of the
     /// machine may lose the last commits), then prepares the table as
@@ -307,20 +159,6 @@ impl SqliteBank {
         let size = config.max_connections;
         Self::opened(Connections::owned(pool, size), config, schema).await
     }
-
-    /// Uses a pool the application already has; `config` gives the table and the call
-    /// timeout. Creates the table, the expiry index and the schema's indices when missing,
-    /// and refuses a table written by a newer schema version.
-    pub async fn with_pool(pool: SqlitePool, config: SqlConfig, schema: Schema) -> Result<Self> {
-        Self::opened(Connections::shared(pool), config, schema).await
-    }
-
-    /// The pool this bank uses, to share with the rest of the application. A bank that opened
-    /// its pool keeps connections between statements (sparing the test sqlx runs on each
-    /// one given back); once its pool is shared it gives each back after its statement.
-    pub fn pool(&self) -> &SqlitePool {
-        self.connections.share()
-    }
 }
 
 /// What a criterion is compared with in SQL (`value ->> path` yields SQL values): `None` for
@@ -345,39 +183,78 @@ fn scalar(value: &Value) -> Option<Scalar> {
     })
 }
 
-sql_driver!(SqliteBank, sqlx::Sqlite, SqliteRow, {
-    fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::default();
-        caps.native_counters = true;
-        caps.native_search = true;
-        caps.native_conditional_update = true;
-        caps.native_lists = true;
-        caps.native_patch = true;
-        caps.persistent = !self.config.database_url.contains(":memory:");
-        caps.multi_process = caps.persistent;
-        caps.supports_kinds = true;
-        caps.supports_count_expired = true;
-        caps.native_read_if_changed = true;
-        caps.native_patch_on = true;
-        caps
+#[async_trait]
+impl Backend for Sqlite {
+    type Db = sqlx::Sqlite;
+    type Own = ();
+    const DRIVER: &'static str = DRIVER;
+    const BANK: &'static str = "SqliteBank";
+
+    fn rows_affected(done: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        done.rows_affected()
     }
 
-    async fn patch(&self, patch: Patch<'_>) -> Result<Revision> {
-        Ok(self.patch_from(patch, None).await?.revision)
+    fn param(n: usize) -> String {
+        format!("?{n}")
     }
 
-    async fn patch_on(&self, patch: Patch<'_>, base: Revision) -> Result<Applied> {
-        self.patch_from(patch, Some(base)).await
+    fn value_param(n: usize) -> String {
+        format!("?{n}")
     }
 
-    async fn read_all(&self, kind: &str, ids: &[&str]) -> Result<HashMap<String, Option<Value>>> {
+    const VALUE_TEXT: &'static str = "r.value";
+
+    /// Rounded up (toward zero below 1970).
+    fn minute_of(ms: &str) -> String {
+        format!("(({ms} + 59999) / 60000)")
+    }
+
+    fn statements(table: &str) -> (Statements, ()) {
+        statements(table)
+    }
+
+    fn ddl(table: &str) -> String {
+        ddl(table)
+    }
+
+    /// Nothing: SQLite runs one writer at a time, and every set-up statement is idempotent.
+    fn setup_lock(_table: &str) -> String {
+        String::new()
+    }
+
+    fn index_expression(field: &str) -> String {
+        format!("value ->> {}", literal(&field_path(field)))
+    }
+
+    /// Its compact JSON, exactly.
+    fn encode(value: &Value) -> Result<String> {
+        Ok(value.to_string())
+    }
+
+    fn decode(location: impl FnOnce() -> String, text: &str) -> Result<Value> {
+        serde_json::from_str(text).map_err(|e| Error::Corrupt {
+            location: location(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// A database in memory ends with its last connection.
+    fn persistent(bank: &SqliteBank) -> bool {
+        !bank.config.database_url.contains(":memory:")
+    }
+
+    async fn read_all(
+        bank: &SqliteBank,
+        kind: &str,
+        ids: &[&str],
+    ) -> Result<HashMap<String, Option<Value>>> {
         let mut found: HashMap<String, Option<Value>> =
             ids.iter().map(|id| ((*id).to_owned(), None)).collect();
         for batch in ids.chunks(READ_ALL_BATCH) {
             let marks: Vec<String> = (0..batch.len()).map(|i| format!("?{}", i + 3)).collect();
             let sql = format!(
                 "SELECT r.id, r.value FROM {} AS r WHERE r.kind = ?1 AND {} AND r.id IN ({})",
-                self.sql.table,
+                bank.sql.table,
                 live("?2"),
                 marks.join(",")
             );
@@ -385,29 +262,32 @@ sql_driver!(SqliteBank, sqlx::Sqlite, SqliteRow, {
             for id in batch {
                 query = query.bind(id.as_bytes());
             }
-            for row in self.fetch_all(query).await? {
-                let id = id_of(kind, &row)?;
-                let value = value_of(kind, &id, &row, 1)?;
+            for row in bank.fetch_all(query).await? {
+                let (id, value) = SqliteBank::id_and_value(kind, &row)?;
                 found.insert(id, Some(value));
             }
         }
         Ok(found)
     }
 
-    async fn search(&self, kind: &str, criteria: &Criteria) -> Result<Vec<(String, Value)>> {
+    async fn search(
+        bank: &SqliteBank,
+        kind: &str,
+        criteria: &Criteria,
+    ) -> Result<Vec<(String, Value)>> {
         // `value ->> path` compares as SQL values (1 = 1.0, true = 1): a superset of JSON
         // equality, so the rows are checked again here. Declared fields name their index's
         // expression and the type as literals, so the partial index applies.
         let mut sql = format!(
             "SELECT r.id, r.value FROM {} AS r WHERE r.kind = {} AND {}",
-            self.sql.table,
+            bank.sql.table,
             literal(kind),
             live("?1")
         );
         let mut binds: Vec<Scalar> = Vec::new();
         for (field, value) in criteria.fields() {
             let Some(value) = scalar(value) else { continue };
-            let path = if self.schema.is_indexed(kind, field) {
+            let path = if bank.schema.is_indexed(kind, field) {
                 literal(&field_path(field))
             } else {
                 binds.push(Scalar::Text(field_path(field)));
@@ -429,21 +309,14 @@ sql_driver!(SqliteBank, sqlx::Sqlite, SqliteRow, {
                 Scalar::Text(s) => query.bind(s),
             };
         }
-        let mut hits = Vec::new();
-        for row in self.fetch_all(query).await? {
-            let id = id_of(kind, &row)?;
-            let value = value_of(kind, &id, &row, 1)?;
-            if criteria.matches(&value) {
-                hits.push((id, value));
-            }
-        }
-        Ok(hits)
+        SqliteBank::matching(kind, bank.fetch_all(query).await?, criteria)
     }
-});
 
-impl SqliteBank {
-    /// A patch, in one statement where it can be; whether the record stood at `base` before.
-    async fn patch_from(&self, patch: Patch<'_>, base: Option<Revision>) -> Result<Applied> {
+    async fn patch_from(
+        bank: &SqliteBank,
+        patch: Patch<'_>,
+        base: Option<Revision>,
+    ) -> Result<Applied> {
         if patch
             .set
             .keys()
@@ -453,7 +326,7 @@ impl SqliteBank {
             // SQLite's JSON paths lose a key that is NUL alone (`$."\u0000"` sets the key
             // ""): such a patch is a revision-checked read and write.
             return Ok(Applied::new(
-                patch_by_read_and_write(self, patch).await?,
+                patch_by_read_and_write(bank, patch).await?,
                 false,
             ));
         }
@@ -517,7 +390,7 @@ impl SqliteBank {
                  WHERE r.kind = ?1 AND r.id = ?2 AND {} \
                  AND substr(r.value, 1, 1) = '{{' AND octet_length(r.value) <= ?7{same_minute} \
                  RETURNING revision",
-                self.sql.table,
+                bank.sql.table,
                 live("?6")
             );
             let mut query = sqlx::query(&sql)
@@ -535,12 +408,12 @@ impl SqliteBank {
                     query = query.bind(value.as_str());
                 }
             }
-            let row = self.fetch_optional(query).await?;
+            let row = bank.fetch_optional(query).await?;
             if row.is_some() {
-                return self.patched(row, even, patch).await;
+                return bank.patched(row, even, patch).await;
             }
         }
-        self.patched(None, even, patch).await
+        bank.patched(None, even, patch).await
     }
 }
 

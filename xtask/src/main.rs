@@ -10,6 +10,7 @@
 mod bench;
 mod couchbase;
 mod docker;
+mod drivers;
 mod fuzz;
 mod package;
 mod services;

@@ -236,6 +236,15 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     }
 
     if opts.lint {
+        let unalike = crate::drivers::problems(&root);
+        if unalike.is_empty() {
+            println!("xtask: driver crates alike: ok");
+        }
+        problems.extend(
+            unalike
+                .into_iter()
+                .map(|p| format!("driver crates alike: {p}")),
+        );
         step(
             &mut problems,
             "cargo package (the crates meant for crates.io)",

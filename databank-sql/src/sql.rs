@@ -1,7 +1,8 @@
-//! What both drivers share: expiry as milliseconds, SQL quoting, index names, sqlx errors.
+//! The SQL helpers both dialects use: quoting, index names, expiry as milliseconds, the
+//! live and expired conditions, revisions.
 
 use databank_core::driver::{DateTime, Utc};
-use databank_core::{Error, Expiry};
+use databank_core::Expiry;
 
 /// The schema version this crate writes and reads (the `schema_version` row of
 /// `<table>_meta`).
@@ -25,6 +26,21 @@ pub fn from_ms(ms: Option<i64>) -> Expiry {
 /// the revision the statement returns tells which, with no second statement.
 pub fn even_revision() -> i64 {
     (databank_core::driver::random_revision().get() & !1).max(2) as i64
+}
+
+/// `live` as SQL, for the table alias `r` and the parameter holding now.
+pub fn live(now: &str) -> String {
+    format!("(r.expires_at IS NULL OR r.expires_at > {now})")
+}
+
+/// Expired as SQL for the parameter holding now: through the expiry index (every expired row
+/// is in a minute up to now's: `minute_of` is the dialect's minute of a time, as the index
+/// holds it), then exactly.
+pub fn expired_by(now: &str, minute_of: fn(&str) -> String) -> String {
+    format!(
+        "r.expiry_minute <= {} AND r.expires_at <= {now}",
+        minute_of(now)
+    )
 }
 
 /// Now, as stored.
@@ -52,65 +68,6 @@ pub fn index_name(table: &str, kind: &str, field: &str) -> String {
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
     format!("{table}_ix_{hash:016x}")
-}
-
-/// Maps an sqlx error. No connection to be had (pool timeout, refused connect, a server
-/// shutting down or starting) ran nothing: `Unavailable`. A connection that broke with the
-/// request sent may have applied it: `OutcomeUnknown`. Anything else is a permanent `Backend`.
-pub fn map_err(driver: &'static str, e: sqlx::Error) -> Error {
-    match e {
-        sqlx::Error::PoolTimedOut => Error::Unavailable {
-            driver,
-            message: "no database connection could be had in time".into(),
-        },
-        sqlx::Error::PoolClosed => Error::Closed,
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
-            Error::OutcomeUnknown {
-                driver,
-                message: e.to_string(),
-            }
-        }
-        sqlx::Error::Database(ref db) if not_applied(db.code().as_deref()) => Error::Unavailable {
-            driver,
-            message: e.to_string(),
-        },
-        other => Error::Backend {
-            driver,
-            retryable: false,
-            source: Box::new(other),
-        },
-    }
-}
-
-/// Error codes of statements that were not applied and may be tried again: PostgreSQL's
-/// connection exceptions, shutdown and start-up, too many connections, serialization
-/// failures and deadlocks; SQLite's BUSY and LOCKED (another writer held the database past
-/// the busy timeout).
-fn not_applied(code: Option<&str>) -> bool {
-    let Some(code) = code else { return false };
-    code.starts_with("08")
-        || matches!(
-            code,
-            "57P01"
-                | "57P02"
-                | "57P03"
-                | "53300"
-                | "40001"
-                | "40P01"
-                | "5"
-                | "6"
-                | "261"
-                | "262"
-                | "517"
-        )
-}
-
-/// Maps an error met while connecting: whatever went wrong, nothing was applied.
-pub fn connect_err(driver: &'static str, e: sqlx::Error) -> Error {
-    match map_err(driver, e) {
-        Error::OutcomeUnknown { driver, message } => Error::Unavailable { driver, message },
-        other => other,
-    }
 }
 
 #[cfg(test)]
